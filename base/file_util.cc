@@ -1,0 +1,135 @@
+#include "base/file_util.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace kiln {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, uint64_t max_size) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(absl::StrCat("open ", path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(absl::StrCat("stat ", path));
+  if (static_cast<uint64_t>(st.st_size) > max_size) {
+    return absl::OutOfRangeError(
+        absl::StrCat(path, " is ", st.st_size, " bytes, more than the limit of ", max_size));
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(absl::StrCat("read ", path));
+    }
+    if (n == 0) break;
+    out.append(buf, n);
+    if (out.size() > max_size) {
+      return absl::OutOfRangeError(absl::StrCat(path, " exceeds the limit of ", max_size, " bytes"));
+    }
+  }
+  return out;
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write");
+    }
+    data.remove_prefix(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(absl::StrCat("open ", dir));
+  if (::fsync(fd.get()) != 0) return ErrnoError(absl::StrCat("fsync ", dir));
+  return absl::OkStatus();
+}
+
+std::string Dirname(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, int mode) {
+  std::string tmp = absl::StrCat(path, ".tmp-XXXXXX");
+  UniqueFd fd(::mkstemp(tmp.data()));
+  if (!fd.valid()) return ErrnoError(absl::StrCat("create temporary file for ", path));
+  absl::Status status = WriteAll(fd.get(), data);
+  if (status.ok() && ::fchmod(fd.get(), mode) != 0) status = ErrnoError("chmod");
+  if (status.ok() && ::fsync(fd.get()) != 0) status = ErrnoError("fsync");
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) status = ErrnoError("rename");
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return Annotate(status, absl::StrCat("writing ", path));
+  }
+  return FsyncDir(Dirname(path));
+}
+
+absl::Status MakeDirs(const std::string& path, int mode) {
+  if (path.empty()) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+  }
+  std::string parent = Dirname(path);
+  if (parent != path && parent != "." && parent != "/") RETURN_IF_ERROR(MakeDirs(parent, mode));
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return ErrnoError(absl::StrCat("mkdir ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveAll(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoError(absl::StrCat("stat ", path));
+  }
+  int rc = ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) -> int { return ::remove(p); }, 64,
+      FTW_DEPTH | FTW_PHYS);
+  if (rc != 0) return ErrnoError(absl::StrCat("remove ", path));
+  return absl::OkStatus();
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
+  std::string tmpl = absl::StrCat(prefix, "XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return ErrnoError(absl::StrCat("create temporary directory ", tmpl));
+  }
+  return tmpl;
+}
+
+absl::StatusOr<TempDir> TempDir::Create(const std::string& prefix) {
+  ASSIGN_OR_RETURN(std::string path, MakeTempDir(prefix));
+  return TempDir(std::move(path));
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) (void)RemoveAll(path_);
+}
+
+}  // namespace kiln

@@ -1,0 +1,58 @@
+// Small file-system helpers with errno-carrying errors. Stateless and thread-safe.
+#ifndef KILN_BASE_FILE_UTIL_H_
+#define KILN_BASE_FILE_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/unique_fd.h"
+
+namespace kiln {
+
+// Reads a whole file; fails with OutOfRange if it is larger than `max_size` bytes.
+absl::StatusOr<std::string> ReadFile(const std::string& path, uint64_t max_size);
+
+// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
+// directory. Readers see the old or the new content, never a mix.
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, int mode = 0644);
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR.
+absl::Status WriteAll(int fd, absl::string_view data);
+
+// mkdir -p.
+absl::Status MakeDirs(const std::string& path, int mode = 0755);
+
+// Removes `path` and everything below it; missing is not an error.
+absl::Status RemoveAll(const std::string& path);
+
+absl::Status FsyncDir(const std::string& dir);
+
+bool PathExists(const std::string& path);
+
+// The directory part of `path` ("." when it has none).
+std::string Dirname(absl::string_view path);
+
+// Creates a fresh directory named `prefix` + random suffix, e.g. "/tmp/kiln-XXXXXX".
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+
+// A directory removed with everything below it when this object dies.
+class TempDir {
+ public:
+  static absl::StatusOr<TempDir> Create(const std::string& prefix);
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir& operator=(TempDir&&) = delete;
+  TempDir(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace kiln
+
+#endif  // KILN_BASE_FILE_UTIL_H_

@@ -1,0 +1,45 @@
+// What every verb of the command line shares: global options, opening the store, and the
+// hook through which a verb hands main() the work to run after parsing.
+#ifndef KILN_CLI_COMMON_H_
+#define KILN_CLI_COMMON_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "layers/store.h"
+
+namespace kiln::cli {
+
+struct Globals {
+  std::string root;                  // --root; empty: Store::DefaultRoot()
+  std::function<absl::Status()> run;  // set by the chosen verb's parse callback
+};
+
+absl::StatusOr<std::unique_ptr<layers::Store>> OpenStore(const Globals& g);
+
+// "12.3MB", as docker prints sizes.
+std::string HumanSize(uint64_t bytes);
+
+// The source date: the flag if given, else $SOURCE_DATE_EPOCH, else nullopt.
+absl::StatusOr<std::optional<int64_t>> SourceDateEpoch(const std::optional<int64_t>& flag);
+
+// One function per verb (each in its own file) adds its subcommand to `app`.
+void AddCopyCommand(CLI::App& app, Globals& g);
+void AddImagesCommand(CLI::App& app, Globals& g);
+void AddInspectCommand(CLI::App& app, Globals& g);
+void AddTagCommand(CLI::App& app, Globals& g);
+void AddRmiCommand(CLI::App& app, Globals& g);
+void AddGcCommand(CLI::App& app, Globals& g);
+void AddFsckCommand(CLI::App& app, Globals& g);
+void AddVersionCommand(CLI::App& app, Globals& g);
+void AddLayerCommand(CLI::App& app, Globals& g);
+void AddImageCommand(CLI::App& app, Globals& g);
+
+}  // namespace kiln::cli
+
+#endif  // KILN_CLI_COMMON_H_

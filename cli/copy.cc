@@ -1,0 +1,49 @@
+// kiln copy SRC DST: moves an image between the store, OCI layouts and archives.
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "cli/common.h"
+#include "layers/transports.h"
+
+namespace kiln::cli {
+
+void AddCopyCommand(CLI::App& app, Globals& g) {
+  struct Options {
+    std::string src, dst, platform;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "copy",
+      "Copy an image between locations: NAME (the local store), oci:DIR[:TAG], "
+      "oci-archive:FILE[:TAG], docker-archive:FILE[:REF]");
+  cmd->add_option("SRC", opts->src, "Source image")->required();
+  cmd->add_option("DST", opts->dst, "Destination")->required();
+  cmd->add_option("--platform", opts->platform,
+                  "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
+  cmd->callback([&g, opts] {
+    g.run = [&g, opts]() -> absl::Status {
+      ASSIGN_OR_RETURN(layers::ImageLocation src, layers::ParseImageLocation(opts->src));
+      ASSIGN_OR_RETURN(layers::ImageLocation dst, layers::ParseImageLocation(opts->dst));
+      layers::CopyOptions options;
+      if (!opts->platform.empty()) {
+        ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
+      }
+      std::unique_ptr<layers::Store> store;
+      if (src.transport == layers::Transport::kStore ||
+          dst.transport == layers::Transport::kStore) {
+        ASSIGN_OR_RETURN(store, OpenStore(g));
+      }
+      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get()), "reading ",
+                           opts->src);
+      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get()),
+                           "writing ", opts->dst);
+      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+                           "copying ", opts->src, " to ", opts->dst);
+      std::printf("%s\n", top.digest.str().c_str());
+      return absl::OkStatus();
+    };
+  });
+}
+
+}  // namespace kiln::cli

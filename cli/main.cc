@@ -1,0 +1,48 @@
+// kiln: a daemonless container image builder and layer store. main() parses the command line
+// and runs the one verb chosen; each verb lives in its own file.
+#include <cstdio>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  kiln::cli::Globals g;
+  CLI::App app{"kiln: build, store and move OCI container images without a daemon", "kiln"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--root", g.root,
+                 "Store root (default: $KILN_ROOT, else /var/lib/kiln as root, else "
+                 "~/.local/share/kiln)");
+  app.require_subcommand(1);
+  app.fallthrough();
+  kiln::cli::AddCopyCommand(app, g);
+  kiln::cli::AddImagesCommand(app, g);
+  kiln::cli::AddInspectCommand(app, g);
+  kiln::cli::AddTagCommand(app, g);
+  kiln::cli::AddRmiCommand(app, g);
+  kiln::cli::AddGcCommand(app, g);
+  kiln::cli::AddFsckCommand(app, g);
+  kiln::cli::AddImageCommand(app, g);
+  kiln::cli::AddLayerCommand(app, g);
+  kiln::cli::AddVersionCommand(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (!g.run) {
+    std::fprintf(stderr, "kiln: no command given (see kiln --help)\n");
+    return 2;
+  }
+  absl::Status status = g.run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

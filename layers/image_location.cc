@@ -1,0 +1,65 @@
+#include "layers/image_location.h"
+
+#include "absl/strings/match.h"
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace kiln::layers {
+
+std::string ImageLocation::String() const {
+  const char* prefix = "";
+  switch (transport) {
+    case Transport::kStore:
+      return name;
+    case Transport::kOciLayout:
+      prefix = "oci:";
+      break;
+    case Transport::kOciArchive:
+      prefix = "oci-archive:";
+      break;
+    case Transport::kDockerArchive:
+      prefix = "docker-archive:";
+      break;
+  }
+  return name.empty() ? absl::StrCat(prefix, path) : absl::StrCat(prefix, path, ":", name);
+}
+
+absl::StatusOr<ImageLocation> ParseImageLocation(absl::string_view text) {
+  static constexpr std::pair<const char*, Transport> kTransports[] = {
+      {"oci:", Transport::kOciLayout},
+      {"oci-archive:", Transport::kOciArchive},
+      {"docker-archive:", Transport::kDockerArchive},
+  };
+  ImageLocation loc;
+  for (const auto& [prefix, transport] : kTransports) {
+    if (!absl::StartsWith(text, prefix)) continue;
+    absl::string_view rest = text.substr(std::strlen(prefix));
+    size_t colon = rest.find(':');
+    loc.transport = transport;
+    loc.path = std::string(rest.substr(0, colon));
+    if (colon != absl::string_view::npos) loc.name = std::string(rest.substr(colon + 1));
+    if (loc.path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": missing path"));
+    }
+    return loc;
+  }
+  if (absl::StartsWith(text, "docker://")) {
+    return absl::UnimplementedError(absl::StrCat(
+        "\"", text, "\": the docker:// registry transport is not supported yet; use oci:, "
+        "oci-archive:, docker-archive: or a name in the local store"));
+  }
+  for (const char* other : {"dir:", "docker-daemon:", "containers-storage:", "ostree:", "sif:"}) {
+    if (absl::StartsWith(text, other)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", text, "\": unsupported transport \"", other,
+          "\" (kiln reads oci:, oci-archive:, docker-archive: and names in its store)"));
+    }
+  }
+  if (text.empty()) return absl::InvalidArgumentError("empty image name");
+  loc.transport = Transport::kStore;
+  loc.name = std::string(text);
+  return loc;
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,121 @@
+#include "layers/image_transfer.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "oci/json_util.h"
+#include "oci/manifest.h"
+
+namespace kiln::layers {
+
+oci::Descriptor ManifestData::ToDescriptor() const {
+  oci::Descriptor d;
+  d.media_type = media_type;
+  d.digest = digest;
+  d.size = static_cast<int64_t>(bytes.size());
+  return d;
+}
+
+absl::StatusOr<ManifestData> ManifestData::FromBytes(std::string bytes) {
+  ManifestData m;
+  ASSIGN_OR_RETURN(m.media_type, oci::DetectManifestMediaType(bytes));
+  if (!oci::IsIndexMediaType(m.media_type) && !oci::IsManifestMediaType(m.media_type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported manifest media type \"", m.media_type, "\""));
+  }
+  m.digest = oci::Digest::Of(bytes);
+  m.bytes = std::move(bytes);
+  return m;
+}
+
+namespace {
+
+absl::Status CopyBlob(ImageSource& src, ImageDestination& dst, const oci::Descriptor& d) {
+  if (dst.HasBlob(d)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto reader, src.OpenBlob(d));
+  return dst.PutBlob(d, *reader);
+}
+
+// Copies the blobs of one image manifest, then the manifest itself.
+absl::Status CopyManifest(ImageSource& src, ImageDestination& dst, const ManifestData& m) {
+  ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(m.bytes));
+  RETURN_IF_ERROR_CTX(CopyBlob(src, dst, manifest.config), "copying config ",
+                      manifest.config.digest.str());
+  for (const oci::Descriptor& layer : manifest.layers) {
+    RETURN_IF_ERROR_CTX(CopyBlob(src, dst, layer), "copying layer ", layer.digest.str());
+  }
+  return dst.PutManifest(m);
+}
+
+absl::Status CopyIndex(ImageSource& src, ImageDestination& dst, const ManifestData& m,
+                       int depth) {
+  if (depth > 4) return absl::InvalidArgumentError("indexes nested too deeply");
+  ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(m.bytes));
+  for (const oci::Descriptor& child : index.manifests) {
+    ASSIGN_OR_RETURN_CTX(ManifestData cm, src.GetChildManifest(child), "reading manifest ",
+                         child.digest.str());
+    if (oci::IsIndexMediaType(cm.media_type)) {
+      RETURN_IF_ERROR(CopyIndex(src, dst, cm, depth + 1));
+    } else {
+      RETURN_IF_ERROR_CTX(CopyManifest(src, dst, cm), "copying manifest ", child.digest.str());
+    }
+  }
+  return dst.PutManifest(m);
+}
+
+absl::StatusOr<ManifestData> SelectPlatform(ImageSource& src, const ManifestData& top,
+                                            const oci::Platform& want) {
+  ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(top.bytes));
+  std::string seen;
+  for (const oci::Descriptor& child : index.manifests) {
+    if (!child.platform) continue;
+    absl::StrAppend(&seen, seen.empty() ? "" : ", ", child.platform->str());
+    if (child.platform->Satisfies(want) && oci::IsManifestMediaType(child.media_type)) {
+      return src.GetChildManifest(child);
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no image for platform ", want.str(),
+                                          " in the index (it has: ",
+                                          seen.empty() ? "none" : seen, ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& platform) {
+  LoadedImage image;
+  ASSIGN_OR_RETURN(image.top, src.GetManifest());
+  image.manifest = image.top;
+  if (oci::IsIndexMediaType(image.top.media_type)) {
+    ASSIGN_OR_RETURN(image.manifest, SelectPlatform(src, image.top, platform));
+  }
+  ASSIGN_OR_RETURN(image.parsed, oci::Manifest::Parse(image.manifest.bytes));
+  const oci::Descriptor& config = image.parsed.config;
+  if (config.size > static_cast<int64_t>(oci::kMaxConfigSize)) {
+    return absl::InvalidArgumentError(absl::StrCat("config is too large (", config.size, " bytes)"));
+  }
+  ASSIGN_OR_RETURN(auto reader, src.OpenBlob(config));
+  ASSIGN_OR_RETURN_CTX(image.config_bytes, ReadAllFrom(*reader, oci::kMaxConfigSize), "config ",
+                       config.digest.str());
+  ASSIGN_OR_RETURN_CTX(image.config, oci::ImageConfig::Parse(image.config_bytes), "config ",
+                       config.digest.str());
+  return image;
+}
+
+absl::StatusOr<ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
+                                       const CopyOptions& options) {
+  ASSIGN_OR_RETURN(ManifestData top, src.GetManifest());
+  if (oci::IsIndexMediaType(top.media_type)) {
+    if (options.platform || !dst.AcceptsIndex()) {
+      oci::Platform want = options.platform.value_or(oci::Platform::Host());
+      ASSIGN_OR_RETURN(top, SelectPlatform(src, top, want));
+      RETURN_IF_ERROR(CopyManifest(src, dst, top));
+    } else {
+      RETURN_IF_ERROR(CopyIndex(src, dst, top, 0));
+    }
+  } else {
+    RETURN_IF_ERROR(CopyManifest(src, dst, top));
+  }
+  RETURN_IF_ERROR(dst.Commit(top));
+  return top;
+}
+
+}  // namespace kiln::layers

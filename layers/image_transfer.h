@@ -1,0 +1,80 @@
+// Sources and sinks of images, one implementation per transport (layout, archives; registries
+// later), and CopyImage which moves an image between any two. Blob and manifest bytes move
+// unchanged, so digests are kept; every blob is verified against its descriptor on the way.
+// A destination makes nothing visible under a name until Commit.
+// Each object is used by one thread at a time.
+#ifndef KILN_LAYERS_IMAGE_TRANSFER_H_
+#define KILN_LAYERS_IMAGE_TRANSFER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/io.h"
+#include "oci/descriptor.h"
+#include "oci/image_config.h"
+#include "oci/manifest.h"
+#include "oci/platform.h"
+
+namespace kiln::layers {
+
+// A manifest or index with its exact bytes.
+struct ManifestData {
+  std::string bytes;
+  std::string media_type;
+  oci::Digest digest;
+  oci::Descriptor ToDescriptor() const;
+  // Computes digest and checks/derives the media type from `bytes`.
+  static absl::StatusOr<ManifestData> FromBytes(std::string bytes);
+};
+
+class ImageSource {
+ public:
+  virtual ~ImageSource() = default;
+  // The image's top-level manifest or index.
+  virtual absl::StatusOr<ManifestData> GetManifest() = 0;
+  // A manifest an index refers to.
+  virtual absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) = 0;
+  // A reader of the blob that fails with DataLoss at EOF if size or digest do not match `d`.
+  virtual absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) = 0;
+};
+
+class ImageDestination {
+ public:
+  virtual ~ImageDestination() = default;
+  // False if the destination holds one image only (e.g. docker-archive).
+  virtual bool AcceptsIndex() const { return true; }
+  virtual bool HasBlob(const oci::Descriptor& d) = 0;
+  // Stores the blob read from `from`, failing with DataLoss if it does not match `d`.
+  virtual absl::Status PutBlob(const oci::Descriptor& d, Reader& from) = 0;
+  // Stores a manifest or index (a child of the top one, or the top one itself).
+  virtual absl::Status PutManifest(const ManifestData& m) = 0;
+  // Makes the image visible under the destination's name, `top` being its root.
+  virtual absl::Status Commit(const ManifestData& top) = 0;
+};
+
+// One image read from a source: its top manifest (maybe an index), the image manifest chosen
+// for `platform` out of an index, and the config.
+struct LoadedImage {
+  ManifestData top;
+  ManifestData manifest;
+  oci::Manifest parsed;
+  std::string config_bytes;
+  oci::ImageConfig config;
+};
+absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& platform);
+
+struct CopyOptions {
+  // Copy only the image for this platform out of an index; without it an index is copied whole
+  // (or, for a destination that takes one image, the host's platform is chosen).
+  std::optional<oci::Platform> platform;
+};
+
+// Copies the image; returns the top manifest as committed.
+absl::StatusOr<ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
+                                       const CopyOptions& options);
+
+}  // namespace kiln::layers
+
+#endif  // KILN_LAYERS_IMAGE_TRANSFER_H_

@@ -1,0 +1,54 @@
+#include "layers/layer_writer.h"
+
+#include "base/status_macros.h"
+#include "base/threaded_writer.h"
+
+namespace kiln::layers {
+namespace {
+
+// Hashes and counts what passes through to `next`.
+class HashingWriter : public Writer {
+ public:
+  explicit HashingWriter(Writer* next) : next_(next) {}
+  absl::Status Write(absl::string_view data) override {
+    hash_.Update(data);
+    size_ += data.size();
+    return next_->Write(data);
+  }
+  oci::Digest Finish() { return hash_.Finish(); }
+  uint64_t size() const { return size_; }
+
+ private:
+  Writer* next_;
+  oci::Sha256 hash_;
+  uint64_t size_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<Layer> CreateLayer(const std::string& dir, const LayerOptions& options,
+                                  const BlobStore& store) {
+  int level = options.level < 0 ? DefaultLevel(options.compression) : options.level;
+  ASSIGN_OR_RETURN(auto ingest, store.StartIngest());
+  ASSIGN_OR_RETURN(auto compressor, NewCompressor(options.compression, level, ingest.get()));
+  Layer layer;
+  {
+    ThreadedWriter async(compressor.get());
+    HashingWriter tar_hash(&async);
+    absl::Status status = WriteLayerTar(dir, options.tar, &tar_hash);
+    absl::Status closed = async.Close();
+    RETURN_IF_ERROR(status);
+    RETURN_IF_ERROR_CTX(closed, "compressing layer of ", dir);
+    layer.diff_id = tar_hash.Finish();
+    layer.uncompressed_size = tar_hash.size();
+  }
+  RETURN_IF_ERROR_CTX(compressor->Close(), "compressing layer of ", dir);
+  uint64_t size = ingest->size();
+  ASSIGN_OR_RETURN_CTX(oci::Digest digest, ingest->Commit(), "storing layer of ", dir);
+  layer.descriptor.media_type = OciLayerMediaType(options.compression);
+  layer.descriptor.digest = digest;
+  layer.descriptor.size = static_cast<int64_t>(size);
+  return layer;
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,225 @@
+#include "layers/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "oci/image_config.h"
+#include "oci/json_util.h"
+#include "oci/media_types.h"
+#include "oci/reference.h"
+
+namespace kiln::layers {
+
+using oci::Descriptor;
+using oci::Digest;
+
+std::string Store::DefaultRoot() {
+  if (const char* root = std::getenv("KILN_ROOT"); root != nullptr && root[0] != '\0') {
+    return root;
+  }
+  if (::geteuid() == 0) return "/var/lib/kiln";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return absl::StrCat(xdg, "/kiln");
+  }
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home ? home : "", "/.local/share/kiln");
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& root) {
+  RETURN_IF_ERROR(MakeDirs(absl::StrCat(root, "/locks"), 0700));
+  ASSIGN_OR_RETURN_CTX(auto layout, OciLayout::Open(root, /*create=*/true, absl::StrCat(root, "/ingest")),
+                       "opening store ", root);
+  return std::unique_ptr<Store>(new Store(std::move(layout)));
+}
+
+absl::StatusOr<std::string> Store::CanonicalName(absl::string_view name) {
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(name));
+  if (ref.digest()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", name, "\": a name in the store cannot carry a digest"));
+  }
+  return ref.Familiar();
+}
+
+absl::StatusOr<Descriptor> Store::Resolve(absl::string_view image) const {
+  ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
+  absl::string_view hex = image;
+  if (absl::ConsumePrefix(&hex, "sha256:") || (hex.size() >= 4 && hex.size() <= 64 &&
+                                                hex.find_first_not_of("0123456789abcdef") ==
+                                                    absl::string_view::npos)) {
+    std::vector<const Descriptor*> hits;
+    for (const Descriptor& d : index.manifests) {
+      if (absl::StartsWith(d.digest.hex(), hex) &&
+          (hits.empty() || hits.back()->digest != d.digest)) {
+        hits.push_back(&d);
+      }
+    }
+    if (hits.size() == 1) {
+      Descriptor d = *hits[0];
+      d.annotations.erase(oci::kAnnotationRefName);
+      return d;
+    }
+    if (hits.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", image, "\" matches several images"));
+    }
+    if (absl::StartsWith(image, "sha256:")) {
+      return absl::NotFoundError(absl::StrCat("no image ", image, " in the store"));
+    }
+  }
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(image));
+  std::string name = ref.Familiar();
+  if (ref.digest()) {
+    // name@digest: the digest decides; the name must be one the store knows by that digest.
+    for (const Descriptor& d : index.manifests) {
+      if (d.digest == *ref.digest()) {
+        Descriptor found = d;
+        found.annotations.erase(oci::kAnnotationRefName);
+        return found;
+      }
+    }
+    return absl::NotFoundError(absl::StrCat("no image ", name, " in the store"));
+  }
+  for (const Descriptor& d : index.manifests) {
+    if (RefName(d) == name) return d;
+  }
+  return absl::NotFoundError(absl::StrCat("no image \"", name, "\" in the store"));
+}
+
+absl::Status Store::Tag(absl::string_view name, const Descriptor& desc) {
+  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name));
+  Descriptor d = desc;
+  d.annotations.erase(oci::kAnnotationRefName);
+  return layout_->Tag(canonical, std::move(d));
+}
+
+absl::Status Store::Untag(absl::string_view name) {
+  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name));
+  absl::Status s = layout_->Untag(canonical);
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat("no image \"", canonical, "\" in the store"));
+  }
+  return s;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, Descriptor>>> Store::List() const {
+  ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
+  std::vector<std::pair<std::string, Descriptor>> out;
+  for (const Descriptor& d : index.manifests) out.emplace_back(RefName(d), d);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+absl::StatusOr<Store::Lock> Store::TakeLock(int operation) const {
+  std::string path = absl::StrCat(root(), "/locks/gc.lock");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError(absl::StrCat("open ", path));
+  while (::flock(fd.get(), operation) != 0) {
+    if (errno != EINTR) return ErrnoError(absl::StrCat("lock ", path));
+  }
+  return Lock(std::move(fd));
+}
+
+absl::StatusOr<Store::Lock> Store::LockShared() const { return TakeLock(LOCK_SH); }
+
+absl::StatusOr<Store::GcStats> Store::Gc() {
+  ASSIGN_OR_RETURN(Lock lock, TakeLock(LOCK_EX));
+  ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
+  absl::flat_hash_set<Digest> live;
+  for (const Descriptor& root : index.manifests) {
+    ASSIGN_OR_RETURN_CTX(std::vector<Descriptor> reachable, CollectReachable(blobs(), root),
+                         "gc: image ", RefName(root), " (", root.digest.Short(), ")");
+    for (const Descriptor& d : reachable) live.insert(d.digest);
+  }
+  GcStats stats;
+  ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
+  for (const Digest& d : all) {
+    if (live.contains(d)) {
+      ++stats.kept_blobs;
+      continue;
+    }
+    auto size = blobs().Size(d);
+    RETURN_IF_ERROR(blobs().Remove(d));
+    ++stats.removed_blobs;
+    stats.removed_bytes += size.ok() ? *size : 0;
+  }
+  // Nothing can be ingesting while we hold the exclusive lock: what is left there is debris.
+  std::string ingest = absl::StrCat(root(), "/ingest");
+  RETURN_IF_ERROR(RemoveAll(ingest));
+  RETURN_IF_ERROR(MakeDirs(ingest));
+  return stats;
+}
+
+absl::StatusOr<Store::FsckReport> Store::Fsck() const {
+  FsckReport report;
+  ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
+  absl::flat_hash_set<Digest> bad;
+  for (const Digest& d : all) {
+    ++report.blobs_checked;
+    absl::Status s = blobs().Verify(d);
+    if (!s.ok()) {
+      report.problems.push_back(std::string(s.message()));
+      bad.insert(d);
+    }
+  }
+  auto index = layout_->ReadIndex();
+  if (!index.ok()) {
+    report.problems.push_back(std::string(index.status().message()));
+    return report;
+  }
+  for (const Descriptor& root : index->manifests) {
+    std::string who = absl::StrCat("image ", RefName(root).empty() ? root.digest.Short() : RefName(root));
+    auto check = [&](const Descriptor& d) -> absl::Status {
+      if (!blobs().Has(d.digest)) {
+        return absl::NotFoundError(absl::StrCat("blob ", d.digest.str(), " is missing"));
+      }
+      if (bad.contains(d.digest)) {
+        return absl::DataLossError(absl::StrCat("blob ", d.digest.str(), " is corrupt"));
+      }
+      ASSIGN_OR_RETURN(int64_t size, blobs().Size(d.digest));
+      if (size != d.size) {
+        return absl::DataLossError(absl::StrCat("blob ", d.digest.str(), " has ", size,
+                                                " bytes, its descriptor says ", d.size));
+      }
+      if (oci::IsManifestMediaType(d.media_type)) {
+        ASSIGN_OR_RETURN(std::string bytes, blobs().ReadAll(d.digest, oci::kMaxManifestSize));
+        ASSIGN_OR_RETURN(oci::Manifest m, oci::Manifest::Parse(bytes));
+        if (m.config.media_type == oci::kOciConfig || m.config.media_type == oci::kDockerConfig) {
+          ASSIGN_OR_RETURN(std::string cbytes, blobs().ReadAll(m.config.digest, oci::kMaxConfigSize));
+          ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ImageConfig::Parse(cbytes));
+          if (config.diff_ids.size() != m.layers.size()) {
+            return absl::DataLossError(absl::StrCat(
+                "manifest ", d.digest.str(), " has ", m.layers.size(),
+                " layers but its config lists ", config.diff_ids.size(), " DiffIDs"));
+          }
+        }
+      }
+      return absl::OkStatus();
+    };
+    auto reachable = CollectReachable(blobs(), root);
+    if (!reachable.ok()) {
+      report.problems.push_back(absl::StrCat(who, ": ", reachable.status().message()));
+      continue;
+    }
+    for (const Descriptor& d : *reachable) {
+      absl::Status s = check(d);
+      if (!s.ok()) report.problems.push_back(absl::StrCat(who, ": ", s.message()));
+    }
+  }
+  return report;
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,78 @@
+// kiln's local image store. Its root is an OCI image layout (so `skopeo copy oci:ROOT:app:1`
+// and `umoci` read it directly); kiln's own state sits beside the layout in folders the spec
+// ignores: `ingest/` (blobs being written) and `locks/`.
+// Names are normalized Docker references in their short form ("app" → "app:latest",
+// "docker.io/library/busybox" → "busybox:latest", "localhost:5000/x:1" as is).
+// Concurrency: any number of writers hold the store's shared lock while they add blobs that no
+// name references yet; gc takes it exclusively, so it never removes what a writer holds.
+#ifndef KILN_LAYERS_STORE_H_
+#define KILN_LAYERS_STORE_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "base/unique_fd.h"
+#include "layers/oci_layout.h"
+
+namespace kiln::layers {
+
+class Store {
+ public:
+  // --root, else $KILN_ROOT, else /var/lib/kiln for root, else ~/.local/share/kiln.
+  static std::string DefaultRoot();
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& root);
+
+  OciLayout& layout() { return *layout_; }
+  const BlobStore& blobs() const { return layout_->blobs(); }
+  const std::string& root() const { return layout_->dir(); }
+
+  // "app" → "app:latest". InvalidArgument for names Docker would reject.
+  static absl::StatusOr<std::string> CanonicalName(absl::string_view name);
+
+  // Finds an image by name, by full digest ("sha256:..."), or by a unique digest prefix of at
+  // least 4 hex digits (as `kiln images` prints them).
+  absl::StatusOr<oci::Descriptor> Resolve(absl::string_view image) const;
+  absl::Status Tag(absl::string_view name, const oci::Descriptor& desc);
+  absl::Status Untag(absl::string_view name);
+  // (name, descriptor) for every named image, sorted by name.
+  absl::StatusOr<std::vector<std::pair<std::string, oci::Descriptor>>> List() const;
+
+  // Held while adding blobs; released on destruction.
+  class Lock {
+   public:
+    explicit Lock(UniqueFd fd) : fd_(std::move(fd)) {}
+
+   private:
+    UniqueFd fd_;
+  };
+  absl::StatusOr<Lock> LockShared() const;
+
+  struct GcStats {
+    uint64_t removed_blobs = 0;
+    uint64_t removed_bytes = 0;
+    uint64_t kept_blobs = 0;
+  };
+  // Removes every blob no named image reaches, and stale ingest files.
+  absl::StatusOr<GcStats> Gc();
+
+  struct FsckReport {
+    uint64_t blobs_checked = 0;
+    std::vector<std::string> problems;  // one line each; empty when the store is sound
+  };
+  // Re-hashes every blob and checks that every name reaches only present, well-formed blobs of
+  // the sizes their descriptors state, and that configs list one DiffID per layer.
+  absl::StatusOr<FsckReport> Fsck() const;
+
+ private:
+  explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
+  absl::StatusOr<Lock> TakeLock(int operation) const;
+  std::unique_ptr<OciLayout> layout_;
+};
+
+}  // namespace kiln::layers
+
+#endif  // KILN_LAYERS_STORE_H_

@@ -1,0 +1,158 @@
+#include "layers/transports.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "layers/archive_file.h"
+#include "layers/docker_archive.h"
+#include "layers/layout_transport.h"
+
+namespace kiln::layers {
+namespace {
+
+// A source over a layout it owns (and the unpacked archive holding it, if any).
+class OwnedLayoutSource : public ImageSource {
+ public:
+  OwnedLayoutSource(std::optional<TempDir> dir, std::unique_ptr<OciLayout> layout,
+                    const oci::Descriptor& root)
+      : dir_(std::move(dir)),
+        layout_(std::move(layout)),
+        inner_(NewBlobStoreSource(&layout_->blobs(), root)) {}
+  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
+  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+    return inner_->GetChildManifest(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
+    return inner_->OpenBlob(d);
+  }
+
+ private:
+  std::optional<TempDir> dir_;
+  std::unique_ptr<OciLayout> layout_;
+  std::unique_ptr<ImageSource> inner_;
+};
+
+// A destination into a layout it owns; `on_commit` runs after the name is set (with the
+// layout already closed), e.g. to pack an archive.
+class OwnedLayoutDestination : public ImageDestination {
+ public:
+  OwnedLayoutDestination(std::unique_ptr<OciLayout> layout, std::string name,
+                         std::function<absl::Status()> on_commit)
+      : layout_(std::move(layout)), name_(std::move(name)), on_commit_(std::move(on_commit)) {
+    inner_ = NewBlobStoreDestination(&layout_->blobs(), [this](const oci::Descriptor& d) {
+      return layout_->Tag(name_, d);
+    });
+  }
+  bool HasBlob(const oci::Descriptor& d) override { return inner_->HasBlob(d); }
+  absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
+    return inner_->PutBlob(d, from);
+  }
+  absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
+  absl::Status Commit(const ManifestData& top) override {
+    RETURN_IF_ERROR(inner_->Commit(top));
+    inner_.reset();
+    layout_.reset();
+    return on_commit_ ? on_commit_() : absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<OciLayout> layout_;
+  std::string name_;
+  std::function<absl::Status()> on_commit_;
+  std::unique_ptr<ImageDestination> inner_;
+};
+
+// A destination into the store, holding the store's shared lock so gc waits for it.
+class StoreDestination : public ImageDestination {
+ public:
+  StoreDestination(Store* store, Store::Lock lock, std::string name)
+      : store_(store), lock_(std::move(lock)), name_(std::move(name)) {
+    inner_ = NewBlobStoreDestination(&store_->blobs(), [this](const oci::Descriptor& d) {
+      return store_->Tag(name_, d);
+    });
+  }
+  bool HasBlob(const oci::Descriptor& d) override { return inner_->HasBlob(d); }
+  absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
+    return inner_->PutBlob(d, from);
+  }
+  absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
+  absl::Status Commit(const ManifestData& top) override { return inner_->Commit(top); }
+
+ private:
+  Store* store_;
+  Store::Lock lock_;
+  std::string name_;
+  std::unique_ptr<ImageDestination> inner_;
+};
+
+}  // namespace
+
+absl::StatusOr<oci::Descriptor> ResolveInLayout(const OciLayout& layout, const std::string& name) {
+  if (!name.empty()) return layout.Resolve(name);
+  ASSIGN_OR_RETURN(oci::Index index, layout.ReadIndex());
+  if (index.manifests.size() == 1) return index.manifests[0];
+  std::vector<std::string> names;
+  for (const oci::Descriptor& d : index.manifests) names.push_back(RefName(d));
+  if (names.empty()) return absl::NotFoundError(absl::StrCat(layout.dir(), " holds no image"));
+  return absl::InvalidArgumentError(absl::StrCat(layout.dir(), " holds ", names.size(),
+                                                 " images; name one of: ",
+                                                 absl::StrJoin(names, ", ")));
+}
+
+absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation& loc,
+                                                             Store* store) {
+  switch (loc.transport) {
+    case Transport::kStore: {
+      ASSIGN_OR_RETURN(oci::Descriptor root, store->Resolve(loc.name));
+      return NewBlobStoreSource(&store->blobs(), root);
+    }
+    case Transport::kOciLayout: {
+      ASSIGN_OR_RETURN(auto layout, OciLayout::Open(loc.path, /*create=*/false));
+      ASSIGN_OR_RETURN(oci::Descriptor root, ResolveInLayout(*layout, loc.name));
+      return std::make_unique<OwnedLayoutSource>(std::nullopt, std::move(layout), root);
+    }
+    case Transport::kOciArchive: {
+      ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
+      RETURN_IF_ERROR(UnpackArchiveFile(loc.path, dir.path()));
+      ASSIGN_OR_RETURN_CTX(auto layout, OciLayout::Open(dir.path(), /*create=*/false),
+                           loc.path, " is not an oci-archive");
+      ASSIGN_OR_RETURN(oci::Descriptor root, ResolveInLayout(*layout, loc.name));
+      return std::make_unique<OwnedLayoutSource>(std::move(dir), std::move(layout), root);
+    }
+    case Transport::kDockerArchive:
+      return OpenDockerArchiveSource(loc.path, loc.name);
+  }
+  return absl::InternalError("unknown transport");
+}
+
+absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(const ImageLocation& loc,
+                                                                       Store* store) {
+  switch (loc.transport) {
+    case Transport::kStore: {
+      ASSIGN_OR_RETURN(std::string name, Store::CanonicalName(loc.name));
+      ASSIGN_OR_RETURN(Store::Lock lock, store->LockShared());
+      return std::make_unique<StoreDestination>(store, std::move(lock), name);
+    }
+    case Transport::kOciLayout: {
+      ASSIGN_OR_RETURN(auto layout, OciLayout::Open(loc.path, /*create=*/true));
+      return std::make_unique<OwnedLayoutDestination>(std::move(layout), loc.name, nullptr);
+    }
+    case Transport::kOciArchive: {
+      ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
+      auto staging = std::make_shared<TempDir>(std::move(dir));
+      ASSIGN_OR_RETURN(auto layout, OciLayout::Open(staging->path(), /*create=*/true));
+      std::string file = loc.path;
+      return std::make_unique<OwnedLayoutDestination>(
+          std::move(layout), loc.name,
+          [staging, file]() { return PackArchiveFile(staging->path(), file); });
+    }
+    case Transport::kDockerArchive:
+      return OpenDockerArchiveDestination(loc.path, loc.name);
+  }
+  return absl::InternalError("unknown transport");
+}
+
+}  // namespace kiln::layers

@@ -1,0 +1,26 @@
+// Opens the ImageSource or ImageDestination an ImageLocation names. What a source or a
+// destination needs (unpacked archives, store locks) lives and dies with it.
+#ifndef KILN_LAYERS_TRANSPORTS_H_
+#define KILN_LAYERS_TRANSPORTS_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "layers/image_location.h"
+#include "layers/image_transfer.h"
+#include "layers/store.h"
+
+namespace kiln::layers {
+
+// `store` is used for Transport::kStore locations (and must outlive the result).
+absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation& loc,
+                                                             Store* store);
+absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(const ImageLocation& loc,
+                                                                       Store* store);
+
+// The entry `name` of a layout, or its only entry when `name` is empty.
+absl::StatusOr<oci::Descriptor> ResolveInLayout(const OciLayout& layout, const std::string& name);
+
+}  // namespace kiln::layers
+
+#endif  // KILN_LAYERS_TRANSPORTS_H_
