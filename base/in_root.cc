@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <deque>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,26 +39,48 @@ std::pair<absl::string_view, absl::string_view> SplitParent(absl::string_view pa
 }
 
 absl::StatusOr<UniqueFd> MkdirAllInRoot(int root_fd, absl::string_view path) {
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(path, '/', absl::SkipEmpty());
-  UniqueFd dir(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
-  if (!dir.valid()) return ErrnoError("dup root fd");
-  std::string prefix;
-  for (absl::string_view part : parts) {
-    prefix = prefix.empty() ? std::string(part) : absl::StrCat(prefix, "/", part);
-    auto next = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
-    if (!next.ok() && absl::IsNotFound(next.status())) {
-      // The parent fd was itself resolved in the root, and `part` has no slash, so mkdirat
-      // cannot reach outside. A dangling symlink named `part` makes mkdirat fail (EEXIST).
-      if (::mkdirat(dir.get(), std::string(part).c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoError(absl::StrCat("mkdir ", prefix));
-      }
-      next = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
-    }
-    if (!next.ok()) return next.status();
-    dir = std::move(next).value();
+  // Walks the path one component at a time. Symlinks are followed by hand, their targets taken
+  // relative to the root (absolute) or to the directory holding them, so that a dangling link
+  // such as "etc -> /opt/etc" gets its target created inside the root, as Docker does.
+  std::deque<std::string> todo;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    todo.emplace_back(part);
   }
-  return dir;
+  std::vector<std::string> done;  // real directories below the root, no symlinks
+  int hops = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.front());
+    todo.pop_front();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    ASSIGN_OR_RETURN(UniqueFd dir, OpenInRoot(root_fd, absl::StrJoin(done, "/"),
+                                              O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    struct stat st;
+    if (::fstatat(dir.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) return ErrnoError(absl::StrCat("stat ", part));
+      if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError(absl::StrCat("mkdir ", absl::StrJoin(done, "/"), "/", part));
+      }
+      done.push_back(std::move(part));
+    } else if (S_ISDIR(st.st_mode)) {
+      done.push_back(std::move(part));
+    } else if (S_ISLNK(st.st_mode)) {
+      if (++hops > 40) return ErrnoError(absl::StrCat("resolve ", path), ELOOP);
+      std::string target(4096, '\0');
+      ssize_t n = ::readlinkat(dir.get(), part.c_str(), target.data(), target.size());
+      if (n < 0) return ErrnoError(absl::StrCat("readlink ", part));
+      target.resize(n);
+      if (!target.empty() && target[0] == '/') done.clear();
+      std::vector<absl::string_view> parts = absl::StrSplit(target, '/', absl::SkipEmpty());
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.emplace_front(*it);
+    } else {
+      return ErrnoError(absl::StrCat("mkdir ", path), ENOTDIR);
+    }
+  }
+  return OpenInRoot(root_fd, absl::StrJoin(done, "/"), O_PATH | O_DIRECTORY);
 }
 
 absl::StatusOr<std::string> CleanMemberPath(absl::string_view name) {
