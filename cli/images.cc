@@ -30,7 +30,10 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
         if (image.ok()) {
           size = image->parsed.config.size;
           for (const oci::Descriptor& l : image->parsed.layers) size += l.size;
-          if (!image->config.created.empty()) created = image->config.created;
+          // RFC 3339 to the second: "2024-01-02T03:04:05Z".
+          if (image->config.created.size() >= 19) {
+            created = image->config.created.substr(0, 19) + "Z";
+          }
         }
         std::string display = name.empty() ? "<none>" : name;
         if (*format == "table") {

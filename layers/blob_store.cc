@@ -33,8 +33,17 @@ class VerifyingReader : public Reader {
         expected_size_(expected_size),
         what_(std::move(what)) {}
 
+  // Errors are sticky: once the content is known to be wrong, every later Read says so.
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (!error_.ok()) return error_;
     if (done_) return 0;
+    auto k = Step(buf, n);
+    if (!k.ok()) error_ = k.status();
+    return k;
+  }
+
+ private:
+  absl::StatusOr<size_t> Step(char* buf, size_t n) {
     ASSIGN_OR_RETURN(size_t k, in_->Read(buf, n));
     size_ += k;
     if (expected_size_ >= 0 && size_ > static_cast<uint64_t>(expected_size_)) {
@@ -47,8 +56,8 @@ class VerifyingReader : public Reader {
     }
     done_ = true;
     if (expected_size_ >= 0 && size_ != static_cast<uint64_t>(expected_size_)) {
-      return absl::DataLossError(absl::StrCat(what_, ": size ", size_, " does not match the expected ",
-                                              expected_size_));
+      return absl::DataLossError(absl::StrCat(what_, ": size ", size_,
+                                              " does not match the expected ", expected_size_));
     }
     Digest got = hash_.Finish();
     if (got != expected_) {
@@ -58,7 +67,6 @@ class VerifyingReader : public Reader {
     return 0;
   }
 
- private:
   std::unique_ptr<Reader> in_;
   Digest expected_;
   int64_t expected_size_;
@@ -66,6 +74,7 @@ class VerifyingReader : public Reader {
   oci::Sha256 hash_;
   uint64_t size_ = 0;
   bool done_ = false;
+  absl::Status error_;
 };
 
 class OwningFdReader : public Reader {

@@ -36,7 +36,7 @@ struct DirTime {
 class Extractor {
  public:
   Extractor(Reader& in, const std::string& target, const ExtractOptions& options)
-      : in_(in), target_(target), options_(options), buf_(1 << 20) {}
+      : in_(in), target_(target), options_(options), in_buf_(1 << 20), out_buf_(1 << 20) {}
   ~Extractor() {
     if (a_) archive_read_free(a_);
   }
@@ -64,6 +64,14 @@ class Extractor {
       std::string name = raw ? raw : "";
       RETURN_IF_ERROR_CTX(ExtractEntry(entry, name), "layer member \"", name, "\"");
     }
+    RETURN_IF_ERROR(source_error_);
+    // Read the source to its end even though the archive has ended, so that a verifying
+    // source checks the digest of every byte: trailing garbage is corruption too.
+    while (true) {
+      ASSIGN_OR_RETURN_CTX(size_t n, in_.Read(in_buf_.data(), in_buf_.size()),
+                           "reading the end of the layer");
+      if (n == 0) break;
+    }
     // Directory times last: creating their children changed them.
     for (auto dt = dir_times_.rbegin(); dt != dir_times_.rend(); ++dt) {
       auto fd = OpenInRoot(root_.get(), dt->path, O_PATH | O_DIRECTORY | O_NOFOLLOW);
@@ -77,13 +85,13 @@ class Extractor {
  private:
   static la_ssize_t ReadCallback(struct archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<Extractor*>(self_ptr);
-    auto n = self->in_.Read(self->buf_.data(), self->buf_.size());
+    auto n = self->in_.Read(self->in_buf_.data(), self->in_buf_.size());
     if (!n.ok()) {
       self->source_error_ = n.status();
       archive_set_error(a, EIO, "%s", std::string(n.status().message()).c_str());
       return -1;
     }
-    *out = self->buf_.data();
+    *out = self->in_buf_.data();
     return static_cast<la_ssize_t>(*n);
   }
 
@@ -184,7 +192,7 @@ class Extractor {
 
   absl::Status CopyData(int fd) {
     while (true) {
-      la_ssize_t n = archive_read_data(a_, buf_.data(), buf_.size());
+      la_ssize_t n = archive_read_data(a_, out_buf_.data(), out_buf_.size());
       if (n < 0) return ArchiveError("reading file data");
       if (n == 0) return absl::OkStatus();
       stats_.bytes += n;
@@ -192,7 +200,7 @@ class Extractor {
         return absl::ResourceExhaustedError(
             absl::StrCat("layer content exceeds the limit of ", options_.max_total_bytes, " bytes"));
       }
-      RETURN_IF_ERROR(WriteAll(fd, absl::string_view(buf_.data(), n)));
+      RETURN_IF_ERROR(WriteAll(fd, absl::string_view(out_buf_.data(), n)));
     }
   }
 
@@ -319,7 +327,8 @@ class Extractor {
   Reader& in_;
   std::string target_;
   ExtractOptions options_;
-  std::vector<char> buf_;
+  std::vector<char> in_buf_;   // compressed bytes handed to libarchive; it reads them later
+  std::vector<char> out_buf_;  // file content out of libarchive
   struct archive* a_ = nullptr;
   UniqueFd root_;
   absl::Status source_error_;

@@ -41,6 +41,8 @@ struct ExtractStats {
 };
 
 // Extracts the layer read from `in` into existing directory `target`. Errors name the member.
+// `in` is read to its end, so a verifying reader checks every byte; an error may come after
+// entries were written, so callers that need all-or-nothing extract into a fresh directory.
 absl::StatusOr<ExtractStats> ExtractLayer(Reader& in, const std::string& target,
                                           const ExtractOptions& options);
 

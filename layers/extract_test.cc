@@ -12,6 +12,7 @@
 
 #include "base/file_util.h"
 #include "gtest/gtest.h"
+#include "layers/compression.h"
 #include "layers/tar_test_util.h"
 
 namespace kiln::layers {
@@ -208,6 +209,23 @@ TEST_F(ExtractTest, EntryCapIsEnforced) {
   options.max_entries = 3;
   auto s = Extract({F("a"), F("b"), F("c"), F("d")}, options);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(ExtractTest, CompressedLayers) {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);
+  std::string tar = MakeTar({D("d"), F("d/big", big), F("d/small", "s")});
+  for (Compression c : {Compression::kGzip, Compression::kZstd}) {
+    std::string packed;
+    StringWriter sink(&packed);
+    auto w = NewCompressor(c, DefaultLevel(c), &sink);
+    ASSERT_TRUE((*w)->Write(tar).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    StringReader r(packed);
+    auto s = ExtractLayer(r, target(), {});
+    ASSERT_TRUE(s.ok()) << CompressionName(c) << ": " << s.status();
+    EXPECT_EQ(*ReadFile(T("d/big"), 1 << 30), big);
+  }
 }
 
 TEST_F(ExtractTest, GarbageIsDataLoss) {

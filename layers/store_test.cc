@@ -1,0 +1,165 @@
+#include "layers/store.h"
+
+#include <fstream>
+#include <thread>
+
+#include "base/file_util.h"
+#include "gtest/gtest.h"
+#include "layers/layer_writer.h"
+#include "oci/image_config.h"
+#include "oci/media_types.h"
+
+namespace kiln::layers {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("/tmp/kiln-store-");
+    ASSERT_TRUE(dir.ok());
+    dir_.emplace(std::move(*dir));
+    auto store = Store::Open(dir_->path() + "/root");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+
+  // A one-layer image whose layer holds `content`; returns the manifest descriptor.
+  oci::Descriptor MakeImage(const std::string& content) {
+    std::string tree = dir_->path() + "/tree-" + content;
+    EXPECT_TRUE(MakeDirs(tree).ok());
+    EXPECT_TRUE(WriteFileAtomic(tree + "/file", content).ok());
+    LayerOptions options;
+    options.tar.source_date_epoch = 0;
+    auto layer = CreateLayer(tree, options, store_->blobs());
+    EXPECT_TRUE(layer.ok());
+    oci::ImageConfig config;
+    config.os = "linux";
+    config.architecture = "amd64";
+    config.diff_ids = {layer->diff_id};
+    std::string config_bytes = config.Serialize();
+    oci::Manifest m;
+    m.config.media_type = oci::kOciConfig;
+    m.config.digest = *store_->blobs().Put(config_bytes);
+    m.config.size = config_bytes.size();
+    m.layers = {layer->descriptor};
+    std::string bytes = m.Serialize();
+    oci::Descriptor d;
+    d.media_type = oci::kOciManifest;
+    d.digest = *store_->blobs().Put(bytes);
+    d.size = bytes.size();
+    return d;
+  }
+
+  void Corrupt(const oci::Digest& d) {
+    std::ofstream f(store_->blobs().PathOf(d), std::ios::binary | std::ios::app);
+    f << "!";
+  }
+
+  std::optional<TempDir> dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, RootIsAnOciLayout) {
+  EXPECT_EQ(*ReadFile(store_->root() + "/oci-layout", 100), R"({"imageLayoutVersion":"1.0.0"})");
+  auto index = store_->layout().ReadIndex();
+  ASSERT_TRUE(index.ok());
+  EXPECT_TRUE(index->manifests.empty());
+}
+
+TEST_F(StoreTest, NamesAreNormalized) {
+  oci::Descriptor d = MakeImage("a");
+  ASSERT_TRUE(store_->Tag("app", d).ok());
+  ASSERT_TRUE(store_->Tag("docker.io/library/app:2", d).ok());
+  EXPECT_EQ(store_->Resolve("app:latest")->digest, d.digest);
+  EXPECT_EQ(store_->Resolve("docker.io/library/app")->digest, d.digest);
+  EXPECT_EQ(store_->Resolve("app:2")->digest, d.digest);
+  EXPECT_EQ(store_->Resolve(d.digest.hex().substr(0, 12))->digest, d.digest);
+  EXPECT_EQ(store_->Resolve(d.digest.str())->digest, d.digest);
+  EXPECT_EQ(store_->Resolve("app@" + d.digest.str())->digest, d.digest);
+  auto list = store_->List();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].first, "app:2");
+  EXPECT_EQ((*list)[1].first, "app:latest");
+  EXPECT_TRUE(absl::IsNotFound(store_->Resolve("nope").status()));
+  EXPECT_EQ(store_->Tag("Bad Name", d).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, RetagReplacesAndUntagRemoves) {
+  oci::Descriptor a = MakeImage("a");
+  oci::Descriptor b = MakeImage("b");
+  ASSERT_TRUE(store_->Tag("x:1", a).ok());
+  ASSERT_TRUE(store_->Tag("x:1", b).ok());
+  EXPECT_EQ(store_->Resolve("x:1")->digest, b.digest);
+  EXPECT_EQ(store_->List()->size(), 1u);
+  ASSERT_TRUE(store_->Untag("x:1").ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Untag("x:1")));
+}
+
+TEST_F(StoreTest, ConcurrentTagsAreNotLost) {
+  oci::Descriptor d = MakeImage("a");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto store = Store::Open(store_->root());  // as separate processes would
+      for (int i = 0; i < 10; ++i) {
+        EXPECT_TRUE((*store)->Tag("t" + std::to_string(t) + ":" + std::to_string(i), d).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store_->List()->size(), 40u);
+}
+
+TEST_F(StoreTest, GcKeepsReachableRemovesTheRest) {
+  oci::Descriptor kept = MakeImage("kept");
+  oci::Descriptor dropped = MakeImage("dropped");
+  ASSERT_TRUE(store_->Tag("kept", kept).ok());
+  ASSERT_TRUE(store_->Tag("dropped", dropped).ok());
+  ASSERT_TRUE(store_->Untag("dropped").ok());
+  auto stats = store_->Gc();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->removed_blobs, 3u);  // manifest, config, layer of "dropped"
+  EXPECT_EQ(stats->kept_blobs, 3u);
+  EXPECT_FALSE(store_->blobs().Has(dropped.digest));
+  EXPECT_TRUE(store_->blobs().Has(kept.digest));
+  auto report = store_->Fsck();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty());
+}
+
+TEST_F(StoreTest, FsckFindsEveryKindOfDamage) {
+  oci::Descriptor d = MakeImage("a");
+  ASSERT_TRUE(store_->Tag("a", d).ok());
+  auto sound = store_->Fsck();
+  ASSERT_TRUE(sound.ok());
+  EXPECT_TRUE(sound->problems.empty());
+  EXPECT_EQ(sound->blobs_checked, 3u);
+
+  // Every blob of the image, corrupted in turn, is reported.
+  auto manifest = oci::Manifest::Parse(*store_->blobs().ReadAll(d.digest, 1 << 20));
+  for (const oci::Digest& victim :
+       {manifest->layers[0].digest, manifest->config.digest, d.digest}) {
+    std::string original = *ReadFile(store_->blobs().PathOf(victim), 1 << 20);
+    Corrupt(victim);
+    auto report = store_->Fsck();
+    ASSERT_TRUE(report.ok());
+    ASSERT_FALSE(report->problems.empty()) << victim.str();
+    EXPECT_NE(report->problems[0].find(victim.str()), std::string::npos) << report->problems[0];
+    ASSERT_TRUE(WriteFileAtomic(store_->blobs().PathOf(victim), original).ok());
+  }
+  // A missing layer is reported too.
+  ASSERT_TRUE(store_->blobs().Remove(manifest->layers[0].digest).ok());
+  auto report = store_->Fsck();
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find("missing"), std::string::npos) << report->problems[0];
+}
+
+TEST_F(StoreTest, DefaultRootFollowsEnvironment) {
+  ::setenv("KILN_ROOT", "/somewhere/kiln", 1);
+  EXPECT_EQ(Store::DefaultRoot(), "/somewhere/kiln");
+  ::unsetenv("KILN_ROOT");
+  if (::geteuid() == 0) EXPECT_EQ(Store::DefaultRoot(), "/var/lib/kiln");
+}
+
+}  // namespace
+}  // namespace kiln::layers
