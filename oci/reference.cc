@@ -155,7 +155,12 @@ std::string Reference::String() const {
 
 std::string Reference::Familiar() const {
   std::string name;
-  if (domain_ == kDockerHubDomain) {
+  // Dropping "docker.io/" is only safe when the path's first component would not itself be
+  // read as a registry host ("docker.io/docker.io/x" must keep its domain).
+  absl::string_view first = absl::string_view(path_).substr(0, path_.find('/'));
+  bool path_looks_like_domain =
+      absl::StrContains(first, '.') || absl::StrContains(first, ':') || first == "localhost";
+  if (domain_ == kDockerHubDomain && !path_looks_like_domain) {
     name = absl::StartsWith(path_, "library/") && path_.find('/', 8) == std::string::npos
                ? path_.substr(8)
                : path_;

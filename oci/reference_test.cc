@@ -30,6 +30,8 @@ TEST(ReferenceTest, NormalizesLikeDocker) {
       {"ghcr.io/o/r-x_y.z__w", "ghcr.io", "o/r-x_y.z__w", "ghcr.io/o/r-x_y.z__w:latest",
        "ghcr.io/o/r-x_y.z__w:latest"},
       {"[::1]:5000/x", "[::1]:5000", "x", "[::1]:5000/x:latest", "[::1]:5000/x:latest"},
+      {"docker.io/docker.io/tt", "docker.io", "docker.io/tt", "docker.io/docker.io/tt:latest",
+       "docker.io/docker.io/tt:latest"},
       {"Registry.Example/x", "Registry.Example", "x", "Registry.Example/x:latest",
        "Registry.Example/x:latest"},
   };
