@@ -39,6 +39,7 @@ void AddFsckCommand(CLI::App& app, Globals& g);
 void AddVersionCommand(CLI::App& app, Globals& g);
 void AddLayerCommand(CLI::App& app, Globals& g);
 void AddImageCommand(CLI::App& app, Globals& g);
+void AddDockerfileCommand(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddFsckCommand(app, g);
   kiln::cli::AddImageCommand(app, g);
   kiln::cli::AddLayerCommand(app, g);
+  kiln::cli::AddDockerfileCommand(app, g);
   kiln::cli::AddVersionCommand(app, g);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,415 @@
+#include "builder/plan.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "builder/dockerfile/quote.h"
+
+namespace kiln::builder {
+
+using dockerfile::Dockerfile;
+using dockerfile::Env;
+using dockerfile::Instruction;
+using dockerfile::Node;
+using dockerfile::ShellLex;
+using dockerfile::ShellLexOptions;
+
+namespace {
+
+const std::set<std::string>& ProxyArgs() {
+  static const auto* args = new std::set<std::string>{
+      "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+      "ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy"};
+  return *args;
+}
+
+void AddPlatformArgs(const std::string& prefix, const oci::Platform& p, Env* env) {
+  (*env)[prefix + "PLATFORM"] = p.str();
+  (*env)[prefix + "OS"] = p.os;
+  (*env)[prefix + "ARCH"] = p.architecture;
+  (*env)[prefix + "VARIANT"] = p.variant;
+}
+
+// Flags whose values the reference expands, per instruction.
+bool FlagExpands(const std::string& instruction, const std::string& flag) {
+  if (instruction == "COPY" || instruction == "ADD") {
+    return flag == "from" || flag == "chown" || flag == "chmod" || flag == "checksum" ||
+           flag == "exclude";
+  }
+  if (instruction == "RUN") return flag == "mount";
+  return false;
+}
+
+class Planner {
+ public:
+  Planner(const Dockerfile& df, const PlanOptions& options)
+      : df_(df), options_(options), lex_(ShellLexOptions{df.directives.escape}) {}
+
+  absl::StatusOr<Plan> Run() {
+    ASSIGN_OR_RETURN(std::vector<Instruction> all, dockerfile::CheckInstructions(df_));
+    AddPlatformArgs("TARGET", options_.target_platform, &meta_);
+    AddPlatformArgs("BUILD", options_.build_platform, &meta_);
+    size_t i = 0;
+    for (; i < all.size() && all[i].name != "FROM"; ++i) {
+      if (all[i].name != "ARG") {
+        return Error(*all[i].node, absl::StrCat(all[i].name,
+                                                " is not allowed before the first FROM (no build "
+                                                "stage in current context)"));
+      }
+      RETURN_IF_ERROR(DeclareArgs(all[i], &meta_, &meta_, /*global=*/true));
+    }
+    if (i == all.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(df_.filename, ": the Dockerfile has no FROM instruction"));
+    }
+    for (; i < all.size(); ++i) {
+      if (all[i].name == "FROM") {
+        RETURN_IF_ERROR(StartStage(all[i]));
+      } else {
+        RETURN_IF_ERROR(AddInstruction(all[i]));
+      }
+    }
+    RETURN_IF_ERROR(ResolveDependencies());
+    return Finish();
+  }
+
+ private:
+  absl::Status Error(const Node& node, absl::string_view message) {
+    return df_.ErrorAt(node.start_line, node.column, message);
+  }
+
+  absl::StatusOr<std::string> Expand(const Node& node, const std::string& word, const Env& env) {
+    auto v = lex_.ProcessWord(word, env);
+    if (!v.ok()) return Error(node, v.status().message());
+    return *v;
+  }
+
+  // The environment expansion sees inside the current stage: its ARGs, overridden by ENV.
+  Env StageEnv() const {
+    Env env = stage_args_;
+    for (const auto& [k, v] : stages_.back().env) env[k] = v;
+    return env;
+  }
+
+  // ARG name[=default] ... into `args`; defaults expand with `expand_env`.
+  absl::Status DeclareArgs(const Instruction& ins, Env* args, const Env* expand_env, bool global) {
+    Env env = *expand_env;
+    for (const std::string& word : ins.node->args) {
+      size_t eq = word.find('=');
+      ASSIGN_OR_RETURN(std::string name, Expand(*ins.node, word.substr(0, eq), env));
+      std::optional<std::string> value;
+      if (eq != std::string::npos) {
+        ASSIGN_OR_RETURN(value, Expand(*ins.node, word.substr(eq + 1), env));
+      }
+      if (auto it = options_.build_args.find(name); it != options_.build_args.end()) {
+        value = it->second;
+        used_build_args_.insert(name);
+      } else if (!value && !global && meta_.count(name)) {
+        value = meta_.at(name);  // a global ARG re-declared without a value
+      }
+      if (value) {
+        (*args)[name] = *value;
+        env[name] = *value;
+      } else {
+        args->erase(name);
+      }
+      if (global) declared_meta_.insert(name);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartStage(const Instruction& ins) {
+    const Node& node = *ins.node;
+    Stage stage;
+    stage.index = static_cast<int>(stages_.size());
+    stage.line = node.start_line;
+    ASSIGN_OR_RETURN(stage.base, Expand(node, node.args[0], meta_));
+    if (stage.base.empty()) {
+      return Error(node, absl::StrCat("base name (", node.args[0], ") should not be blank"));
+    }
+    if (std::string p = ins.Flag("platform"); !p.empty()) {
+      ASSIGN_OR_RETURN(stage.platform, Expand(node, p, meta_));
+      if (!oci::Platform::Parse(stage.platform).ok()) {
+        return Error(node, absl::StrCat("invalid --platform ", dockerfile::GoQuote(stage.platform),
+                                        ": want os/arch[/variant]"));
+      }
+    }
+    if (node.args.size() == 3) {
+      stage.name = absl::AsciiStrToLower(node.args[2]);
+      for (const Stage& s : stages_) {
+        if (s.name == stage.name) {
+          return Error(node, absl::StrCat("duplicate stage name ", dockerfile::GoQuote(stage.name),
+                                          " (first defined on line ", s.line, ")"));
+        }
+      }
+    }
+    std::string base_lower = absl::AsciiStrToLower(stage.base);
+    for (const Stage& s : stages_) {
+      if (!s.name.empty() && s.name == base_lower) {
+        stage.base_stage = s.index;
+        stage.env = s.env;
+        stage.depends_on.push_back(s.index);
+      }
+    }
+    if (stage.base_stage < 0 && stage.base != "scratch" && options_.image_env) {
+      ASSIGN_OR_RETURN(std::vector<std::string> env, options_.image_env(stage.base));
+      for (const std::string& kv : env) {
+        std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+        stage.env[p.first] = p.second;
+      }
+    }
+    stage_args_.clear();
+    stages_.push_back(std::move(stage));
+    return absl::OkStatus();
+  }
+
+  absl::Status AddInstruction(const Instruction& ins) {
+    const Node& node = *ins.node;
+    Stage& stage = stages_.back();
+    PlannedInstruction p;
+    p.node = &node;
+    p.line = node.start_line;
+    p.instruction = ins.name;
+    p.json = node.json;
+    p.flags = ins.flags;
+    Env env = StageEnv();
+    for (auto& [flag, values] : p.flags) {
+      if (!FlagExpands(ins.name, flag)) continue;
+      for (std::string& v : values) {
+        ASSIGN_OR_RETURN(v, Expand(node, v, env));
+      }
+    }
+    const std::string& n = ins.name;
+    if (n == "ENV" || n == "LABEL") {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      for (size_t i = 0; i + 1 < node.args.size(); i += 3) {
+        ASSIGN_OR_RETURN(std::string key, Expand(node, node.args[i], env));
+        ASSIGN_OR_RETURN(std::string value, Expand(node, node.args[i + 1], env));
+        if (key.empty()) return Error(node, absl::StrCat(n, " names can not be blank"));
+        p.args.push_back(absl::StrCat(key, "=", value));
+        pairs.emplace_back(key, value);
+      }
+      if (n == "ENV") {
+        for (auto& [k, v] : pairs) stage.env[k] = v;
+      }
+    } else if (n == "ARG") {
+      RETURN_IF_ERROR(DeclareArgs(ins, &stage_args_, &env, /*global=*/false));
+      for (const std::string& word : node.args) {
+        std::string name = word.substr(0, word.find('='));
+        auto it = stage_args_.find(name);
+        p.args.push_back(it == stage_args_.end() ? name : absl::StrCat(name, "=", it->second));
+      }
+    } else if (n == "COPY" || n == "ADD" || n == "VOLUME") {
+      for (const std::string& a : node.args) {
+        if (!node.heredocs.empty() && a.find("<<") != std::string::npos) {
+          p.args.push_back(a);  // a heredoc source: its content is the source, not a path
+          continue;
+        }
+        ASSIGN_OR_RETURN(std::string v, Expand(node, a, env));
+        p.args.push_back(std::move(v));
+      }
+    } else if (n == "EXPOSE") {
+      for (const std::string& a : node.args) {
+        auto words = lex_.ProcessWords(a, env);
+        if (!words.ok()) return Error(node, words.status().message());
+        p.args.insert(p.args.end(), words->begin(), words->end());
+      }
+    } else if (n == "USER" || n == "WORKDIR" || n == "STOPSIGNAL") {
+      ASSIGN_OR_RETURN(std::string v, Expand(node, node.args[0], env));
+      if (v.empty()) return Error(node, absl::StrCat(n, " requires a non-empty argument"));
+      p.args.push_back(std::move(v));
+    } else if (n == "ONBUILD") {
+      const Node& trigger = node.sub[0];
+      size_t start = trigger.original.find_first_not_of(" \t");
+      p.args.push_back(start == std::string::npos ? "" : trigger.original.substr(start));
+    } else {
+      p.args = node.args;  // RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER: not expanded
+    }
+    stage.instructions.push_back(std::move(p));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> StageByName(const std::string& name) const {
+    std::string lower = absl::AsciiStrToLower(name);
+    for (const Stage& s : stages_) {
+      if (!s.name.empty() && s.name == lower) return s.index;
+    }
+    return absl::NotFoundError(name);
+  }
+
+  // A COPY --from / RUN --mount from= source: a stage (by name or earlier index) or an image.
+  absl::Status AddSource(Stage& stage, const PlannedInstruction& p, const std::string& from) {
+    auto by_name = StageByName(from);
+    int index = -1;
+    if (by_name.ok()) {
+      index = *by_name;
+    } else if (int n; absl::SimpleAtoi(from, &n) && from.find_first_not_of("0123456789") == std::string::npos) {
+      if (n >= stage.index) {
+        return Error(*p.node, absl::StrCat(p.instruction, " --from=", from, ": stage ", n,
+                                           n == stage.index ? " is this stage"
+                                                            : " is not defined before this one"));
+      }
+      index = n;
+    }
+    if (index < 0) {
+      stage.images.push_back(from);
+      return absl::OkStatus();
+    }
+    if (index == stage.index) {
+      return Error(*p.node, absl::StrCat("circular dependency detected on stage: ",
+                                         stage.name.empty() ? std::to_string(stage.index) : stage.name));
+    }
+    stage.depends_on.push_back(index);
+    return absl::OkStatus();
+  }
+
+  absl::Status ResolveDependencies() {
+    for (Stage& stage : stages_) {
+      for (const PlannedInstruction& p : stage.instructions) {
+        if (p.instruction == "COPY") {
+          if (auto it = p.flags.find("from"); it != p.flags.end() && !it->second.empty()) {
+            RETURN_IF_ERROR(AddSource(stage, p, it->second.back()));
+          }
+        } else if (p.instruction == "RUN") {
+          auto it = p.flags.find("mount");
+          if (it == p.flags.end()) continue;
+          for (const std::string& mount : it->second) {
+            for (absl::string_view field : absl::StrSplit(mount, ',')) {
+              if (absl::StartsWith(field, "from=")) {
+                RETURN_IF_ERROR(AddSource(stage, p, std::string(field.substr(5))));
+              }
+            }
+          }
+        }
+      }
+      std::sort(stage.depends_on.begin(), stage.depends_on.end());
+      stage.depends_on.erase(std::unique(stage.depends_on.begin(), stage.depends_on.end()),
+                             stage.depends_on.end());
+    }
+    return absl::OkStatus();
+  }
+
+  // Post-order DFS from the target: dependencies come first. Grey nodes on the stack reveal a
+  // cycle.
+  absl::Status Visit(int index, std::vector<int>* state, std::vector<int>* order) {
+    if ((*state)[index] == 2) return absl::OkStatus();
+    const Stage& stage = stages_[index];
+    if ((*state)[index] == 1) {
+      return df_.ErrorAt(stage.line, 1,
+                         absl::StrCat("circular dependency detected on stage: ",
+                                      stage.name.empty() ? std::to_string(index) : stage.name));
+    }
+    (*state)[index] = 1;
+    for (int dep : stage.depends_on) RETURN_IF_ERROR(Visit(dep, state, order));
+    (*state)[index] = 2;
+    order->push_back(index);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Plan> Finish() {
+    Plan plan;
+    plan.target = static_cast<int>(stages_.size()) - 1;
+    if (!options_.target.empty()) {
+      auto t = StageByName(options_.target);
+      if (!t.ok()) {
+        return absl::NotFoundError(absl::StrCat("target stage ",
+                                                dockerfile::GoQuote(options_.target),
+                                                " could not be found"));
+      }
+      plan.target = *t;
+    }
+    std::vector<int> state(stages_.size(), 0), order;
+    RETURN_IF_ERROR(Visit(plan.target, &state, &order));
+    for (int i : order) plan.stages.push_back(stages_[i]);
+    for (const std::string& name : declared_meta_) {
+      if (auto it = meta_.find(name); it != meta_.end()) plan.meta_args[name] = it->second;
+    }
+    std::vector<std::string> unused;
+    for (const auto& [k, v] : options_.build_args) {
+      if (!used_build_args_.count(k) && !ProxyArgs().count(k)) unused.push_back(k);
+    }
+    if (!unused.empty()) {
+      plan.warnings.push_back(absl::StrCat("[Warning] One or more build-args [",
+                                           absl::StrJoin(unused, " "), "] were not consumed"));
+    }
+    return plan;
+  }
+
+  const Dockerfile& df_;
+  const PlanOptions& options_;
+  ShellLex lex_;
+  Env meta_;
+  std::set<std::string> declared_meta_;
+  std::set<std::string> used_build_args_;
+  Env stage_args_;
+  std::vector<Stage> stages_;
+};
+
+}  // namespace
+
+absl::StatusOr<Plan> MakePlan(const Dockerfile& df, const PlanOptions& options) {
+  return Planner(df, options).Run();
+}
+
+nlohmann::json Plan::ToJson() const {
+  nlohmann::json stages_json = nlohmann::json::array();
+  for (const Stage& s : stages) {
+    nlohmann::json instructions = nlohmann::json::array();
+    for (const PlannedInstruction& p : s.instructions) {
+      nlohmann::json flags = nlohmann::json::object();
+      for (const auto& [k, v] : p.flags) {
+        if (k == "mount" || k == "exclude") {
+          flags[k] = v;
+        } else if (!v.empty()) {
+          flags[k] = v.back();
+        }
+      }
+      nlohmann::json j = {{"line", p.line}, {"instruction", p.instruction}, {"args", p.args},
+                          {"flags", flags}};
+      if (p.json) j["json"] = true;
+      if (!p.node->heredocs.empty()) {
+        nlohmann::json docs = nlohmann::json::array();
+        for (const auto& h : p.node->heredocs) {
+          docs.push_back({{"name", h.name}, {"content", h.content}, {"expand", h.expand},
+                          {"chomp", h.chomp}, {"fd", h.fd}});
+        }
+        j["heredocs"] = docs;
+      }
+      instructions.push_back(std::move(j));
+    }
+    nlohmann::json sj = {{"index", s.index}, {"name", s.name}, {"base", s.base},
+                         {"instructions", instructions}};
+    if (!s.platform.empty()) sj["platform"] = s.platform;
+    if (s.base_stage >= 0) sj["baseStage"] = s.base_stage;
+    if (!s.depends_on.empty()) sj["dependsOn"] = s.depends_on;
+    stages_json.push_back(std::move(sj));
+  }
+  return {{"stages", stages_json}};
+}
+
+std::string Plan::ToText() const {
+  std::string out;
+  for (const Stage& s : stages) {
+    absl::StrAppend(&out, "stage ", s.index, s.name.empty() ? "" : " (" + s.name + ")", ": FROM ",
+                    s.base, s.platform.empty() ? "" : " --platform=" + s.platform, "\n");
+    for (const PlannedInstruction& p : s.instructions) {
+      std::vector<std::string> flags;
+      for (const auto& [k, vs] : p.flags) {
+        for (const std::string& v : vs) flags.push_back(absl::StrCat("--", k, "=", v));
+      }
+      absl::StrAppend(&out, "  ", p.line, ": ", p.instruction,
+                      flags.empty() ? "" : " " + absl::StrJoin(flags, " "), " ",
+                      p.json ? dockerfile::GoQuoteList(p.args) : absl::StrJoin(p.args, " "), "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace kiln::builder

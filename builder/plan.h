@@ -1,0 +1,79 @@
+// Build planning: turns a checked Dockerfile into the stages a target needs, in build order,
+// with arguments expanded exactly where the Dockerfile reference expands them.
+//
+// ARG scoping, as BuildKit has it: ARGs before the first FROM are global ("meta") ARGs, usable
+// only in FROM lines (and --platform); inside a stage an ARG must be declared to be used, and
+// re-declaring a global ARG without a value takes the global value. --build-arg overrides
+// defaults. ENV overrides ARG of the same name. The automatic platform ARGs (TARGETPLATFORM,
+// TARGETOS, TARGETARCH, TARGETVARIANT, BUILDPLATFORM, ...) are global; the proxy ARGs
+// (HTTP_PROXY, ...) may be given without a declaration. Values of one ENV or LABEL
+// instruction are expanded with the environment from before it.
+//
+// Stages depend on their FROM stage, on COPY --from stages and on RUN --mount from= stages; a
+// cycle is an error. Stages the target does not need are pruned.
+// Stateless and thread-safe.
+#ifndef KILN_BUILDER_PLAN_H_
+#define KILN_BUILDER_PLAN_H_
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "builder/dockerfile/instructions.h"
+#include "builder/dockerfile/parser.h"
+#include "builder/dockerfile/shell_lex.h"
+#include "nlohmann/json.hpp"
+#include "oci/platform.h"
+
+namespace kiln::builder {
+
+struct PlanOptions {
+  std::string target;                             // stage name; empty: the last stage
+  std::map<std::string, std::string> build_args;  // --build-arg
+  oci::Platform target_platform = oci::Platform::Host();
+  oci::Platform build_platform = oci::Platform::Host();
+  // The environment ("K=V") of a base image, so expansion in a stage sees the image's ENV.
+  // Unset: base images count as having no ENV.
+  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_env;
+};
+
+struct PlannedInstruction {
+  const dockerfile::Node* node = nullptr;
+  int line = 0;
+  std::string instruction;         // "RUN"
+  std::vector<std::string> args;   // expanded where the reference expands
+  std::map<std::string, std::vector<std::string>> flags;  // likewise
+  bool json = false;
+};
+
+struct Stage {
+  int index = 0;          // position among the Dockerfile's stages
+  std::string name;       // lower case; empty when unnamed
+  std::string base;       // expanded: an image reference, "scratch", or a stage's name
+  int base_stage = -1;    // the stage it builds on, or -1 for an image
+  std::string platform;   // expanded --platform, empty when not given
+  int line = 0;           // of its FROM
+  std::vector<PlannedInstruction> instructions;
+  std::vector<int> depends_on;       // stage indexes, sorted
+  std::vector<std::string> images;   // images used by COPY --from / RUN --mount from=
+  dockerfile::Env env;               // ENV at the end of the stage (from stages and ENV lines)
+};
+
+struct Plan {
+  std::vector<Stage> stages;  // the stages the target needs, dependencies first
+  int target = 0;             // index of the target stage
+  dockerfile::Env meta_args;  // global ARGs as resolved
+  std::vector<std::string> warnings;
+
+  nlohmann::json ToJson() const;
+  std::string ToText() const;
+};
+
+absl::StatusOr<Plan> MakePlan(const dockerfile::Dockerfile& df, const PlanOptions& options);
+
+}  // namespace kiln::builder
+
+#endif  // KILN_BUILDER_PLAN_H_
