@@ -47,7 +47,7 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
                          {"size", size}});
         }
       }
-      if (*format == "json") std::printf("%s\n", out.dump(2).c_str());
+      if (*format == "json") std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return absl::OkStatus();
     };
   });

@@ -46,7 +46,7 @@ absl::Status RunCreate(const Globals& g, const CreateOptions& o) {
   nlohmann::json out = layer.descriptor.ToJson();
   out["diffID"] = layer.diff_id.str();
   out["uncompressedSize"] = layer.uncompressed_size;
-  std::printf("%s\n", out.dump().c_str());
+  std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return absl::OkStatus();
 }
 

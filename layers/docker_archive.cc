@@ -269,7 +269,7 @@ class DockerArchiveDestination : public ImageDestination {
                             {"Layers", layers}};
     if (!ref_.empty()) entry["RepoTags"].push_back(ref_);
     RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir_->path(), "/manifest.json"),
-                                    nlohmann::json::array({entry}).dump()));
+                                    nlohmann::json::array({entry}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     return PackArchiveFile(dir_->path(), file_);
   }
 

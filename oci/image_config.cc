@@ -153,7 +153,7 @@ std::string ImageConfig::Serialize() const {
     }
     j["history"] = std::move(hist);
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kiln::oci

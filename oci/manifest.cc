@@ -89,7 +89,7 @@ std::string Manifest::Serialize() const {
   for (const Descriptor& l : layers) j["layers"].push_back(l.ToJson());
   if (subject) j["subject"] = subject->ToJson();
   if (!annotations.empty()) j["annotations"] = annotations;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 absl::StatusOr<Index> Index::Parse(absl::string_view bytes) {
@@ -112,7 +112,7 @@ std::string Index::Serialize() const {
   j["manifests"] = nlohmann::json::array();
   for (const Descriptor& d : manifests) j["manifests"].push_back(d.ToJson());
   if (!annotations.empty()) j["annotations"] = annotations;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kiln::oci

@@ -58,6 +58,31 @@ tar -C "$WORK/upper" -czf "$WORK/upper.tgz" .
   || fail "whiteout not applied by layer extract"
 ok "layer extract applies whiteouts from a GNU tar layer"
 
+# The Dockerfile frontend from the command line.
+mkdir -p "$WORK/df"
+cat >"$WORK/df/Dockerfile" <<'XEOF'
+ARG BASE=busybox
+FROM ${BASE} AS build
+ARG GREETING=hello
+RUN echo $GREETING > /out
+FROM scratch
+COPY --from=build /out /greeting
+XEOF
+[ "$("$KILN" dockerfile dump "$WORK/df/Dockerfile" | head -2)" = '(arg "BASE=busybox")
+(from "${BASE}" "AS" "build")' ] || fail "dockerfile dump"
+"$KILN" dockerfile plan "$WORK/df/Dockerfile" --build-arg BASE=alpine:3 --build-arg GREETING=hi \
+  | jq -e '.stages | length == 2 and .[0].base == "alpine:3" and .[0].name == "build"
+           and .[0].instructions[0].args == ["GREETING=hi"] and .[1].instructions[0].flags.from == "build"' >/dev/null \
+  || fail "dockerfile plan json"
+"$KILN" dockerfile plan "$WORK/df/Dockerfile" --target build --format text | grep -q '^stage 0 (build): FROM busybox$' \
+  || fail "dockerfile plan text"
+printf 'FROM busybox\nCOPPY a b\n' >"$WORK/df/Bad"
+rc=0; "$KILN" dockerfile dump "$WORK/df/Bad" 2>"$WORK/df/err" || rc=$?
+[ "$rc" = 1 ] && head -1 "$WORK/df/err" | grep -q "Bad:2:1: unknown instruction: COPPY (did you mean COPY?)" \
+  || fail "dockerfile error: $(cat "$WORK/df/err")"
+expect_fail 1 'target stage "nope" could not be found' "$KILN" dockerfile plan "$WORK/df/Dockerfile" --target nope
+ok "kiln dockerfile dump and plan"
+
 # Errors: one line, exit 1; usage errors exit 2.
 expect_fail 1 'docker:// registry transport is not supported yet' "$KILN" copy docker://busybox x:1
 expect_fail 1 'no image "nope:latest" in the store' "$KILN" inspect nope
