@@ -34,7 +34,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, uint64_t max_size)
     if (n == 0) break;
     out.append(buf, n);
     if (out.size() > max_size) {
-      return absl::OutOfRangeError(absl::StrCat(path, " exceeds the limit of ", max_size, " bytes"));
+      return absl::OutOfRangeError(
+          absl::StrCat(path, " exceeds the limit of ", max_size, " bytes"));
     }
   }
   return out;

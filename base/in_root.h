@@ -5,9 +5,9 @@
 #define KILN_BASE_IN_ROOT_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/unique_fd.h"
 
 namespace kiln {

@@ -3,11 +3,11 @@
 #define KILN_BASE_STATUS_MACROS_H_
 
 #include <cerrno>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace kiln {
 
@@ -27,18 +27,17 @@ inline absl::Status ErrnoError(absl::string_view what, int err = errno) {
 #define KILN_CONCAT_INNER_(a, b) a##b
 #define KILN_CONCAT_(a, b) KILN_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status kiln_status_ = (expr);              \
-    if (!kiln_status_.ok()) return kiln_status_;       \
+#define RETURN_IF_ERROR(expr)                    \
+  do {                                           \
+    ::absl::Status kiln_status_ = (expr);        \
+    if (!kiln_status_.ok()) return kiln_status_; \
   } while (0)
 
 // RETURN_IF_ERROR_CTX(expr, context...) prepends StrCat(context...) to the error.
-#define RETURN_IF_ERROR_CTX(expr, ...)                                               \
-  do {                                                                               \
-    ::absl::Status kiln_status_ = (expr);                                            \
-    if (!kiln_status_.ok())                                                          \
-      return ::kiln::Annotate(kiln_status_, ::absl::StrCat(__VA_ARGS__));            \
+#define RETURN_IF_ERROR_CTX(expr, ...)                                                          \
+  do {                                                                                          \
+    ::absl::Status kiln_status_ = (expr);                                                       \
+    if (!kiln_status_.ok()) return ::kiln::Annotate(kiln_status_, ::absl::StrCat(__VA_ARGS__)); \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
@@ -49,9 +48,9 @@ inline absl::Status ErrnoError(absl::string_view what, int err = errno) {
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL_(KILN_CONCAT_(kiln_statusor_, __LINE__), lhs, expr)
 
-#define ASSIGN_OR_RETURN_CTX_IMPL_(tmp, lhs, expr, ...)                                 \
-  auto tmp = (expr);                                                                    \
-  if (!tmp.ok()) return ::kiln::Annotate(tmp.status(), ::absl::StrCat(__VA_ARGS__));   \
+#define ASSIGN_OR_RETURN_CTX_IMPL_(tmp, lhs, expr, ...)                              \
+  auto tmp = (expr);                                                                 \
+  if (!tmp.ok()) return ::kiln::Annotate(tmp.status(), ::absl::StrCat(__VA_ARGS__)); \
   lhs = std::move(tmp).value()
 
 // ASSIGN_OR_RETURN_CTX(lhs, expr, context...) prepends StrCat(context...) to the error.

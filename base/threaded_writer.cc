@@ -18,9 +18,8 @@ void ThreadedWriter::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](ThreadedWriter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return !w->queue_.empty() || w->closed_;
-          },
+          +[](ThreadedWriter* w)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return !w->queue_.empty() || w->closed_; },
           this));
       if (queue_.empty()) return;  // closed and drained
       chunk = std::move(queue_.front());

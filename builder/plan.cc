@@ -250,7 +250,8 @@ class Planner {
     int index = -1;
     if (by_name.ok()) {
       index = *by_name;
-    } else if (int n; absl::SimpleAtoi(from, &n) && from.find_first_not_of("0123456789") == std::string::npos) {
+    } else if (int n; absl::SimpleAtoi(from, &n) &&
+                      from.find_first_not_of("0123456789") == std::string::npos) {
       if (n >= stage.index) {
         return Error(*p.node, absl::StrCat(p.instruction, " --from=", from, ": stage ", n,
                                            n == stage.index ? " is this stage"
@@ -263,8 +264,9 @@ class Planner {
       return absl::OkStatus();
     }
     if (index == stage.index) {
-      return Error(*p.node, absl::StrCat("circular dependency detected on stage: ",
-                                         stage.name.empty() ? std::to_string(stage.index) : stage.name));
+      return Error(*p.node,
+                   absl::StrCat("circular dependency detected on stage: ",
+                                stage.name.empty() ? std::to_string(stage.index) : stage.name));
     }
     stage.depends_on.push_back(index);
     return absl::OkStatus();
@@ -319,9 +321,8 @@ class Planner {
     if (!options_.target.empty()) {
       auto t = StageByName(options_.target);
       if (!t.ok()) {
-        return absl::NotFoundError(absl::StrCat("target stage ",
-                                                dockerfile::GoQuote(options_.target),
-                                                " could not be found"));
+        return absl::NotFoundError(absl::StrCat(
+            "target stage ", dockerfile::GoQuote(options_.target), " could not be found"));
       }
       plan.target = *t;
     }
@@ -371,21 +372,24 @@ nlohmann::json Plan::ToJson() const {
           flags[k] = v.back();
         }
       }
-      nlohmann::json j = {{"line", p.line}, {"instruction", p.instruction}, {"args", p.args},
-                          {"flags", flags}};
+      nlohmann::json j = {
+          {"line", p.line}, {"instruction", p.instruction}, {"args", p.args}, {"flags", flags}};
       if (p.json) j["json"] = true;
       if (!p.node->heredocs.empty()) {
         nlohmann::json docs = nlohmann::json::array();
         for (const auto& h : p.node->heredocs) {
-          docs.push_back({{"name", h.name}, {"content", h.content}, {"expand", h.expand},
-                          {"chomp", h.chomp}, {"fd", h.fd}});
+          docs.push_back({{"name", h.name},
+                          {"content", h.content},
+                          {"expand", h.expand},
+                          {"chomp", h.chomp},
+                          {"fd", h.fd}});
         }
         j["heredocs"] = docs;
       }
       instructions.push_back(std::move(j));
     }
-    nlohmann::json sj = {{"index", s.index}, {"name", s.name}, {"base", s.base},
-                         {"instructions", instructions}};
+    nlohmann::json sj = {
+        {"index", s.index}, {"name", s.name}, {"base", s.base}, {"instructions", instructions}};
     if (!s.platform.empty()) sj["platform"] = s.platform;
     if (s.base_stage >= 0) sj["baseStage"] = s.base_stage;
     if (!s.depends_on.empty()) sj["dependsOn"] = s.depends_on;

@@ -43,23 +43,23 @@ struct PlanOptions {
 struct PlannedInstruction {
   const dockerfile::Node* node = nullptr;
   int line = 0;
-  std::string instruction;         // "RUN"
-  std::vector<std::string> args;   // expanded where the reference expands
+  std::string instruction;                                // "RUN"
+  std::vector<std::string> args;                          // expanded where the reference expands
   std::map<std::string, std::vector<std::string>> flags;  // likewise
   bool json = false;
 };
 
 struct Stage {
-  int index = 0;          // position among the Dockerfile's stages
-  std::string name;       // lower case; empty when unnamed
-  std::string base;       // expanded: an image reference, "scratch", or a stage's name
-  int base_stage = -1;    // the stage it builds on, or -1 for an image
-  std::string platform;   // expanded --platform, empty when not given
-  int line = 0;           // of its FROM
+  int index = 0;         // position among the Dockerfile's stages
+  std::string name;      // lower case; empty when unnamed
+  std::string base;      // expanded: an image reference, "scratch", or a stage's name
+  int base_stage = -1;   // the stage it builds on, or -1 for an image
+  std::string platform;  // expanded --platform, empty when not given
+  int line = 0;          // of its FROM
   std::vector<PlannedInstruction> instructions;
-  std::vector<int> depends_on;       // stage indexes, sorted
-  std::vector<std::string> images;   // images used by COPY --from / RUN --mount from=
-  dockerfile::Env env;               // ENV at the end of the stage (from stages and ENV lines)
+  std::vector<int> depends_on;      // stage indexes, sorted
+  std::vector<std::string> images;  // images used by COPY --from / RUN --mount from=
+  dockerfile::Env env;              // ENV at the end of the stage (from stages and ENV lines)
 };
 
 struct Plan {

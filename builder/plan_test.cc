@@ -30,7 +30,7 @@ LABEL tag=${TAG}
 )");
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->stages[0].base, "busybox:1");
-  EXPECT_EQ(Args(*plan, 0, 1), std::vector<std::string>{"tag="});  // not declared in stage yet
+  EXPECT_EQ(Args(*plan, 0, 1), std::vector<std::string>{"tag="});   // not declared in stage yet
   EXPECT_EQ(Args(*plan, 0, 2), std::vector<std::string>{"TAG=1"});  // re-declared: global value
   EXPECT_EQ(Args(*plan, 0, 3), std::vector<std::string>{"tag=1"});
   EXPECT_EQ(plan->meta_args.at("TAG"), "1");
@@ -64,8 +64,8 @@ COPY out-${TARGETARCH} /bin/
 )");
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->stages[0].platform, "linux/amd64");
-  EXPECT_EQ(Args(*plan, 0, 0), (std::vector<std::string>{"TARGETARCH=arm64",
-                                                         "TARGETPLATFORM=linux/arm64/v8"}));
+  EXPECT_EQ(Args(*plan, 0, 0),
+            (std::vector<std::string>{"TARGETARCH=arm64", "TARGETPLATFORM=linux/arm64/v8"}));
   EXPECT_EQ(Args(*plan, 0, 1), std::vector<std::string>{"echo $TARGETARCH"});  // RUN: not expanded
   EXPECT_EQ(Args(*plan, 0, 2), (std::vector<std::string>{"out-arm64", "/bin/"}));
 }

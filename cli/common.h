@@ -16,7 +16,7 @@
 namespace kiln::cli {
 
 struct Globals {
-  std::string root;                  // --root; empty: Store::DefaultRoot()
+  std::string root;                   // --root; empty: Store::DefaultRoot()
   std::function<absl::Status()> run;  // set by the chosen verb's parse callback
 };
 

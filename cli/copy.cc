@@ -13,10 +13,10 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
     std::string src, dst, platform;
   };
   auto opts = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
-      "copy",
-      "Copy an image between locations: NAME (the local store), oci:DIR[:TAG], "
-      "oci-archive:FILE[:TAG], docker-archive:FILE[:REF]");
+  CLI::App* cmd =
+      app.add_subcommand("copy",
+                         "Copy an image between locations: NAME (the local store), oci:DIR[:TAG], "
+                         "oci-archive:FILE[:TAG], docker-archive:FILE[:REF]");
   cmd->add_option("SRC", opts->src, "Source image")->required();
   cmd->add_option("DST", opts->dst, "Destination")->required();
   cmd->add_option("--platform", opts->platform,
@@ -36,8 +36,8 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
       }
       ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get()), "reading ",
                            opts->src);
-      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get()),
-                           "writing ", opts->dst);
+      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get()), "writing ",
+                           opts->dst);
       ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
                            "copying ", opts->src, " to ", opts->dst);
       std::printf("%s\n", top.digest.str().c_str());

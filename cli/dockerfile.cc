@@ -44,7 +44,10 @@ absl::Status RunPlan(const PlanOptions& o) {
   }
   ASSIGN_OR_RETURN(builder::Plan plan, builder::MakePlan(df, options));
   for (const std::string& w : plan.warnings) std::fprintf(stderr, "%s\n", w.c_str());
-  std::string out = o.format == "json" ? plan.ToJson().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) : plan.ToText();
+  std::string out =
+      o.format == "json"
+          ? plan.ToJson().dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+          : plan.ToText();
   std::printf("%s\n", out.c_str());
   return absl::OkStatus();
 }

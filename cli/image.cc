@@ -53,9 +53,8 @@ absl::Status RunCreate(const Globals& g, const CreateOptions& o) {
   for (const std::string& tag : o.tags) {
     RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
   }
-  std::string created =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(epoch.value_or(0)),
-                       absl::UTCTimeZone());
+  std::string created = absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(epoch.value_or(0)), absl::UTCTimeZone());
 
   oci::ImageConfig config;
   config.created = created;
@@ -114,8 +113,9 @@ void AddImageCommand(CLI::App& app, Globals& g) {
   image->require_subcommand(1);
   auto o = std::make_shared<CreateOptions>();
   CLI::App* create = image->add_subcommand(
-      "create", "Create an image from directories, one layer each (bottom first), and print its "
-                "manifest digest");
+      "create",
+      "Create an image from directories, one layer each (bottom first), and print its "
+      "manifest digest");
   create->add_option("DIR", o->dirs, "Layer directories");
   create->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)");
   create->add_option("--entrypoint", o->entrypoint, "JSON array or words");

@@ -12,8 +12,7 @@ namespace kiln::cli {
 void AddImagesCommand(CLI::App& app, Globals& g) {
   auto format = std::make_shared<std::string>("table");
   CLI::App* cmd = app.add_subcommand("images", "List the images in the store");
-  cmd->add_option("--format", *format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->callback([&g, format] {
     g.run = [&g, format]() -> absl::Status {
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
@@ -47,7 +46,9 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
                          {"size", size}});
         }
       }
-      if (*format == "json") std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      if (*format == "json")
+        std::printf("%s\n",
+                    out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return absl::OkStatus();
     };
   });

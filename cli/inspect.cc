@@ -42,7 +42,8 @@ void AddInspectCommand(CLI::App& app, Globals& g) {
       }
       out["manifest"] = nlohmann::json::parse(image.manifest.bytes);
       out["config"] = nlohmann::json::parse(image.config_bytes);
-      std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return absl::OkStatus();
     };
   });

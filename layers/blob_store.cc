@@ -47,8 +47,8 @@ class VerifyingReader : public Reader {
     ASSIGN_OR_RETURN(size_t k, in_->Read(buf, n));
     size_ += k;
     if (expected_size_ >= 0 && size_ > static_cast<uint64_t>(expected_size_)) {
-      return absl::DataLossError(absl::StrCat(what_, ": more than the expected ", expected_size_,
-                                              " bytes"));
+      return absl::DataLossError(
+          absl::StrCat(what_, ": more than the expected ", expected_size_, " bytes"));
     }
     if (k > 0) {
       hash_.Update(absl::string_view(buf, k));
@@ -56,8 +56,8 @@ class VerifyingReader : public Reader {
     }
     done_ = true;
     if (expected_size_ >= 0 && size_ != static_cast<uint64_t>(expected_size_)) {
-      return absl::DataLossError(absl::StrCat(what_, ": size ", size_,
-                                              " does not match the expected ", expected_size_));
+      return absl::DataLossError(
+          absl::StrCat(what_, ": size ", size_, " does not match the expected ", expected_size_));
     }
     Digest got = hash_.Finish();
     if (got != expected_) {
@@ -132,8 +132,8 @@ absl::StatusOr<Digest> BlobStore::Ingest::Commit(const std::optional<Digest>& ex
   };
   Digest got = hash_.Finish();
   if (expected_size >= 0 && size_ != static_cast<uint64_t>(expected_size)) {
-    return fail(absl::DataLossError(absl::StrCat("size ", size_, " does not match the expected ",
-                                                 expected_size)));
+    return fail(absl::DataLossError(
+        absl::StrCat("size ", size_, " does not match the expected ", expected_size)));
   }
   if (expected && *expected != got) {
     if (expected->algorithm() != "sha256") return fail(Unsupported(*expected));

@@ -28,8 +28,7 @@ class BlobStore {
   // `root` holds blobs/; `ingest_dir` receives temporary files and must be on the same file
   // system. Both are created if missing. An empty `ingest_dir` opens the store read-only:
   // nothing is created and StartIngest fails.
-  static absl::StatusOr<std::unique_ptr<BlobStore>> Open(std::string root,
-                                                         std::string ingest_dir);
+  static absl::StatusOr<std::unique_ptr<BlobStore>> Open(std::string root, std::string ingest_dir);
 
   // A blob being written. Destroying it without Commit discards the bytes.
   class Ingest : public Writer {

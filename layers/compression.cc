@@ -54,7 +54,8 @@ absl::StatusOr<Compression> CompressionOfMediaType(absl::string_view t) {
       t == oci::kOciLayerNondistributableGzip) {
     return Compression::kGzip;
   }
-  if (t == oci::kOciLayerZstd || t == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd") {
+  if (t == oci::kOciLayerZstd ||
+      t == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd") {
     return Compression::kZstd;
   }
   return absl::InvalidArgumentError(absl::StrCat("not a layer media type: \"", t, "\""));
@@ -159,9 +160,9 @@ class ZstdWriter : public Writer {
     // Output with nbWorkers >= 1 does not depend on the worker count, so any machine
     // reproduces it; it differs from single-threaded mode, which is therefore never used.
     int workers = std::max(1u, std::thread::hardware_concurrency());
-    for (auto [param, value] : {std::pair{ZSTD_c_compressionLevel, level},
-                                std::pair{ZSTD_c_checksumFlag, 0},
-                                std::pair{ZSTD_c_nbWorkers, workers}}) {
+    for (auto [param, value] :
+         {std::pair{ZSTD_c_compressionLevel, level}, std::pair{ZSTD_c_checksumFlag, 0},
+          std::pair{ZSTD_c_nbWorkers, workers}}) {
       size_t rc = ZSTD_CCtx_setParameter(ctx_, param, value);
       if (ZSTD_isError(rc)) {
         return absl::InvalidArgumentError(absl::StrCat("zstd: ", ZSTD_getErrorName(rc)));

@@ -108,9 +108,9 @@ class DockerArchiveSource : public ImageSource {
     ASSIGN_OR_RETURN_CTX(oci::ImageConfig config, oci::ImageConfig::Parse(config_bytes),
                          config_path);
     if (config.diff_ids.size() != layer_paths.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, ": the config lists ", config.diff_ids.size(), " DiffIDs for ",
-          layer_paths.size(), " layers"));
+      return absl::InvalidArgumentError(absl::StrCat(file, ": the config lists ",
+                                                     config.diff_ids.size(), " DiffIDs for ",
+                                                     layer_paths.size(), " layers"));
     }
     oci::Manifest manifest;
     manifest.config.media_type = oci::kOciConfig;
@@ -148,8 +148,8 @@ class DockerArchiveSource : public ImageSource {
                          path);
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat("archive member ", path,
-                                                     " is not a regular file"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("archive member ", path, " is not a regular file"));
     }
     return fd;
   }
@@ -211,8 +211,8 @@ class DockerArchiveDestination : public ImageDestination {
   bool HasBlob(const oci::Descriptor& d) override { return false; }
 
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
-    std::unique_ptr<Reader> verified = NewVerifyingReader(
-        std::make_unique<BorrowedReader>(&from), d.digest, d.size, d.digest.str());
+    std::unique_ptr<Reader> verified = NewVerifyingReader(std::make_unique<BorrowedReader>(&from),
+                                                          d.digest, d.size, d.digest.str());
     if (!IsLayer(d.media_type)) {
       ASSIGN_OR_RETURN(std::string bytes, ReadAllFrom(*verified, oci::kMaxConfigSize));
       return WriteFileAtomic(absl::StrCat(dir_->path(), "/", d.digest.hex(), ".json"), bytes);
@@ -250,26 +250,25 @@ class DockerArchiveDestination : public ImageDestination {
     ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ImageConfig::Parse(config_bytes));
     if (config.diff_ids.size() != manifest.layers.size()) {
       return absl::DataLossError(absl::StrCat("the config lists ", config.diff_ids.size(),
-                                              " DiffIDs for ", manifest.layers.size(),
-                                              " layers"));
+                                              " DiffIDs for ", manifest.layers.size(), " layers"));
     }
     nlohmann::json layers = nlohmann::json::array();
     for (size_t i = 0; i < manifest.layers.size(); ++i) {
       auto it = diff_ids_.find(manifest.layers[i].digest);
       if (it == diff_ids_.end()) return absl::InternalError("layer was not written");
       if (it->second != config.diff_ids[i]) {
-        return absl::DataLossError(absl::StrCat(
-            "layer ", manifest.layers[i].digest.str(), " uncompresses to ", it->second.str(),
-            " but the config says ", config.diff_ids[i].str()));
+        return absl::DataLossError(absl::StrCat("layer ", manifest.layers[i].digest.str(),
+                                                " uncompresses to ", it->second.str(),
+                                                " but the config says ", config.diff_ids[i].str()));
       }
       layers.push_back(absl::StrCat(it->second.hex(), ".tar"));
     }
-    nlohmann::json entry = {{"Config", config_name},
-                            {"RepoTags", nlohmann::json::array()},
-                            {"Layers", layers}};
+    nlohmann::json entry = {
+        {"Config", config_name}, {"RepoTags", nlohmann::json::array()}, {"Layers", layers}};
     if (!ref_.empty()) entry["RepoTags"].push_back(ref_);
     RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir_->path(), "/manifest.json"),
-                                    nlohmann::json::array({entry}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+                                    nlohmann::json::array({entry}).dump(
+                                        -1, ' ', false, nlohmann::json::error_handler_t::replace)));
     return PackArchiveFile(dir_->path(), file_);
   }
 

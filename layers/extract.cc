@@ -137,11 +137,10 @@ class Extractor {
         if (::mkdirat(dir.get(), base.c_str(), 0700) != 0 && errno != EEXIST) {
           return ErrnoError("mkdir");
         }
-        fd = UniqueFd(::openat(dir.get(), base.c_str(),
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        fd = UniqueFd(
+            ::openat(dir.get(), base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd.valid()) return ErrnoError("open directory");
-        const struct timespec mtime = {archive_entry_mtime(entry),
-                                       archive_entry_mtime_nsec(entry)};
+        const struct timespec mtime = {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
         dir_times_.push_back({rel, mtime});
         break;
       }
@@ -197,8 +196,8 @@ class Extractor {
       if (n == 0) return absl::OkStatus();
       stats_.bytes += n;
       if (stats_.bytes > options_.max_total_bytes) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("layer content exceeds the limit of ", options_.max_total_bytes, " bytes"));
+        return absl::ResourceExhaustedError(absl::StrCat("layer content exceeds the limit of ",
+                                                         options_.max_total_bytes, " bytes"));
       }
       RETURN_IF_ERROR(WriteAll(fd, absl::string_view(out_buf_.data(), n)));
     }
@@ -220,8 +219,8 @@ class Extractor {
     return absl::OkStatus();
   }
 
-  absl::Status ApplyMetadata(struct archive_entry* entry, int dir, const std::string& base,
-                             int fd, mode_t type) {
+  absl::Status ApplyMetadata(struct archive_entry* entry, int dir, const std::string& base, int fd,
+                             mode_t type) {
     if (options_.preserve_owner) {
       if (::fchownat(dir, base.c_str(), archive_entry_uid(entry), archive_entry_gid(entry),
                      AT_SYMLINK_NOFOLLOW) != 0) {

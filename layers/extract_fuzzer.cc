@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)kiln::RemoveAll(target);
   if (::mkdir(target.c_str(), 0755) != 0) std::abort();
   for (auto mode : {kiln::layers::WhiteoutMode::kApply, kiln::layers::WhiteoutMode::kOverlay}) {
-    kiln::StringReader reader(
-        absl::string_view(reinterpret_cast<const char*>(data), size));
+    kiln::StringReader reader(absl::string_view(reinterpret_cast<const char*>(data), size));
     kiln::layers::ExtractOptions options;
     options.whiteouts = mode;
     options.max_entries = 10000;

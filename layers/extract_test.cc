@@ -262,11 +262,11 @@ TEST_F(ExtractTest, MetadataIsApplied) {
 }
 
 TEST_F(ExtractTest, WhiteoutsApplyToLowerLayers) {
-  ASSERT_TRUE(Extract({D("etc"), F("etc/a"), F("etc/b"), D("var"), F("var/old"),
-                       D("var/sub"), F("var/sub/deep")})
+  ASSERT_TRUE(Extract({D("etc"), F("etc/a"), F("etc/b"), D("var"), F("var/old"), D("var/sub"),
+                       F("var/sub/deep")})
                   .ok());
-  ASSERT_TRUE(Extract({F("etc/.wh.a", ""), D("var"), F("var/.wh..wh..opq", ""), F("var/new")})
-                  .ok());
+  ASSERT_TRUE(
+      Extract({F("etc/.wh.a", ""), D("var"), F("var/.wh..wh..opq", ""), F("var/new")}).ok());
   EXPECT_FALSE(PathExists(T("etc/a")));
   EXPECT_TRUE(PathExists(T("etc/b")));
   EXPECT_FALSE(PathExists(T("var/old")));
@@ -285,8 +285,8 @@ TEST_F(ExtractTest, OpaqueKeepsEntriesOfTheSameLayer) {
 TEST_F(ExtractTest, OverlayWhiteoutMode) {
   ExtractOptions options;
   options.whiteouts = WhiteoutMode::kOverlay;
-  ASSERT_TRUE(Extract({D("d"), F("d/.wh.gone", ""), D("o"), F("o/.wh..wh..opq", "")}, options)
-                  .ok());
+  ASSERT_TRUE(
+      Extract({D("d"), F("d/.wh.gone", ""), D("o"), F("o/.wh..wh..opq", "")}, options).ok());
   struct stat st;
   ASSERT_EQ(::lstat(T("d/gone").c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));

@@ -1,8 +1,8 @@
 #include "layers/image_location.h"
 
-#include "absl/strings/match.h"
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace kiln::layers {
@@ -45,9 +45,10 @@ absl::StatusOr<ImageLocation> ParseImageLocation(absl::string_view text) {
     return loc;
   }
   if (absl::StartsWith(text, "docker://")) {
-    return absl::UnimplementedError(absl::StrCat(
-        "\"", text, "\": the docker:// registry transport is not supported yet; use oci:, "
-        "oci-archive:, docker-archive: or a name in the local store"));
+    return absl::UnimplementedError(
+        absl::StrCat("\"", text,
+                     "\": the docker:// registry transport is not supported yet; use oci:, "
+                     "oci-archive:, docker-archive: or a name in the local store"));
   }
   for (const char* other : {"dir:", "docker-daemon:", "containers-storage:", "ostree:", "sif:"}) {
     if (absl::StartsWith(text, other)) {

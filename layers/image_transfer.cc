@@ -46,8 +46,7 @@ absl::Status CopyManifest(ImageSource& src, ImageDestination& dst, const Manifes
   return dst.PutManifest(m);
 }
 
-absl::Status CopyIndex(ImageSource& src, ImageDestination& dst, const ManifestData& m,
-                       int depth) {
+absl::Status CopyIndex(ImageSource& src, ImageDestination& dst, const ManifestData& m, int depth) {
   if (depth > 4) return absl::InvalidArgumentError("indexes nested too deeply");
   ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(m.bytes));
   for (const oci::Descriptor& child : index.manifests) {
@@ -74,8 +73,8 @@ absl::StatusOr<ManifestData> SelectPlatform(ImageSource& src, const ManifestData
     }
   }
   return absl::NotFoundError(absl::StrCat("no image for platform ", want.str(),
-                                          " in the index (it has: ",
-                                          seen.empty() ? "none" : seen, ")"));
+                                          " in the index (it has: ", seen.empty() ? "none" : seen,
+                                          ")"));
 }
 
 }  // namespace
@@ -90,7 +89,8 @@ absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& pla
   ASSIGN_OR_RETURN(image.parsed, oci::Manifest::Parse(image.manifest.bytes));
   const oci::Descriptor& config = image.parsed.config;
   if (config.size > static_cast<int64_t>(oci::kMaxConfigSize)) {
-    return absl::InvalidArgumentError(absl::StrCat("config is too large (", config.size, " bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config is too large (", config.size, " bytes)"));
   }
   ASSIGN_OR_RETURN(auto reader, src.OpenBlob(config));
   ASSIGN_OR_RETURN_CTX(image.config_bytes, ReadAllFrom(*reader, oci::kMaxConfigSize), "config ",

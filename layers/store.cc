@@ -12,8 +12,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "oci/image_config.h"
@@ -40,7 +40,8 @@ std::string Store::DefaultRoot() {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   RETURN_IF_ERROR(MakeDirs(absl::StrCat(root, "/locks"), 0700));
-  ASSIGN_OR_RETURN_CTX(auto layout, OciLayout::Open(root, /*create=*/true, absl::StrCat(root, "/ingest")),
+  ASSIGN_OR_RETURN_CTX(auto layout,
+                       OciLayout::Open(root, /*create=*/true, absl::StrCat(root, "/ingest")),
                        "opening store ", root);
   return std::unique_ptr<Store>(new Store(std::move(layout)));
 }
@@ -57,9 +58,9 @@ absl::StatusOr<std::string> Store::CanonicalName(absl::string_view name) {
 absl::StatusOr<Descriptor> Store::Resolve(absl::string_view image) const {
   ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
   absl::string_view hex = image;
-  if (absl::ConsumePrefix(&hex, "sha256:") || (hex.size() >= 4 && hex.size() <= 64 &&
-                                                hex.find_first_not_of("0123456789abcdef") ==
-                                                    absl::string_view::npos)) {
+  if (absl::ConsumePrefix(&hex, "sha256:") ||
+      (hex.size() >= 4 && hex.size() <= 64 &&
+       hex.find_first_not_of("0123456789abcdef") == absl::string_view::npos)) {
     std::vector<const Descriptor*> hits;
     for (const Descriptor& d : index.manifests) {
       if (absl::StartsWith(d.digest.hex(), hex) &&
@@ -118,8 +119,7 @@ absl::StatusOr<std::vector<std::pair<std::string, Descriptor>>> Store::List() co
   ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
   std::vector<std::pair<std::string, Descriptor>> out;
   for (const Descriptor& d : index.manifests) out.emplace_back(RefName(d), d);
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
@@ -181,7 +181,8 @@ absl::StatusOr<Store::FsckReport> Store::Fsck() const {
     return report;
   }
   for (const Descriptor& root : index->manifests) {
-    std::string who = absl::StrCat("image ", RefName(root).empty() ? root.digest.Short() : RefName(root));
+    std::string who =
+        absl::StrCat("image ", RefName(root).empty() ? root.digest.Short() : RefName(root));
     auto check = [&](const Descriptor& d) -> absl::Status {
       if (!blobs().Has(d.digest)) {
         return absl::NotFoundError(absl::StrCat("blob ", d.digest.str(), " is missing"));
@@ -198,12 +199,13 @@ absl::StatusOr<Store::FsckReport> Store::Fsck() const {
         ASSIGN_OR_RETURN(std::string bytes, blobs().ReadAll(d.digest, oci::kMaxManifestSize));
         ASSIGN_OR_RETURN(oci::Manifest m, oci::Manifest::Parse(bytes));
         if (m.config.media_type == oci::kOciConfig || m.config.media_type == oci::kDockerConfig) {
-          ASSIGN_OR_RETURN(std::string cbytes, blobs().ReadAll(m.config.digest, oci::kMaxConfigSize));
+          ASSIGN_OR_RETURN(std::string cbytes,
+                           blobs().ReadAll(m.config.digest, oci::kMaxConfigSize));
           ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ImageConfig::Parse(cbytes));
           if (config.diff_ids.size() != m.layers.size()) {
-            return absl::DataLossError(absl::StrCat(
-                "manifest ", d.digest.str(), " has ", m.layers.size(),
-                " layers but its config lists ", config.diff_ids.size(), " DiffIDs"));
+            return absl::DataLossError(
+                absl::StrCat("manifest ", d.digest.str(), " has ", m.layers.size(),
+                             " layers but its config lists ", config.diff_ids.size(), " DiffIDs"));
           }
         }
       }

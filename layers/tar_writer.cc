@@ -243,8 +243,8 @@ class TarWalker {
         if (options_.overlay_whiteouts && IsOpaque(full)) {
           RETURN_IF_ERROR(WriteMarker(absl::StrCat(path, "/", kOpaqueMarker), Mtime(c.st)));
         }
-        UniqueFd sub(::openat(dirfd, c.fs_name.c_str(),
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd sub(
+            ::openat(dirfd, c.fs_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub.valid()) return ErrnoError(absl::StrCat("open ", full));
         RETURN_IF_ERROR(WalkDir(sub.get(), path + "/"));
       }

@@ -100,8 +100,8 @@ TEST_F(TarWriterTest, KeepsXattrsSortedDropsOverlayOnes) {
   ASSERT_EQ(::setxattr(P("f").c_str(), "trusted.overlay.origin", "o", 1, 0), 0);
   std::vector<TarEntry> entries = ReadTar(Tar());
   ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].xattrs, (std::map<std::string, std::string>{{"user.a", "1"},
-                                                                   {"user.b", "2"}}));
+  EXPECT_EQ(entries[0].xattrs,
+            (std::map<std::string, std::string>{{"user.a", "1"}, {"user.b", "2"}}));
 }
 
 TEST_F(TarWriterTest, OverlayWhiteoutsBecomeOciWhiteouts) {

@@ -42,9 +42,8 @@ class OwnedLayoutDestination : public ImageDestination {
   OwnedLayoutDestination(std::unique_ptr<OciLayout> layout, std::string name,
                          std::function<absl::Status()> on_commit)
       : layout_(std::move(layout)), name_(std::move(name)), on_commit_(std::move(on_commit)) {
-    inner_ = NewBlobStoreDestination(&layout_->blobs(), [this](const oci::Descriptor& d) {
-      return layout_->Tag(name_, d);
-    });
+    inner_ = NewBlobStoreDestination(
+        &layout_->blobs(), [this](const oci::Descriptor& d) { return layout_->Tag(name_, d); });
   }
   bool HasBlob(const oci::Descriptor& d) override { return inner_->HasBlob(d); }
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
@@ -70,9 +69,8 @@ class StoreDestination : public ImageDestination {
  public:
   StoreDestination(Store* store, Store::Lock lock, std::string name)
       : store_(store), lock_(std::move(lock)), name_(std::move(name)) {
-    inner_ = NewBlobStoreDestination(&store_->blobs(), [this](const oci::Descriptor& d) {
-      return store_->Tag(name_, d);
-    });
+    inner_ = NewBlobStoreDestination(
+        &store_->blobs(), [this](const oci::Descriptor& d) { return store_->Tag(name_, d); });
   }
   bool HasBlob(const oci::Descriptor& d) override { return inner_->HasBlob(d); }
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
@@ -97,9 +95,8 @@ absl::StatusOr<oci::Descriptor> ResolveInLayout(const OciLayout& layout, const s
   std::vector<std::string> names;
   for (const oci::Descriptor& d : index.manifests) names.push_back(RefName(d));
   if (names.empty()) return absl::NotFoundError(absl::StrCat(layout.dir(), " holds no image"));
-  return absl::InvalidArgumentError(absl::StrCat(layout.dir(), " holds ", names.size(),
-                                                 " images; name one of: ",
-                                                 absl::StrJoin(names, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      layout.dir(), " holds ", names.size(), " images; name one of: ", absl::StrJoin(names, ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation& loc,
@@ -117,8 +114,8 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation
     case Transport::kOciArchive: {
       ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
       RETURN_IF_ERROR(UnpackArchiveFile(loc.path, dir.path()));
-      ASSIGN_OR_RETURN_CTX(auto layout, OciLayout::Open(dir.path(), /*create=*/false),
-                           loc.path, " is not an oci-archive");
+      ASSIGN_OR_RETURN_CTX(auto layout, OciLayout::Open(dir.path(), /*create=*/false), loc.path,
+                           " is not an oci-archive");
       ASSIGN_OR_RETURN(oci::Descriptor root, ResolveInLayout(*layout, loc.name));
       return std::make_unique<OwnedLayoutSource>(std::move(dir), std::move(layout), root);
     }

@@ -3,16 +3,16 @@
 #include <openssl/evp.h>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 
 namespace kiln::oci {
 
 absl::StatusOr<Digest> Digest::Parse(absl::string_view text) {
   size_t colon = text.find(':');
   if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid digest \"", absl::CHexEscape(text.substr(0, 100)),
-                                                   "\": no algorithm"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid digest \"", absl::CHexEscape(text.substr(0, 100)), "\": no algorithm"));
   }
   absl::string_view algorithm = text.substr(0, colon);
   absl::string_view hex = text.substr(colon + 1);
@@ -26,7 +26,8 @@ absl::StatusOr<Digest> Digest::Parse(absl::string_view text) {
         "invalid digest \"", absl::CHexEscape(text.substr(0, 100)), "\": unsupported algorithm"));
   }
   if (hex.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid digest \"", absl::CHexEscape(text.substr(0, 150)),
+    return absl::InvalidArgumentError(absl::StrCat("invalid digest \"",
+                                                   absl::CHexEscape(text.substr(0, 150)),
                                                    "\": want ", want, " hex digits"));
   }
   for (char c : hex) {

@@ -111,7 +111,8 @@ absl::StatusOr<ImageConfig> ImageConfig::Parse(absl::string_view bytes) {
     c.diff_ids.push_back(std::move(digest));
   }
   if (auto it = doc.find("history"); it != doc.end() && !it->is_null()) {
-    if (!it->is_array()) return absl::InvalidArgumentError("image config: history: expected an array");
+    if (!it->is_array())
+      return absl::InvalidArgumentError("image config: history: expected an array");
     for (const auto& h : *it) {
       if (!h.is_object()) {
         return absl::InvalidArgumentError("image config: history: expected objects");

@@ -51,10 +51,9 @@ TEST(ImageConfigTest, Rejects) {
             "image config: missing rootfs");
   EXPECT_FALSE(ImageConfig::Parse(R"({"rootfs":{"type":"layers","diff_ids":["nope"]}})").ok());
   EXPECT_FALSE(ImageConfig::Parse(R"({"rootfs":{"type":"other"}})").ok());
-  EXPECT_EQ(ImageConfig::Parse(R"({"config":{"Env":"x"},"rootfs":{"type":"layers"}})")
-                .status()
-                .message(),
-            "image config: field \"Env\": expected an array of strings");
+  EXPECT_EQ(
+      ImageConfig::Parse(R"({"config":{"Env":"x"},"rootfs":{"type":"layers"}})").status().message(),
+      "image config: field \"Env\": expected an array of strings");
 }
 
 }  // namespace

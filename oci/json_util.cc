@@ -89,8 +89,7 @@ absl::Status GetStringMap(const nlohmann::json& obj, const char* key,
   return absl::OkStatus();
 }
 
-absl::Status GetKeySet(const nlohmann::json& obj, const char* key,
-                       std::vector<std::string>* out) {
+absl::Status GetKeySet(const nlohmann::json& obj, const char* key, std::vector<std::string>* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return absl::OkStatus();
   if (!it->is_object()) return TypeError(key, "an object");

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace kiln::oci {
@@ -34,8 +34,7 @@ absl::Status GetStringList(const nlohmann::json& obj, const char* key,
 absl::Status GetStringMap(const nlohmann::json& obj, const char* key,
                           std::map<std::string, std::string>* out);
 // The keys of an object whose values are ignored (e.g. ExposedPorts: {"80/tcp": {}}).
-absl::Status GetKeySet(const nlohmann::json& obj, const char* key,
-                       std::vector<std::string>* out);
+absl::Status GetKeySet(const nlohmann::json& obj, const char* key, std::vector<std::string>* out);
 
 }  // namespace kiln::oci
 

@@ -55,11 +55,13 @@ TEST(ManifestTest, RejectsSchema1WithClearMessage) {
 }
 
 TEST(ManifestTest, RejectsBadDescriptors) {
-  EXPECT_EQ(Manifest::Parse(R"({"schemaVersion":2,"config":{"mediaType":"x","size":-1,)"
-                            R"("digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}})")
-                .status()
-                .message(),
-            "manifest: config: descriptor: negative size");
+  EXPECT_EQ(
+      Manifest::Parse(
+          R"({"schemaVersion":2,"config":{"mediaType":"x","size":-1,)"
+          R"("digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}})")
+          .status()
+          .message(),
+      "manifest: config: descriptor: negative size");
   EXPECT_FALSE(Manifest::Parse(R"({"schemaVersion":2,"config":{"digest":"sha256:../x"}})").ok());
   EXPECT_FALSE(Manifest::Parse(R"({"schemaVersion":2,"config":{},"layers":{}})").ok());
   EXPECT_FALSE(Manifest::Parse("not json").ok());
@@ -69,7 +71,8 @@ TEST(ManifestTest, RejectsBadDescriptors) {
 TEST(ManifestTest, RejectsOversizedAndDeepDocuments) {
   std::string big = R"({"schemaVersion":2,"x":")" + std::string(kMaxManifestSize, 'a') + "\"}";
   EXPECT_FALSE(DetectManifestMediaType(big).ok());
-  std::string deep = R"({"schemaVersion":2,"x":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
+  std::string deep =
+      R"({"schemaVersion":2,"x":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
   EXPECT_FALSE(DetectManifestMediaType(deep).ok());
 }
 

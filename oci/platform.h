@@ -3,10 +3,10 @@
 #define KILN_OCI_PLATFORM_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace kiln::oci {

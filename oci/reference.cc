@@ -104,7 +104,8 @@ absl::StatusOr<Reference> Reference::Parse(absl::string_view text) {
   }
   size_t last_slash = rest.rfind('/');
   size_t colon = rest.rfind(':');
-  if (colon != absl::string_view::npos && (last_slash == absl::string_view::npos || colon > last_slash)) {
+  if (colon != absl::string_view::npos &&
+      (last_slash == absl::string_view::npos || colon > last_slash)) {
     ref.tag_ = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
     if (!IsValidTag(ref.tag_)) return Invalid(text, "invalid tag");

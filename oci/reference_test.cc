@@ -58,8 +58,9 @@ TEST(ReferenceTest, Digests) {
 }
 
 TEST(ReferenceTest, Rejects) {
-  for (const char* bad : {"", "Busybox", "a//b", "-a", "a-", "a:", "a:-tag", "a@sha256:12",
-                          ":tag", "a/b:" "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
+  for (const char* bad : {"", "Busybox", "a//b", "-a", "a-", "a:", "a:-tag", "a@sha256:12", ":tag",
+                          "a/b:"
+                          "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
                           "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
                           "ttttttttttttttttt",
                           "a..b", "a___b", "host:port/x", "-host.io/x"}) {

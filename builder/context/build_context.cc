@@ -68,7 +68,8 @@ absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::st
     }
     size_t index = out->size();
     if (!excluded) {
-      ContextEntry e{path, st.st_mode, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0, ""};
+      ContextEntry e{path, st.st_mode, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0,
+                     ""};
       if (S_ISLNK(st.st_mode)) {
         std::string target(4096, '\0');
         ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
@@ -125,8 +126,8 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
     return out;
   }
   if (cleaned != "." && ignore_.Excluded(cleaned)) {
-    return absl::NotFoundError(absl::StrCat(
-        "\"", source, "\": not found (excluded by .dockerignore)"));
+    return absl::NotFoundError(
+        absl::StrCat("\"", source, "\": not found (excluded by .dockerignore)"));
   }
   // Follows symlinks, but only inside the context.
   auto fd = OpenInRoot(root_.get(), cleaned, O_PATH);
@@ -143,8 +144,8 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
   if (S_ISDIR(st.st_mode)) {
     UniqueFd dir(::openat(fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError(absl::StrCat("open ", source));
-    RETURN_IF_ERROR(Walk(dir.get(), cleaned == "." ? "" : cleaned, cleaned == "." ? "" : cleaned,
-                         &out));
+    RETURN_IF_ERROR(
+        Walk(dir.get(), cleaned == "." ? "" : cleaned, cleaned == "." ? "" : cleaned, &out));
     if (cleaned == ".") out.erase(out.begin());
   }
   return out;

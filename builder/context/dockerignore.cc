@@ -60,8 +60,8 @@ absl::StatusOr<DockerIgnore> DockerIgnore::Parse(absl::string_view content,
         // Validate each segment now, so a bad pattern is reported, not silently unmatched.
         auto ok = GlobMatch(s, "", true);
         if (!ok.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat(filename, ":", line_no, ": pattern ",
-                                                         p, ": ", ok.status().message()));
+          return absl::InvalidArgumentError(
+              absl::StrCat(filename, ":", line_no, ": pattern ", p, ": ", ok.status().message()));
         }
       }
       pattern.segments.push_back(std::move(s));

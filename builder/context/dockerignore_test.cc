@@ -29,7 +29,7 @@ a?c
   EXPECT_FALSE(d.Excluded("README.md"));
   EXPECT_FALSE(d.Excluded("sub/CHANGES.md"));  // * does not cross '/'
   EXPECT_TRUE(d.Excluded("build"));
-  EXPECT_TRUE(d.Excluded("build/out/x"));      // parents match
+  EXPECT_TRUE(d.Excluded("build/out/x"));  // parents match
   EXPECT_TRUE(d.Excluded("tmp/x"));
   EXPECT_TRUE(d.Excluded("x.o"));
   EXPECT_TRUE(d.Excluded("a/b/c/x.o"));

@@ -47,7 +47,8 @@ TEST(GoldenTest, EveryCase) {
     if (df.ok()) status = CheckInstructions(*df).status();
     if (PathExists(dir + "/error")) {
       ASSERT_FALSE(status.ok()) << name << " parsed but should fail";
-      EXPECT_EQ(std::string(status.message()), TrimTrailingNewline(*ReadFile(dir + "/error", 1 << 20)))
+      EXPECT_EQ(std::string(status.message()),
+                TrimTrailingNewline(*ReadFile(dir + "/error", 1 << 20)))
           << name;
     } else {
       ASSERT_TRUE(status.ok()) << name << ": " << status;

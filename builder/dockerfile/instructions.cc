@@ -108,7 +108,8 @@ absl::Status ParseFlags(const Dockerfile& df, const Node& node, const std::strin
     auto error = [&](const std::string& msg) {
       return df.ErrorAt(node.start_line, ColumnOf(df, node, raw.substr(0, raw.find('='))), msg);
     };
-    if (!absl::StartsWith(raw, "--")) return error(absl::StrCat("Arg should start with -- : ", raw));
+    if (!absl::StartsWith(raw, "--"))
+      return error(absl::StrCat("Arg should start with -- : ", raw));
     std::string body = raw.substr(2);
     size_t eq = body.find('=');
     std::string flag = body.substr(0, eq);
@@ -121,9 +122,9 @@ absl::Status ParseFlags(const Dockerfile& df, const Node& node, const std::strin
     if (spec == nullptr) {
       std::vector<std::string> names;
       for (const FlagSpec& s : specs) names.push_back(absl::StrCat("--", s.name));
-      return error(absl::StrCat("unknown flag: --", flag, " for ", name,
-                                names.empty() ? " (it takes no flags)"
-                                              : Suggest("--" + flag, names)));
+      return error(
+          absl::StrCat("unknown flag: --", flag, " for ", name,
+                       names.empty() ? " (it takes no flags)" : Suggest("--" + flag, names)));
     }
     auto& values = out->flags[flag];
     if (!values.empty() && spec->kind != FlagKind::kStrings) {
@@ -176,8 +177,8 @@ absl::Status CheckArgs(const Dockerfile& df, const Node& node, const Instruction
     }
     if (args.size() == 3) {
       if (!absl::EqualsIgnoreCase(args[1], "as")) {
-        return error(absl::StrCat("FROM: expected \"AS\" before the stage name, got ",
-                                  GoQuote(args[1])));
+        return error(
+            absl::StrCat("FROM: expected \"AS\" before the stage name, got ", GoQuote(args[1])));
       }
       if (!IsValidStageName(absl::AsciiStrToLower(args[2]))) {
         return error(absl::StrCat("invalid name for build stage: ", GoQuote(args[2]),
@@ -186,8 +187,7 @@ absl::Status CheckArgs(const Dockerfile& df, const Node& node, const Instruction
     }
     return absl::OkStatus();
   }
-  if (n == "ENV" || n == "LABEL" || n == "EXPOSE" || n == "VOLUME" || n == "ARG" ||
-      n == "RUN") {
+  if (n == "ENV" || n == "LABEL" || n == "EXPOSE" || n == "VOLUME" || n == "ARG" || n == "RUN") {
     RETURN_IF_ERROR(at_least_one());
   }
   if (n == "ENV" || n == "LABEL") {
@@ -246,7 +246,8 @@ absl::Status CheckArgs(const Dockerfile& df, const Node& node, const Instruction
     std::string retries = ins.Flag("retries");
     int64_t r;
     if (!retries.empty() && (!absl::SimpleAtoi(retries, &r) || r < 0)) {
-      return error(absl::StrCat("--retries must be a non-negative integer, not ", GoQuote(retries)));
+      return error(
+          absl::StrCat("--retries must be a non-negative integer, not ", GoQuote(retries)));
     }
   }
   if (n == "ONBUILD") {
@@ -346,8 +347,8 @@ absl::StatusOr<int64_t> ParseGoDuration(absl::string_view text) {
           absl::StrCat("time: unknown unit ", GoQuote(unit), " in duration ", GoQuote(text)));
     }
     total += value * scale;
-    if (total > 9.2e18) return absl::InvalidArgumentError(
-        absl::StrCat("time: invalid duration ", GoQuote(text)));
+    if (total > 9.2e18)
+      return absl::InvalidArgumentError(absl::StrCat("time: invalid duration ", GoQuote(text)));
   }
   int64_t ns = static_cast<int64_t>(std::llround(total));
   return negative ? -ns : ns;

@@ -318,9 +318,8 @@ absl::Status ParseArgs(absl::string_view rest, char escape, Node* node, int dept
     for (const std::string& word : words) {
       size_t eq = word.find('=');
       if (eq == std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("Syntax error - can't find = in ", GoQuote(word),
-                         ". Must be of the form: name=value"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Syntax error - can't find = in ", GoQuote(word), ". Must be of the form: name=value"));
       }
       node->args.push_back(word.substr(0, eq));
       node->args.push_back(word.substr(eq + 1));
@@ -465,9 +464,8 @@ absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view fi
   Dockerfile df;
   df.filename = std::string(filename);
   if (content.size() > kMaxDockerfileSize) {
-    return absl::InvalidArgumentError(absl::StrCat(filename, ": ", content.size(),
-                                                   " bytes, more than the limit of ",
-                                                   kMaxDockerfileSize));
+    return absl::InvalidArgumentError(absl::StrCat(
+        filename, ": ", content.size(), " bytes, more than the limit of ", kMaxDockerfileSize));
   }
   // Physical lines with their endings (heredoc bodies keep them).
   std::vector<absl::string_view> raw;
@@ -550,7 +548,8 @@ absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view fi
   }
   df.directives = directives.directives;
   if (df.nodes.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(filename, ":", raw.size(), ":1: file with no instructions"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(filename, ":", raw.size(), ":1: file with no instructions"));
   }
   return df;
 }

@@ -22,11 +22,11 @@ inline constexpr size_t kMaxDockerfileSize = 32 << 20;
 inline constexpr size_t kMaxLineLength = 1 << 20;
 
 struct Heredoc {
-  std::string name;      // the delimiter word, quotes removed
-  uint32_t fd = 0;       // 3<<EOF: the file descriptor the content goes to
-  bool expand = true;    // false when any part of the delimiter was quoted
-  bool chomp = false;    // <<- strips leading tabs
-  std::string content;   // the lines up to the delimiter, newlines included
+  std::string name;     // the delimiter word, quotes removed
+  uint32_t fd = 0;      // 3<<EOF: the file descriptor the content goes to
+  bool expand = true;   // false when any part of the delimiter was quoted
+  bool chomp = false;   // <<- strips leading tabs
+  std::string content;  // the lines up to the delimiter, newlines included
 };
 
 struct Node {
@@ -36,10 +36,10 @@ struct Node {
   std::vector<Node> sub;           // ONBUILD: its trigger instruction (one node)
   bool json = false;               // JSON (exec) form
   std::vector<Heredoc> heredocs;
-  std::string original;            // the logical line, continuations joined
-  int start_line = 0;              // 1-based, first physical line
-  int end_line = 0;                // last physical line (heredoc bodies included)
-  int column = 1;                  // 1-based column of the keyword on start_line
+  std::string original;  // the logical line, continuations joined
+  int start_line = 0;    // 1-based, first physical line
+  int end_line = 0;      // last physical line (heredoc bodies included)
+  int column = 1;        // 1-based column of the keyword on start_line
 
   // BuildKit's dump of this node, without the outer parentheses: `from "ubuntu:14.04"`.
   std::string Dump() const;

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kiln::builder::PlanOptions options;
   options.build_args = {{"A", "1"}};
   auto plan = kiln::builder::MakePlan(*df, options);
-  if (plan.ok()) (void)plan->ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (plan.ok())
+    (void)plan->ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return 0;
 }

@@ -12,7 +12,8 @@ Dockerfile MustParse(absl::string_view text) {
 }
 
 TEST(ParserTest, DirectivesAndLines) {
-  Dockerfile df = MustParse("# syntax=docker/dockerfile:1\n# check=skip=all\n\nFROM a\n  RUN b \\\n c\n");
+  Dockerfile df =
+      MustParse("# syntax=docker/dockerfile:1\n# check=skip=all\n\nFROM a\n  RUN b \\\n c\n");
   EXPECT_EQ(df.directives.syntax, "docker/dockerfile:1");
   EXPECT_EQ(df.directives.check, "skip=all");
   ASSERT_EQ(df.nodes.size(), 2u);
@@ -29,8 +30,8 @@ TEST(ParserTest, DirectivesOnlyAtTheTop) {
 }
 
 TEST(ParserTest, HeredocContent) {
-  Dockerfile df = MustParse(
-      "FROM a\nRUN <<EOF cat <<-'END'\nline $x\nEOF\n\tindented\n\tEND\nCMD x\n");
+  Dockerfile df =
+      MustParse("FROM a\nRUN <<EOF cat <<-'END'\nline $x\nEOF\n\tindented\n\tEND\nCMD x\n");
   ASSERT_EQ(df.nodes.size(), 3u);
   const Node& run = df.nodes[1];
   ASSERT_EQ(run.heredocs.size(), 2u);

@@ -121,8 +121,9 @@ class Processor {
       r.word += static_cast<char>(ch);
     }
     if (stops.size() > 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unexpected end of statement while looking for matching ", std::string(1, *(stops.end() - 1))));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected end of statement while looking for matching ",
+                       std::string(1, *(stops.end() - 1))));
     }
     r.words = words.Get();
     --depth_;
@@ -321,8 +322,8 @@ class Processor {
     size_t n = v.size();
     for (size_t k = 0; k <= n; ++k) {
       size_t len = greedy ? n - k : k;
-      absl::string_view part = prefix ? absl::string_view(v).substr(0, len)
-                                      : absl::string_view(v).substr(n - len);
+      absl::string_view part =
+          prefix ? absl::string_view(v).substr(0, len) : absl::string_view(v).substr(n - len);
       ASSIGN_OR_RETURN(bool m, Matches(p, part));
       if (m) return prefix ? v.substr(len) : v.substr(0, n - len);
     }

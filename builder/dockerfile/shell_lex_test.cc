@@ -5,7 +5,7 @@
 namespace kiln::builder::dockerfile {
 namespace {
 
-const Env kEnv = {{"a", "1"},         {"empty", ""},   {"v", "a/b/c"},
+const Env kEnv = {{"a", "1"},           {"empty", ""}, {"v", "a/b/c"},
                   {"file", "x.tar.gz"}, {"sp", "d e"}, {"PATH", "/usr/bin:/bin"}};
 
 std::string W(absl::string_view in, const Env& env = kEnv) {
@@ -84,8 +84,10 @@ TEST(ShellLexTest, Errors) {
             "matching double-quote");
   EXPECT_EQ(Err("${unset?}"), "failed to process \"${unset?}\": unset: is not allowed to be unset");
   EXPECT_EQ(Err("${empty:?need it}"), "failed to process \"${empty:?need it}\": empty: need it");
-  EXPECT_EQ(Err("${a:=x}"), "failed to process \"${a:=x}\": unsupported modifier (:=) in substitution");
-  EXPECT_EQ(Err("${a:#x}"), "failed to process \"${a:#x}\": unsupported modifier (:#) in substitution");
+  EXPECT_EQ(Err("${a:=x}"),
+            "failed to process \"${a:=x}\": unsupported modifier (:=) in substitution");
+  EXPECT_EQ(Err("${a:#x}"),
+            "failed to process \"${a:#x}\": unsupported modifier (:#) in substitution");
   EXPECT_EQ(Err("${a/x"), "failed to process \"${a/x\": syntax error: missing '/' in ${}");
   EXPECT_EQ(Err("${a*}"), "failed to process \"${a*}\": unsupported modifier (*) in substitution");
 }
