@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/unique_fd.h"
 
 namespace kiln {
 
@@ -59,6 +60,18 @@ class FdReader : public Reader {
 
  private:
   int fd_;
+};
+
+// Reads from a file descriptor it owns.
+class OwnedFdReader : public Reader {
+ public:
+  explicit OwnedFdReader(UniqueFd fd) : fd_(std::move(fd)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    return FdReader(fd_.get()).Read(buf, n);
+  }
+
+ private:
+  UniqueFd fd_;
 };
 
 // Writes to a file descriptor it does not own.

@@ -77,16 +77,6 @@ class VerifyingReader : public Reader {
   absl::Status error_;
 };
 
-class OwningFdReader : public Reader {
- public:
-  explicit OwningFdReader(UniqueFd fd) : fd_(std::move(fd)), reader_(fd_.get()) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override { return reader_.Read(buf, n); }
-
- private:
-  UniqueFd fd_;
-  FdReader reader_;
-};
-
 }  // namespace
 
 std::unique_ptr<Reader> NewVerifyingReader(std::unique_ptr<Reader> in, Digest expected,
@@ -193,7 +183,7 @@ absl::StatusOr<std::unique_ptr<Reader>> BlobStore::Open(const Digest& d,
   if (d.algorithm() != "sha256") return Unsupported(d);
   UniqueFd fd(::open(PathOf(d).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(absl::StrCat("blob ", d.str()));
-  return NewVerifyingReader(std::make_unique<OwningFdReader>(std::move(fd)), d, expected_size,
+  return NewVerifyingReader(std::make_unique<OwnedFdReader>(std::move(fd)), d, expected_size,
                             absl::StrCat("blob ", d.str()));
 }
 

@@ -30,17 +30,6 @@ namespace {
 
 constexpr uint64_t kMaxArchiveManifestSize = 1 << 20;
 
-class OwningFdReader : public Reader {
- public:
-  explicit OwningFdReader(UniqueFd fd) : fd_(std::move(fd)) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    return FdReader(fd_.get()).Read(buf, n);
-  }
-
- private:
-  UniqueFd fd_;
-};
-
 // Reads from a Reader it does not own.
 class BorrowedReader : public Reader {
  public:
@@ -136,7 +125,7 @@ class DockerArchiveSource : public ImageSource {
       return absl::NotFoundError(absl::StrCat("no blob ", d.digest.str(), " in the archive"));
     }
     ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(it->second));
-    return NewVerifyingReader(std::make_unique<OwningFdReader>(std::move(fd)), d.digest, d.size,
+    return NewVerifyingReader(std::make_unique<OwnedFdReader>(std::move(fd)), d.digest, d.size,
                               absl::StrCat("archive member ", it->second));
   }
 
