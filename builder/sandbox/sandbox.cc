@@ -1,0 +1,336 @@
+#include "builder/sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "base/unique_fd.h"
+
+namespace kiln::builder::sandbox {
+namespace {
+
+// Docker's default capability set.
+constexpr int kDefaultCaps[] = {
+    CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
+    CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
+    CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+    CAP_KILL,    CAP_AUDIT_WRITE,
+};
+
+constexpr size_t kMaxMountOptions = 4000;  // overlay options must fit in one page
+
+// Everything the child needs, prepared before clone so the child allocates little.
+struct Child {
+  const SandboxSpec* spec;
+  std::string overlay_options;
+  std::string root;
+  std::vector<std::string> argv_storage, env_storage;
+  std::vector<char*> argv, env;
+  std::vector<std::string> path_candidates;  // where to look for argv[0]
+  int error_fd = -1;
+};
+
+[[noreturn]] void Fail(const Child& c, const char* step, int err) {
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "%s: %s", step, strerror(err));
+  if (n > 0) (void)!write(c.error_fd, buf, std::min<size_t>(n, sizeof buf));
+  _exit(127);
+}
+
+#define CHECK_SYS(c, expr, step)           \
+  do {                                     \
+    if ((expr) != 0) Fail(c, step, errno); \
+  } while (0)
+
+void MakeNode(const Child& c, const std::string& path, int major, int minor) {
+  if (mknod(path.c_str(), S_IFCHR | 0666, makedev(major, minor)) == 0) {
+    chmod(path.c_str(), 0666);
+    return;
+  }
+  // Without CAP_MKNOD (rootless), bind the host's node instead.
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd >= 0) close(fd);
+  std::string host = "/dev/" + path.substr(path.rfind('/') + 1);
+  CHECK_SYS(c, mount(host.c_str(), path.c_str(), nullptr, MS_BIND, nullptr), "bind /dev node");
+}
+
+void EnsureFile(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) return;
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd >= 0) close(fd);
+}
+
+void EnsureDir(const std::string& path) { mkdir(path.c_str(), 0755); }
+
+void BindReadOnly(const Child& c, const char* host, const std::string& target) {
+  struct stat st;
+  if (stat(host, &st) != 0) return;  // the host has none: nothing to show
+  struct stat tst;
+  if (lstat(target.c_str(), &tst) == 0 && !S_ISREG(tst.st_mode)) return;  // not a file: skip
+  EnsureFile(target);
+  CHECK_SYS(c, mount(host, target.c_str(), nullptr, MS_BIND, nullptr), "bind resolv.conf/hosts");
+  CHECK_SYS(c, mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr),
+            "remount resolv.conf/hosts read-only");
+}
+
+void SetupDev(const Child& c) {
+  std::string dev = c.root + "/dev";
+  EnsureDir(dev);
+  CHECK_SYS(
+      c, mount("tmpfs", dev.c_str(), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+      "mount /dev");
+  MakeNode(c, dev + "/null", 1, 3);
+  MakeNode(c, dev + "/zero", 1, 5);
+  MakeNode(c, dev + "/full", 1, 7);
+  MakeNode(c, dev + "/random", 1, 8);
+  MakeNode(c, dev + "/urandom", 1, 9);
+  MakeNode(c, dev + "/tty", 5, 0);
+  EnsureDir(dev + "/pts");
+  CHECK_SYS(c,
+            mount("devpts", (dev + "/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620"),
+            "mount /dev/pts");
+  EnsureDir(dev + "/shm");
+  CHECK_SYS(c,
+            mount("shm", (dev + "/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=1777,size=65536k"),
+            "mount /dev/shm");
+  symlink("pts/ptmx", (dev + "/ptmx").c_str());
+  symlink("/proc/self/fd", (dev + "/fd").c_str());
+  symlink("/proc/self/fd/0", (dev + "/stdin").c_str());
+  symlink("/proc/self/fd/1", (dev + "/stdout").c_str());
+  symlink("/proc/self/fd/2", (dev + "/stderr").c_str());
+}
+
+void LoopbackUp(const Child& c) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Fail(c, "socket for lo", errno);
+  struct ifreq ifr = {};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) Fail(c, "get lo flags", errno);
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) Fail(c, "bring lo up", errno);
+  close(fd);
+}
+
+void DropCapabilities(const Child& c) {
+  uint64_t keep = 0;
+  for (int cap : kDefaultCaps) keep |= uint64_t{1} << cap;
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (keep & (uint64_t{1} << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      Fail(c, "drop capability from bounding set", errno);
+    }
+  }
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    uint32_t bits = static_cast<uint32_t>(keep >> (32 * i));
+    data[i].effective = data[i].permitted = data[i].inheritable = bits;
+  }
+  if (syscall(SYS_capset, &header, data) != 0) Fail(c, "set capabilities", errno);
+}
+
+void MkdirAll(const std::string& path) {
+  std::string cur;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    cur += "/";
+    cur.append(part.data(), part.size());
+    mkdir(cur.c_str(), 0755);
+  }
+}
+
+int ChildMain(void* arg) {
+  Child& c = *static_cast<Child*>(arg);
+  const SandboxSpec& spec = *c.spec;
+  CHECK_SYS(c, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
+  CHECK_SYS(c, mount("overlay", c.root.c_str(), "overlay", 0, c.overlay_options.c_str()),
+            "mount overlay root");
+  std::string proc = c.root + "/proc";
+  EnsureDir(proc);
+  CHECK_SYS(c, mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+            "mount /proc");
+  SetupDev(c);
+  std::string sys = c.root + "/sys";
+  EnsureDir(sys);
+  CHECK_SYS(
+      c,
+      mount("sysfs", sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+      "mount /sys");
+  std::string etc = c.root + "/etc";
+  struct stat st;
+  if (lstat(etc.c_str(), &st) != 0) EnsureDir(etc);
+  if (lstat(etc.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    BindReadOnly(c, "/etc/resolv.conf", etc + "/resolv.conf");
+    BindReadOnly(c, "/etc/hosts", etc + "/hosts");
+  }
+  CHECK_SYS(c, chdir(c.root.c_str()), "chdir to root");
+  CHECK_SYS(c, syscall(SYS_pivot_root, ".", "."), "pivot_root");
+  CHECK_SYS(c, umount2(".", MNT_DETACH), "detach old root");
+  CHECK_SYS(c, chdir("/"), "chdir /");
+  CHECK_SYS(c, sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname");
+  if (spec.network_none) LoopbackUp(c);
+  MkdirAll(spec.cwd);
+  if (chdir(spec.cwd.c_str()) != 0) Fail(c, "chdir to the working directory", errno);
+
+  DropCapabilities(c);
+  if (setgroups(spec.groups.size(), spec.groups.data()) != 0) Fail(c, "setgroups", errno);
+  if (setgid(spec.gid) != 0) Fail(c, "setgid", errno);
+  if (setuid(spec.uid) != 0) Fail(c, "setuid", errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(c, "no_new_privs", errno);
+
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0 || dup2(null_fd, 0) < 0) Fail(c, "stdin", errno);
+  if (dup2(spec.stdout_fd, 1) < 0 || dup2(spec.stderr_fd, 2) < 0) Fail(c, "stdout", errno);
+  // Nothing but 0, 1, 2 survives exec (the error pipe included).
+  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) Fail(c, "close_range", errno);
+
+  int err = ENOENT;
+  for (const std::string& candidate : c.path_candidates) {
+    execve(candidate.c_str(), c.argv.data(), c.env.data());
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;
+  }
+  char step[300];
+  snprintf(step, sizeof step, "exec %s", c.argv[0]);
+  Fail(c, step, err);
+}
+
+// The sandbox creates mount points (/proc, /dev, /sys, /etc/resolv.conf, /etc/hosts) in the
+// root when the image lacks them; they are not the step's changes, so they leave the upper
+// directory again when empty and absent from every lower directory.
+void RemoveMountPoints(const SandboxSpec& spec) {
+  auto in_lower = [&](const std::string& rel) {
+    struct stat st;
+    for (const std::string& lower : spec.lower_dirs) {
+      if (lstat((lower + "/" + rel).c_str(), &st) == 0) return true;
+    }
+    return false;
+  };
+  for (const char* rel : {"etc/resolv.conf", "etc/hosts", "proc", "dev", "sys", "etc"}) {
+    std::string path = spec.upper_dir + "/" + rel;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || in_lower(rel)) continue;
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+      unlink(path.c_str());
+    } else if (S_ISDIR(st.st_mode)) {
+      rmdir(path.c_str());  // fails, and keeps it, unless empty
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("no command to run");
+  Child c;
+  c.spec = &spec;
+  c.root = spec.root_mount;
+  RETURN_IF_ERROR(MakeDirs(c.root));
+  std::vector<std::string> lowers = spec.lower_dirs;
+  std::string empty_lower;
+  if (lowers.empty()) {
+    empty_lower = c.root + ".empty";
+    RETURN_IF_ERROR(MakeDirs(empty_lower));
+    lowers.push_back(empty_lower);
+  }
+  c.overlay_options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"),
+                                   ",upperdir=", spec.upper_dir, ",workdir=", spec.work_dir);
+  if (c.overlay_options.size() > kMaxMountOptions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many layers (", lowers.size(), ") for one overlay mount"));
+  }
+  c.argv_storage = spec.argv;
+  for (std::string& a : c.argv_storage) c.argv.push_back(a.data());
+  c.argv.push_back(nullptr);
+  c.env_storage = spec.env;
+  std::string path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (std::string& e : c.env_storage) {
+    c.env.push_back(e.data());
+    if (e.rfind("PATH=", 0) == 0) path_var = e.substr(5);
+  }
+  c.env.push_back(nullptr);
+  if (spec.argv[0].find('/') != std::string::npos) {
+    c.path_candidates.push_back(spec.argv[0]);
+  } else {
+    for (absl::string_view dir : absl::StrSplit(path_var, ':', absl::SkipEmpty())) {
+      c.path_candidates.push_back(absl::StrCat(dir, "/", spec.argv[0]));
+    }
+  }
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
+  c.error_fd = write_end.get();
+
+  constexpr size_t kStackSize = 1 << 20;
+  void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return ErrnoError("allocate a stack for the sandbox");
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+  if (spec.network_none) flags |= CLONE_NEWNET;
+  pid_t pid = clone(ChildMain, static_cast<char*>(stack) + kStackSize, flags, &c);
+  int clone_errno = errno;
+  write_end.Reset();
+  if (pid < 0) {
+    munmap(stack, kStackSize);
+    return ErrnoError("create the sandbox namespaces", clone_errno);
+  }
+  std::string setup_error;
+  char buf[512];
+  while (true) {
+    ssize_t n = read(read_end.get(), buf, sizeof buf);
+    if (n > 0) {
+      setup_error.append(buf, n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      munmap(stack, kStackSize);
+      return ErrnoError("wait for the sandbox");
+    }
+  }
+  munmap(stack, kStackSize);
+  if (!empty_lower.empty()) ::rmdir(empty_lower.c_str());
+  RemoveMountPoints(spec);
+  if (!setup_error.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("sandbox: ", setup_error));
+  }
+  SandboxResult result;
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+}  // namespace kiln::builder::sandbox
