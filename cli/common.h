@@ -40,6 +40,7 @@ void AddVersionCommand(CLI::App& app, Globals& g);
 void AddLayerCommand(CLI::App& app, Globals& g);
 void AddImageCommand(CLI::App& app, Globals& g);
 void AddDockerfileCommand(CLI::App& app, Globals& g);
+void AddBuildCommand(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli
 

@@ -77,7 +77,7 @@ void AddDockerfileCommand(CLI::App& app, Globals& g) {
       "plan", "Print the stages a target needs, in build order, with arguments expanded");
   plan->add_option("FILE", p->file, "Dockerfile")->required();
   plan->add_option("--target", p->target, "Stage to build (default: the last)");
-  plan->add_option("--build-arg", p->build_args, "KEY=VALUE (repeatable)");
+  plan->add_option("--build-arg", p->build_args, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   plan->add_option("--platform", p->platform, "Target platform (default: this machine's)");
   plan->add_option("--format", p->format, "json or text")->check(CLI::IsMember({"json", "text"}));
   plan->callback([&g, p] { g.run = [p] { return RunPlan(*p); }; });

@@ -117,11 +117,12 @@ void AddImageCommand(CLI::App& app, Globals& g) {
       "Create an image from directories, one layer each (bottom first), and print its "
       "manifest digest");
   create->add_option("DIR", o->dirs, "Layer directories");
-  create->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)");
+  create->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)")
+      ->allow_extra_args(false);
   create->add_option("--entrypoint", o->entrypoint, "JSON array or words");
   create->add_option("--cmd", o->cmd, "JSON array or words");
-  create->add_option("--env", o->env, "KEY=VALUE (repeatable)");
-  create->add_option("--label", o->labels, "KEY=VALUE (repeatable)");
+  create->add_option("--env", o->env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
+  create->add_option("--label", o->labels, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   create->add_option("--workdir", o->workdir, "Working directory");
   create->add_option("--user", o->user, "User");
   create->add_option("--platform", o->platform, "os/arch[/variant] (default: this machine's)");

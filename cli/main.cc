@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
                  "~/.local/share/kiln)");
   app.require_subcommand(1);
   app.fallthrough();
+  kiln::cli::AddBuildCommand(app, g);
   kiln::cli::AddCopyCommand(app, g);
   kiln::cli::AddImagesCommand(app, g);
   kiln::cli::AddInspectCommand(app, g);

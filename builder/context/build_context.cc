@@ -39,6 +39,13 @@ absl::StatusOr<std::unique_ptr<BuildContext>> BuildContext::Open(const std::stri
   return std::unique_ptr<BuildContext>(new BuildContext(dir, std::move(root), std::move(ignore)));
 }
 
+absl::StatusOr<std::unique_ptr<BuildContext>> BuildContext::OpenWithoutIgnore(
+    const std::string& dir) {
+  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return ErrnoError(absl::StrCat("open ", dir));
+  return std::unique_ptr<BuildContext>(new BuildContext(dir, std::move(root), DockerIgnore()));
+}
+
 // Lists `dirfd` (logical path `rel`, its real place in the context `physical`) recursively.
 absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::string& physical,
                                 std::vector<ContextEntry>* out) const {
@@ -149,6 +156,10 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
     if (cleaned == ".") out.erase(out.begin());
   }
   return out;
+}
+
+absl::StatusOr<UniqueFd> BuildContext::OpenEntry(const ContextEntry& entry) const {
+  return OpenInRoot(root_.get(), entry.path, O_RDONLY);
 }
 
 absl::StatusOr<oci::Digest> BuildContext::DigestOf(const std::vector<std::string>& sources) const {

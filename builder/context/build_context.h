@@ -35,6 +35,8 @@ class BuildContext {
   // and that file exists, else "<dir>/.dockerignore" if present.
   static absl::StatusOr<std::unique_ptr<BuildContext>> Open(const std::string& dir,
                                                             const std::string& dockerfile = "");
+  // A directory that is not a build context (a stage's root filesystem): nothing is ignored.
+  static absl::StatusOr<std::unique_ptr<BuildContext>> OpenWithoutIgnore(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
   const DockerIgnore& ignore() const { return ignore_; }
@@ -43,6 +45,9 @@ class BuildContext {
   // that is not excluded; a source with wildcards (Go's filepath.Match, per segment) selects
   // every path that matches. Entries are sorted by path. NotFound when nothing is selected.
   absl::StatusOr<std::vector<ContextEntry>> Select(absl::string_view source) const;
+
+  // Opens a selected regular file for reading (resolved inside the context).
+  absl::StatusOr<UniqueFd> OpenEntry(const ContextEntry& entry) const;
 
   // A digest of what `sources` select: paths, types, modes, sizes, file contents and link
   // targets. It changes iff something a COPY of these sources would copy changes.

@@ -20,6 +20,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -41,21 +42,35 @@ constexpr int kDefaultCaps[] = {
 
 constexpr size_t kMaxMountOptions = 4000;  // overlay options must fit in one page
 
-// Everything the child needs, prepared before clone so the child allocates little.
+// Everything the child needs, prepared before clone: the child runs in a copy of a possibly
+// multi-threaded process without fork's atfork handlers, so it must not allocate or take any
+// lock another thread might have held (malloc, stdio). It uses only syscalls and these strings.
 struct Child {
   const SandboxSpec* spec;
   std::string overlay_options;
   std::string root;
+  std::string proc, dev, sys, etc, resolv_conf, hosts;
+  std::string dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
+  struct DevNode {
+    std::string path, host;
+    int major, minor;
+  };
+  std::vector<DevNode> dev_nodes;
+  std::vector<std::string> cwd_prefixes;  // "/a", "/a/b", ... for mkdir -p of the cwd
   std::vector<std::string> argv_storage, env_storage;
   std::vector<char*> argv, env;
   std::vector<std::string> path_candidates;  // where to look for argv[0]
+  std::string exec_step;                     // "exec <argv[0]>", for the error message
   int error_fd = -1;
 };
 
 [[noreturn]] void Fail(const Child& c, const char* step, int err) {
-  char buf[512];
-  int n = snprintf(buf, sizeof buf, "%s: %s", step, strerror(err));
-  if (n > 0) (void)!write(c.error_fd, buf, std::min<size_t>(n, sizeof buf));
+  // write(2) only: "<step>: <errno text>".
+  char text[128];
+  const char* msg = strerror_r(err, text, sizeof text);
+  (void)!write(c.error_fd, step, strlen(step));
+  (void)!write(c.error_fd, ": ", 2);
+  (void)!write(c.error_fd, msg, strlen(msg));
   _exit(127);
 }
 
@@ -64,16 +79,16 @@ struct Child {
     if ((expr) != 0) Fail(c, step, errno); \
   } while (0)
 
-void MakeNode(const Child& c, const std::string& path, int major, int minor) {
-  if (mknod(path.c_str(), S_IFCHR | 0666, makedev(major, minor)) == 0) {
-    chmod(path.c_str(), 0666);
+void MakeNode(const Child& c, const Child::DevNode& node) {
+  if (mknod(node.path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) == 0) {
+    chmod(node.path.c_str(), 0666);
     return;
   }
   // Without CAP_MKNOD (rootless), bind the host's node instead.
-  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  int fd = open(node.path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
   if (fd >= 0) close(fd);
-  std::string host = "/dev/" + path.substr(path.rfind('/') + 1);
-  CHECK_SYS(c, mount(host.c_str(), path.c_str(), nullptr, MS_BIND, nullptr), "bind /dev node");
+  CHECK_SYS(c, mount(node.host.c_str(), node.path.c_str(), nullptr, MS_BIND, nullptr),
+            "bind /dev node");
 }
 
 void EnsureFile(const std::string& path) {
@@ -86,6 +101,7 @@ void EnsureFile(const std::string& path) {
 void EnsureDir(const std::string& path) { mkdir(path.c_str(), 0755); }
 
 void BindReadOnly(const Child& c, const char* host, const std::string& target) {
+  // (Only syscalls below: see Child.)
   struct stat st;
   if (stat(host, &st) != 0) return;  // the host has none: nothing to show
   struct stat tst;
@@ -97,32 +113,26 @@ void BindReadOnly(const Child& c, const char* host, const std::string& target) {
 }
 
 void SetupDev(const Child& c) {
-  std::string dev = c.root + "/dev";
-  EnsureDir(dev);
+  EnsureDir(c.dev);
   CHECK_SYS(
-      c, mount("tmpfs", dev.c_str(), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+      c, mount("tmpfs", c.dev.c_str(), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
       "mount /dev");
-  MakeNode(c, dev + "/null", 1, 3);
-  MakeNode(c, dev + "/zero", 1, 5);
-  MakeNode(c, dev + "/full", 1, 7);
-  MakeNode(c, dev + "/random", 1, 8);
-  MakeNode(c, dev + "/urandom", 1, 9);
-  MakeNode(c, dev + "/tty", 5, 0);
-  EnsureDir(dev + "/pts");
+  for (const Child::DevNode& node : c.dev_nodes) MakeNode(c, node);
+  EnsureDir(c.dev_pts);
   CHECK_SYS(c,
-            mount("devpts", (dev + "/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+            mount("devpts", c.dev_pts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
                   "newinstance,ptmxmode=0666,mode=0620"),
             "mount /dev/pts");
-  EnsureDir(dev + "/shm");
+  EnsureDir(c.dev_shm);
   CHECK_SYS(c,
-            mount("shm", (dev + "/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            mount("shm", c.dev_shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "mode=1777,size=65536k"),
             "mount /dev/shm");
-  symlink("pts/ptmx", (dev + "/ptmx").c_str());
-  symlink("/proc/self/fd", (dev + "/fd").c_str());
-  symlink("/proc/self/fd/0", (dev + "/stdin").c_str());
-  symlink("/proc/self/fd/1", (dev + "/stdout").c_str());
-  symlink("/proc/self/fd/2", (dev + "/stderr").c_str());
+  symlink("pts/ptmx", c.dev_ptmx.c_str());
+  symlink("/proc/self/fd", c.dev_fd.c_str());
+  symlink("/proc/self/fd/0", c.dev_stdin.c_str());
+  symlink("/proc/self/fd/1", c.dev_stdout.c_str());
+  symlink("/proc/self/fd/2", c.dev_stderr.c_str());
 }
 
 void LoopbackUp(const Child& c) {
@@ -155,38 +165,26 @@ void DropCapabilities(const Child& c) {
   if (syscall(SYS_capset, &header, data) != 0) Fail(c, "set capabilities", errno);
 }
 
-void MkdirAll(const std::string& path) {
-  std::string cur;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    cur += "/";
-    cur.append(part.data(), part.size());
-    mkdir(cur.c_str(), 0755);
-  }
-}
-
 int ChildMain(void* arg) {
   Child& c = *static_cast<Child*>(arg);
   const SandboxSpec& spec = *c.spec;
   CHECK_SYS(c, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
   CHECK_SYS(c, mount("overlay", c.root.c_str(), "overlay", 0, c.overlay_options.c_str()),
             "mount overlay root");
-  std::string proc = c.root + "/proc";
-  EnsureDir(proc);
-  CHECK_SYS(c, mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+  EnsureDir(c.proc);
+  CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount /proc");
   SetupDev(c);
-  std::string sys = c.root + "/sys";
-  EnsureDir(sys);
+  EnsureDir(c.sys);
   CHECK_SYS(
       c,
-      mount("sysfs", sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+      mount("sysfs", c.sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
       "mount /sys");
-  std::string etc = c.root + "/etc";
   struct stat st;
-  if (lstat(etc.c_str(), &st) != 0) EnsureDir(etc);
-  if (lstat(etc.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    BindReadOnly(c, "/etc/resolv.conf", etc + "/resolv.conf");
-    BindReadOnly(c, "/etc/hosts", etc + "/hosts");
+  if (lstat(c.etc.c_str(), &st) != 0) EnsureDir(c.etc);
+  if (lstat(c.etc.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    BindReadOnly(c, "/etc/resolv.conf", c.resolv_conf);
+    BindReadOnly(c, "/etc/hosts", c.hosts);
   }
   CHECK_SYS(c, chdir(c.root.c_str()), "chdir to root");
   CHECK_SYS(c, syscall(SYS_pivot_root, ".", "."), "pivot_root");
@@ -194,7 +192,7 @@ int ChildMain(void* arg) {
   CHECK_SYS(c, chdir("/"), "chdir /");
   CHECK_SYS(c, sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname");
   if (spec.network_none) LoopbackUp(c);
-  MkdirAll(spec.cwd);
+  for (const std::string& prefix : c.cwd_prefixes) mkdir(prefix.c_str(), 0755);
   if (chdir(spec.cwd.c_str()) != 0) Fail(c, "chdir to the working directory", errno);
 
   DropCapabilities(c);
@@ -214,9 +212,7 @@ int ChildMain(void* arg) {
     execve(candidate.c_str(), c.argv.data(), c.env.data());
     if (errno != ENOENT && errno != ENOTDIR) err = errno;
   }
-  char step[300];
-  snprintf(step, sizeof step, "exec %s", c.argv[0]);
-  Fail(c, step, err);
+  Fail(c, c.exec_step.c_str(), err);
 }
 
 // The sandbox creates mount points (/proc, /dev, /sys, /etc/resolv.conf, /etc/hosts) in the
@@ -263,6 +259,31 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many layers (", lowers.size(), ") for one overlay mount"));
   }
+  c.proc = c.root + "/proc";
+  c.dev = c.root + "/dev";
+  c.sys = c.root + "/sys";
+  c.etc = c.root + "/etc";
+  c.resolv_conf = c.etc + "/resolv.conf";
+  c.hosts = c.etc + "/hosts";
+  c.dev_pts = c.dev + "/pts";
+  c.dev_shm = c.dev + "/shm";
+  c.dev_ptmx = c.dev + "/ptmx";
+  c.dev_fd = c.dev + "/fd";
+  c.dev_stdin = c.dev + "/stdin";
+  c.dev_stdout = c.dev + "/stdout";
+  c.dev_stderr = c.dev + "/stderr";
+  for (auto [name, major, minor] :
+       {std::tuple{"null", 1, 3}, std::tuple{"zero", 1, 5}, std::tuple{"full", 1, 7},
+        std::tuple{"random", 1, 8}, std::tuple{"urandom", 1, 9}, std::tuple{"tty", 5, 0}}) {
+    c.dev_nodes.push_back(
+        {absl::StrCat(c.dev, "/", name), absl::StrCat("/dev/", name), major, minor});
+  }
+  std::string prefix;
+  for (absl::string_view part : absl::StrSplit(spec.cwd, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&prefix, "/", part);
+    c.cwd_prefixes.push_back(prefix);
+  }
+  c.exec_step = absl::StrCat("exec ", spec.argv[0]);
   c.argv_storage = spec.argv;
   for (std::string& a : c.argv_storage) c.argv.push_back(a.data());
   c.argv.push_back(nullptr);

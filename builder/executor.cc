@@ -1,0 +1,724 @@
+#include "builder/executor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "base/file_util.h"
+#include "base/glob.h"
+#include "base/status_macros.h"
+#include "base/unique_fd.h"
+#include "builder/context/build_context.h"
+#include "builder/dockerfile/parser.h"
+#include "builder/dockerfile/quote.h"
+#include "builder/plan.h"
+#include "builder/sandbox/sandbox.h"
+#include "builder/user.h"
+#include "layers/extract.h"
+#include "layers/layer_writer.h"
+#include "layers/layout_transport.h"
+#include "layers/snapshots.h"
+#include "layers/transports.h"
+#include "nlohmann/json.hpp"
+#include "oci/json_util.h"
+#include "oci/manifest.h"
+#include "oci/media_types.h"
+
+namespace kiln::builder {
+namespace {
+
+using dockerfile::Dockerfile;
+using oci::Descriptor;
+using oci::Digest;
+
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The image as the build has it so far.
+struct ImageState {
+  oci::ImageConfig config;
+  std::vector<Descriptor> layers;  // bottom first, one per config.diff_ids entry
+  std::string key;                 // the cache key chain up to here
+};
+
+std::string JoinPath(const std::string& dir, const std::string& rel) {
+  if (absl::StartsWith(rel, "/")) return rel;
+  if (dir.empty() || dir == "/") return "/" + rel;
+  return dir + "/" + rel;
+}
+
+bool DirIsEmpty(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return true;
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+std::string Hex(absl::string_view text) { return Digest::Of(text).hex(); }
+
+class Executor {
+ public:
+  Executor(layers::Store& store, const BuildRequest& request, const ProgressFn& progress)
+      : store_(store), req_(request), progress_(progress), snapshots_(store.root()) {}
+
+  ~Executor() {
+    if (!work_.empty()) (void)RemoveAll(work_);
+  }
+
+  absl::StatusOr<BuildResult> Run() {
+    std::string dockerfile =
+        req_.dockerfile.empty() ? req_.context_dir + "/Dockerfile" : req_.dockerfile;
+    ASSIGN_OR_RETURN(std::string text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
+    ASSIGN_OR_RETURN(df_, dockerfile::Parse(text, dockerfile));
+    for (const std::string& w : df_.warnings) progress_(w);
+    ASSIGN_OR_RETURN(context_, context::BuildContext::Open(req_.context_dir, dockerfile));
+    PlanOptions options;
+    options.target = req_.target;
+    options.build_args = req_.build_args;
+    options.image_env =
+        [this](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
+      ASSIGN_OR_RETURN(ImageState state, ImportImage(image));
+      return state.config.config.env;
+    };
+    ASSIGN_OR_RETURN(plan_, MakePlan(df_, options));
+    for (const std::string& w : plan_.warnings) progress_(w);
+    created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
+                                absl::UTCTimeZone());
+    ASSIGN_OR_RETURN(lock_, store_.LockShared());
+    RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
+    ASSIGN_OR_RETURN(work_, MakeTempDir(store_.root() + "/run/build-"));
+    for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
+    for (const Stage& stage : plan_.stages) {
+      ASSIGN_OR_RETURN(ImageState state, RunStage(stage));
+      done_[stage.index] = std::move(state);
+    }
+    ImageState& final_state = done_[plan_.target];
+    for (const auto& [k, v] : req_.labels) final_state.config.config.labels[k] = v;
+    ASSIGN_OR_RETURN(Descriptor top, Commit(final_state));
+    for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
+    for (const std::string& output : req_.outputs) {
+      ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(output));
+      auto source = layers::NewBlobStoreSource(&store_.blobs(), top);
+      ASSIGN_OR_RETURN(auto dest, layers::OpenImageDestination(loc, &store_));
+      RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
+    }
+    result_.manifest_digest = top.digest;
+    return result_;
+  }
+
+ private:
+  // --- bases ---
+
+  absl::StatusOr<ImageState> Scratch() {
+    ImageState state;
+    oci::Platform host = oci::Platform::Host();
+    state.config.os = host.os;
+    state.config.architecture = host.architecture;
+    state.config.variant = host.variant;
+    state.key = Hex("scratch " + host.str());
+    return state;
+  }
+
+  // An image from the store or a transport location; its blobs are added to the store.
+  absl::StatusOr<ImageState> ImportImage(const std::string& name) {
+    if (auto it = imported_.find(name); it != imported_.end()) return it->second;
+    ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(name));
+    std::unique_ptr<layers::ImageSource> source;
+    if (loc.transport == layers::Transport::kStore) {
+      auto desc = store_.Resolve(name);
+      if (!desc.ok()) {
+        return absl::NotFoundError(
+            absl::StrCat("base image ", name,
+                         " is not in the local store (pulling from registries is not "
+                         "supported yet; import it with kiln copy)"));
+      }
+      source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
+    } else {
+      ASSIGN_OR_RETURN(source, layers::OpenImageSource(loc, &store_));
+      auto sink = layers::NewBlobStoreDestination(
+          &store_.blobs(), [](const Descriptor&) { return absl::OkStatus(); });
+      layers::CopyOptions copy;
+      copy.platform = oci::Platform::Host();
+      RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *sink, copy).status(), "importing ", name);
+    }
+    ASSIGN_OR_RETURN_CTX(layers::LoadedImage image,
+                         layers::LoadImage(*source, oci::Platform::Host()), "base image ", name);
+    if (image.config.diff_ids.size() != image.parsed.layers.size()) {
+      return absl::DataLossError(absl::StrCat("base image ", name, ": ", image.parsed.layers.size(),
+                                              " layers but ", image.config.diff_ids.size(),
+                                              " DiffIDs"));
+    }
+    ImageState state;
+    state.config = image.config;
+    state.layers = image.parsed.layers;
+    state.key = Hex(absl::StrCat("image ", image.manifest.digest.str()));
+    imported_[name] = state;
+    return state;
+  }
+
+  absl::StatusOr<ImageState> Base(const Stage& stage) {
+    if (stage.base_stage >= 0) return done_.at(stage.base_stage);
+    if (stage.base == "scratch") return Scratch();
+    return ImportImage(stage.base);
+  }
+
+  // --- the steps ---
+
+  absl::StatusOr<ImageState> RunStage(const Stage& stage) {
+    ASSIGN_OR_RETURN(ImageState state, Base(stage));
+    stage_args_.clear();
+    std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
+    for (const PlannedInstruction& p : stage.instructions) {
+      ++step_;
+      std::string text = Describe(p);
+      progress_(absl::StrCat("#", step_, " [", label, " ", step_, "/", total_steps_, "] ", text));
+      if (p.instruction == "ARG") {
+        for (const std::string& a : p.args) {
+          std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
+          if (a.find('=') != std::string::npos) stage_args_[kv.first] = kv.second;
+        }
+      }
+      ASSIGN_OR_RETURN(std::string key, StepKey(state, p, stage));
+      auto start = std::chrono::steady_clock::now();
+      if (!req_.no_cache) {
+        if (auto hit = LoadCache(key); hit) {
+          state = std::move(*hit);
+          ++result_.steps_cached;
+          progress_(absl::StrCat("#", step_, " CACHED"));
+          continue;
+        }
+      }
+      absl::Status s = Execute(p, stage, text, &state);
+      if (!s.ok()) {
+        return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+      }
+      state.key = key;
+      RETURN_IF_ERROR(SaveCache(key, state));
+      ++result_.steps_run;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      progress_(absl::StrCat("#", step_, " DONE ", absl::StrFormat("%.1fs", secs)));
+    }
+    return state;
+  }
+
+  std::string Describe(const PlannedInstruction& p) {
+    std::vector<std::string> flags;
+    for (const auto& [k, vs] : p.flags) {
+      for (const std::string& v : vs) flags.push_back(absl::StrCat("--", k, "=", v));
+    }
+    std::string args = p.json ? dockerfile::GoQuoteList(p.args) : absl::StrJoin(p.args, " ");
+    return absl::StrCat(p.instruction, flags.empty() ? "" : " " + absl::StrJoin(flags, " "), " ",
+                        args);
+  }
+
+  // sha256(parent key, the expanded instruction, ARG values, COPY sources, heredocs, options).
+  absl::StatusOr<std::string> StepKey(const ImageState& state, const PlannedInstruction& p,
+                                      const Stage& stage) {
+    std::string material =
+        absl::StrCat("kiln-step-v1\n", state.key, "\n", Describe(p), "\n", req_.source_date_epoch,
+                     " ", layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
+    for (const auto& [k, v] : stage_args_) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
+    for (const auto& h : p.node->heredocs) absl::StrAppend(&material, "heredoc ", h.content, "\n");
+    if ((p.instruction == "COPY" || p.instruction == "ADD") && !p.flags.count("from")) {
+      std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
+      std::erase_if(sources, [](const std::string& s) { return absl::StartsWith(s, "<<"); });
+      if (!sources.empty()) {
+        ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources));
+        absl::StrAppend(&material, "context ", d.str(), "\n");
+      }
+    }
+    if (auto it = p.flags.find("from"); it != p.flags.end()) {
+      ASSIGN_OR_RETURN(ImageState from, SourceState(it->second.back(), stage));
+      absl::StrAppend(&material, "from ", from.key, "\n");
+    }
+    return Hex(material);
+  }
+
+  std::optional<ImageState> LoadCache(const std::string& key) {
+    auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), oci::kMaxConfigSize);
+    if (!text.ok()) return std::nullopt;
+    auto doc = oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize);
+    if (!doc.ok() || !doc->contains("config") || !(*doc)["layers"].is_array()) return std::nullopt;
+    auto config = oci::ImageConfig::Parse((*doc)["config"].get<std::string>());
+    if (!config.ok()) return std::nullopt;
+    ImageState state;
+    state.config = *std::move(config);
+    state.key = key;
+    for (const auto& l : (*doc)["layers"]) {
+      auto d = Descriptor::FromJson(l);
+      if (!d.ok() || !store_.blobs().Has(d->digest)) return std::nullopt;  // collected: a miss
+      state.layers.push_back(*std::move(d));
+    }
+    if (state.layers.size() != state.config.diff_ids.size()) return std::nullopt;
+    return state;
+  }
+
+  absl::Status SaveCache(const std::string& key, const ImageState& state) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const Descriptor& d : state.layers) layers.push_back(d.ToJson());
+    nlohmann::json doc = {{"config", state.config.Serialize()}, {"layers", layers}};
+    RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
+    return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/", key, ".json"),
+                           doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
+  void AddHistory(ImageState* state, const std::string& created_by, bool empty) {
+    state->config.history.push_back({created_, created_by, "", "kiln", empty});
+  }
+
+  absl::Status Execute(const PlannedInstruction& p, const Stage& stage, const std::string& text,
+                       ImageState* state) {
+    const std::string& n = p.instruction;
+    oci::ContainerConfig& c = state->config.config;
+    if (n == "RUN") return RunStep(p, text, state);
+    if (n == "COPY" || n == "ADD") return CopyStep(p, stage, text, state);
+    if (n == "ENV") {
+      for (const std::string& kv : p.args) {
+        std::string key = kv.substr(0, kv.find('='));
+        std::erase_if(c.env, [&](const std::string& e) { return e.substr(0, e.find('=')) == key; });
+        c.env.push_back(kv);
+      }
+    } else if (n == "LABEL") {
+      for (const std::string& kv : p.args) {
+        std::pair<std::string, std::string> p2 = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+        c.labels[p2.first] = p2.second;
+      }
+    } else if (n == "ARG") {
+      return absl::OkStatus();  // changes what RUN sees, not the image
+    } else if (n == "EXPOSE") {
+      for (std::string port : p.args) {
+        if (port.find('/') == std::string::npos) port += "/tcp";
+        if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), port) ==
+            c.exposed_ports.end()) {
+          c.exposed_ports.push_back(port);
+        }
+      }
+    } else if (n == "VOLUME") {
+      for (const std::string& v : p.args) {
+        if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end())
+          c.volumes.push_back(v);
+      }
+    } else if (n == "USER") {
+      c.user = p.args[0];
+    } else if (n == "WORKDIR") {
+      c.working_dir = JoinPath(c.working_dir.empty() ? "/" : c.working_dir, p.args[0]);
+    } else if (n == "CMD" || n == "ENTRYPOINT") {
+      std::vector<std::string> argv =
+          p.json ? p.args : ShellCommand(c, p.args.empty() ? "" : p.args[0]);
+      if (n == "CMD") {
+        c.cmd = argv;
+      } else {
+        c.entrypoint = argv;
+        c.cmd.reset();  // a new ENTRYPOINT drops the base image's CMD, as Docker does
+      }
+    } else if (n == "SHELL") {
+      c.shell = p.args;
+    } else if (n == "STOPSIGNAL") {
+      c.stop_signal = p.args[0];
+    } else if (n == "MAINTAINER") {
+      state->config.author = p.args[0];
+    } else if (n == "ONBUILD") {
+      c.on_build.push_back(p.args[0]);
+    } else if (n == "HEALTHCHECK") {
+      oci::Healthcheck h;
+      if (absl::AsciiStrToUpper(p.args[0]) == "NONE") {
+        h.test = {"NONE"};
+      } else if (p.json) {
+        h.test = {"CMD"};
+        h.test.insert(h.test.end(), p.args.begin() + 1, p.args.end());
+      } else {
+        h.test = {"CMD-SHELL", p.args[1]};
+      }
+      auto duration = [&](const char* flag, int64_t* out) -> absl::Status {
+        auto it = p.flags.find(flag);
+        if (it == p.flags.end()) return absl::OkStatus();
+        ASSIGN_OR_RETURN(*out, dockerfile::ParseGoDuration(it->second.back()));
+        return absl::OkStatus();
+      };
+      RETURN_IF_ERROR(duration("interval", &h.interval_ns));
+      RETURN_IF_ERROR(duration("timeout", &h.timeout_ns));
+      RETURN_IF_ERROR(duration("start-period", &h.start_period_ns));
+      RETURN_IF_ERROR(duration("start-interval", &h.start_interval_ns));
+      if (auto it = p.flags.find("retries"); it != p.flags.end()) {
+        (void)absl::SimpleAtoi(it->second.back(), &h.retries);
+      }
+      c.healthcheck = h;
+    } else {
+      return absl::UnimplementedError(absl::StrCat(n, " is not supported"));
+    }
+    AddHistory(state, text, /*empty=*/true);
+    return absl::OkStatus();
+  }
+
+  static std::vector<std::string> ShellCommand(const oci::ContainerConfig& c,
+                                               const std::string& command) {
+    std::vector<std::string> argv =
+        c.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : c.shell;
+    argv.push_back(command);
+    return argv;
+  }
+
+  // Unpacked layers of `state`, topmost first (overlay lowerdir order).
+  absl::StatusOr<std::vector<std::string>> LowerDirs(const ImageState& state) {
+    std::vector<std::string> dirs;
+    for (size_t i = state.layers.size(); i-- > 0;) {
+      ASSIGN_OR_RETURN(std::string dir,
+                       snapshots_.Get(store_.blobs(), state.layers[i], state.config.diff_ids[i]));
+      dirs.push_back(std::move(dir));
+    }
+    return dirs;
+  }
+
+  // A file of the image's root as the overlay would show it.
+  static std::optional<std::string> ReadFromLayers(const std::vector<std::string>& lowers,
+                                                   const std::string& path) {
+    for (const std::string& dir : lowers) {
+      struct stat st;
+      std::string full = dir + path;
+      if (::lstat(full.c_str(), &st) != 0) continue;
+      if (!S_ISREG(st.st_mode)) return std::nullopt;  // a whiteout or something else
+      auto data = ReadFile(full, 16 << 20);
+      return data.ok() ? std::optional<std::string>(*data) : std::nullopt;
+    }
+    return std::nullopt;
+  }
+
+  // Adds the layer made from `dir` (or an empty history entry when nothing changed), and keeps
+  // `dir` as the layer's snapshot so later steps need not unpack it.
+  absl::Status CommitDiff(const std::string& dir, bool overlay, const std::string& text,
+                          ImageState* state) {
+    if (DirIsEmpty(dir)) {
+      AddHistory(state, text, /*empty=*/true);
+      return absl::OkStatus();
+    }
+    layers::LayerOptions options;
+    options.compression = req_.compression;
+    options.tar.source_date_epoch = req_.source_date_epoch;
+    options.tar.overlay_whiteouts = overlay;
+    ASSIGN_OR_RETURN(layers::Layer layer, layers::CreateLayer(dir, options, store_.blobs()));
+    state->layers.push_back(layer.descriptor);
+    state->config.diff_ids.push_back(layer.diff_id);
+    AddHistory(state, text, /*empty=*/false);
+    std::string snapshot = snapshots_.PathOf(layer.diff_id);
+    if (!PathExists(snapshot) && overlay) {
+      RETURN_IF_ERROR(MakeDirs(Dirname(snapshot), 0700));
+      if (::rename(dir.c_str(), snapshot.c_str()) != 0 && !PathExists(snapshot)) {
+        return ErrnoError(absl::StrCat("keep snapshot ", snapshot));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RunStep(const PlannedInstruction& p, const std::string& text, ImageState* state) {
+    const oci::ContainerConfig& c = state->config.config;
+    std::vector<std::string> argv;
+    if (p.json) {
+      argv = p.args;
+    } else if (!p.node->heredocs.empty() &&
+               p.args[0] == absl::StrCat("<<", p.node->heredocs[0].name)) {
+      std::string script = p.node->heredocs[0].content;  // RUN <<EOF: the heredoc is the script
+      argv = ShellCommand(c, script);
+    } else if (!p.node->heredocs.empty()) {
+      return absl::UnimplementedError("heredocs as command input are not supported yet");
+    } else {
+      argv = ShellCommand(c, p.args[0]);
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
+    sandbox::SandboxSpec spec;
+    spec.lower_dirs = lowers;
+    std::string dir = absl::StrCat(work_, "/step-", step_);
+    spec.upper_dir = dir + "/upper";
+    spec.work_dir = dir + "/work";
+    spec.root_mount = dir + "/root";
+    RETURN_IF_ERROR(MakeDirs(spec.upper_dir));
+    RETURN_IF_ERROR(MakeDirs(spec.work_dir));
+    spec.argv = argv;
+    spec.network_none =
+        req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none");
+    ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
+                       return ReadFromLayers(lowers, path);
+                     }));
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    spec.groups = user.groups;
+    spec.cwd = c.working_dir.empty() ? "/" : c.working_dir;
+    std::map<std::string, std::string> env;
+    for (const auto& [k, v] : stage_args_) env[k] = v;
+    for (const std::string& e : c.env) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
+      env[kv.first] = kv.second;
+    }
+    if (!env.count("PATH")) env["PATH"] = kDefaultPath;
+    if (!env.count("HOME")) env["HOME"] = user.home;
+    for (const auto& [k, v] : env) spec.env.push_back(absl::StrCat(k, "=", v));
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
+    spec.stdout_fd = spec.stderr_fd = write_end.get();
+    std::deque<std::string> tail;
+    std::thread reader([&] {
+      std::string partial;
+      char buf[4096];
+      while (true) {
+        ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        partial.append(buf, n);
+        size_t nl;
+        while ((nl = partial.find('\n')) != std::string::npos) {
+          std::string line = partial.substr(0, nl);
+          partial.erase(0, nl + 1);
+          progress_(absl::StrCat("#", step_, " ", line));
+          tail.push_back(line);
+          if (tail.size() > 10) tail.pop_front();
+        }
+      }
+      if (!partial.empty()) {
+        progress_(absl::StrCat("#", step_, " ", partial));
+        tail.push_back(partial);
+      }
+    });
+    auto result = sandbox::RunInSandbox(spec);
+    write_end.Reset();
+    reader.join();
+    RETURN_IF_ERROR(result.status());
+    if (result->exit_code != 0) {
+      return absl::AbortedError(
+          absl::StrCat("the command exited with code ", result->exit_code,
+                       tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
+    }
+    return CommitDiff(spec.upper_dir, /*overlay=*/true, text, state);
+  }
+
+  // The state a COPY --from refers to: a stage of this build, or an image.
+  absl::StatusOr<ImageState> SourceState(const std::string& from, const Stage& stage) {
+    std::string lower = absl::AsciiStrToLower(from);
+    for (const Stage& s : plan_.stages) {
+      int n;
+      if ((!s.name.empty() && s.name == lower) ||
+          (absl::SimpleAtoi(from, &n) && n == s.index && s.index < stage.index)) {
+        auto it = done_.find(s.index);
+        if (it == done_.end()) return absl::InternalError("source stage not built yet");
+        return it->second;
+      }
+    }
+    return ImportImage(from);
+  }
+
+  // The root filesystem of a state, unpacked once per build.
+  absl::StatusOr<std::string> Materialize(const ImageState& state) {
+    std::string dir = absl::StrCat(work_, "/rootfs-", state.key);
+    if (PathExists(dir)) return dir;
+    RETURN_IF_ERROR(MakeDirs(dir));
+    for (const Descriptor& layer : state.layers) {
+      ASSIGN_OR_RETURN(auto blob, store_.blobs().Open(layer.digest, layer.size));
+      layers::ExtractOptions options;
+      options.devices = layers::DevicePolicy::kSkip;
+      RETURN_IF_ERROR(layers::ExtractLayer(*blob, dir, options).status());
+    }
+    return dir;
+  }
+
+  absl::Status CopyStep(const PlannedInstruction& p, const Stage& stage, const std::string& text,
+                        ImageState* state) {
+    const context::BuildContext* ctx = context_.get();
+    std::unique_ptr<context::BuildContext> from_ctx;
+    if (auto it = p.flags.find("from"); it != p.flags.end()) {
+      ASSIGN_OR_RETURN(ImageState from, SourceState(it->second.back(), stage));
+      ASSIGN_OR_RETURN(std::string rootfs, Materialize(from));
+      ASSIGN_OR_RETURN(from_ctx, context::BuildContext::OpenWithoutIgnore(rootfs));
+      ctx = from_ctx.get();
+    }
+    for (const std::string& s : p.args) {
+      if (absl::StartsWith(s, "http://") || absl::StartsWith(s, "https://") ||
+          absl::StartsWith(s, "git@")) {
+        return absl::UnimplementedError("ADD from URLs is not supported yet");
+      }
+    }
+    std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
+    std::string dest_arg = p.args.back();
+    const oci::ContainerConfig& c = state->config.config;
+    std::string dest = JoinPath(c.working_dir.empty() ? "/" : c.working_dir, dest_arg);
+    bool dest_is_dir = absl::EndsWith(dest_arg, "/") || sources.size() > 1 ||
+                       std::any_of(sources.begin(), sources.end(),
+                                   [](const std::string& s) { return HasGlobMeta(s); });
+
+    std::optional<ResolvedUser> owner;
+    if (auto it = p.flags.find("chown"); it != p.flags.end()) {
+      ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
+      ASSIGN_OR_RETURN(owner, ResolveUser(it->second.back(), [&](const std::string& path) {
+                         return ReadFromLayers(lowers, path);
+                       }));
+    }
+    std::optional<mode_t> chmod;
+    if (auto it = p.flags.find("chmod"); it != p.flags.end()) {
+      uint32_t m;
+      if (!absl::numbers_internal::safe_strtou32_base(it->second.back(), &m, 8) || m > 07777) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid --chmod ", it->second.back(), ": want an octal mode"));
+      }
+      chmod = m;
+    }
+    std::string diff = absl::StrCat(work_, "/step-", step_, "/diff");
+    RETURN_IF_ERROR(MakeDirs(diff));
+    Writer writer{diff, owner, chmod};
+    for (const std::string& source : sources) {
+      if (absl::StartsWith(source, "<<")) {
+        const dockerfile::Heredoc* doc = nullptr;
+        for (const auto& h : p.node->heredocs) {
+          if (absl::StrContains(source, h.name)) doc = &h;
+        }
+        if (doc == nullptr) return absl::InvalidArgumentError("unknown heredoc " + source);
+        std::string target = dest_is_dir ? JoinPath(dest, doc->name) : dest;
+        RETURN_IF_ERROR(writer.WriteData(target, doc->content, 0644));
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));
+      std::string root = context::CleanPath(source);
+      bool wildcard = HasGlobMeta(root);
+      std::string current_root;  // the selected path entries are copied relative to
+      bool root_is_dir = false;
+      for (const context::ContextEntry& e : entries) {
+        bool under_root = !current_root.empty() &&
+                          (current_root == "." || absl::StartsWith(e.path, current_root + "/"));
+        if (!wildcard && root == ".") {
+          under_root = true;
+          current_root = ".";
+          root_is_dir = true;
+        }
+        if (!under_root) {
+          current_root = e.path;
+          root_is_dir = S_ISDIR(e.mode);
+          if (!root_is_dir) {
+            std::string name = e.path.substr(e.path.rfind('/') + 1);
+            std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
+            RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, target));
+          } else {
+            RETURN_IF_ERROR(writer.MakeDir(dest, e.mode & 07777));
+          }
+          continue;
+        }
+        std::string rel = current_root == "." ? e.path : e.path.substr(current_root.size() + 1);
+        RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(dest, rel)));
+      }
+    }
+    return CommitDiff(diff, /*overlay=*/false, text, state);
+  }
+
+  // Writes COPY results into a diff directory.
+  struct Writer {
+    std::string diff;
+    std::optional<ResolvedUser> owner;
+    std::optional<mode_t> chmod;
+
+    absl::Status Own(const std::string& path) const {
+      uid_t uid = owner ? owner->uid : 0;
+      gid_t gid = owner ? owner->gid : 0;
+      if (::lchown(path.c_str(), uid, gid) != 0) return ErrnoError(absl::StrCat("chown ", path));
+      return absl::OkStatus();
+    }
+    absl::Status Parents(const std::string& target) const {
+      return MakeDirs(Dirname(diff + target));
+    }
+    absl::Status MakeDir(const std::string& target, mode_t mode) const {
+      std::string path = diff + target;
+      RETURN_IF_ERROR(MakeDirs(path));
+      if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
+      return Own(path);
+    }
+    absl::Status WriteData(const std::string& target, const std::string& data, mode_t mode) const {
+      RETURN_IF_ERROR(Parents(target));
+      std::string path = diff + target;
+      RETURN_IF_ERROR(WriteFileAtomic(path, data, chmod.value_or(mode)));
+      return Own(path);
+    }
+    absl::Status CopyEntry(const context::BuildContext& ctx, const context::ContextEntry& e,
+                           const std::string& target) const {
+      std::string path = diff + target;
+      if (S_ISDIR(e.mode)) return MakeDir(target, e.mode & 07777);
+      RETURN_IF_ERROR(Parents(target));
+      (void)RemoveAll(path);
+      if (S_ISLNK(e.mode)) {
+        if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
+          return ErrnoError("symlink " + path);
+        return Own(path);
+      }
+      if (!S_ISREG(e.mode)) return absl::OkStatus();  // sockets, devices: not copied
+      ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
+      UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!out.valid()) return ErrnoError("create " + path);
+      std::vector<char> buf(1 << 20);
+      while (true) {
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
+        if (n < 0) return ErrnoError("read " + e.path);
+        if (n == 0) break;
+        RETURN_IF_ERROR(WriteAll(out.get(), absl::string_view(buf.data(), n)));
+      }
+      RETURN_IF_ERROR(Own(path));
+      if (::fchmod(out.get(), chmod.value_or(e.mode & 07777)) != 0)
+        return ErrnoError("chmod " + path);
+      return absl::OkStatus();
+    }
+  };
+
+  absl::StatusOr<Descriptor> Commit(const ImageState& state) {
+    std::string config = state.config.Serialize();
+    oci::Manifest manifest;
+    ASSIGN_OR_RETURN(manifest.config.digest, store_.blobs().Put(config));
+    manifest.config.media_type = oci::kOciConfig;
+    manifest.config.size = static_cast<int64_t>(config.size());
+    manifest.layers = state.layers;
+    std::string bytes = manifest.Serialize();
+    Descriptor top;
+    top.media_type = oci::kOciManifest;
+    ASSIGN_OR_RETURN(top.digest, store_.blobs().Put(bytes));
+    top.size = static_cast<int64_t>(bytes.size());
+    return top;
+  }
+
+  layers::Store& store_;
+  const BuildRequest& req_;
+  const ProgressFn& progress_;
+  layers::Snapshots snapshots_;
+  std::unique_ptr<context::BuildContext> context_;
+  Dockerfile df_;
+  Plan plan_;
+  std::map<int, ImageState> done_;
+  std::map<std::string, ImageState> imported_;
+  std::map<std::string, std::string> stage_args_;
+  std::optional<layers::Store::Lock> lock_;
+  std::string created_;
+  std::string work_;
+  int step_ = 0;
+  int total_steps_ = 0;
+  BuildResult result_;
+};
+
+}  // namespace
+
+absl::StatusOr<BuildResult> Build(layers::Store& store, const BuildRequest& request,
+                                  const ProgressFn& progress) {
+  Executor executor(store, request, progress);
+  return executor.Run();
+}
+
+}  // namespace kiln::builder

@@ -1,0 +1,149 @@
+// kiln build: Dockerfile → image in the store. Reads like the pipeline it drives: options →
+// source date → store → builder::Build → tags and outputs → digest.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "builder/executor.h"
+#include "cli/common.h"
+#include "layers/image_location.h"
+#include "nlohmann/json.hpp"
+
+extern char** environ;
+
+namespace kiln::cli {
+namespace {
+
+struct BuildOptions {
+  std::string context = ".";
+  std::string file;
+  std::vector<std::string> tags, build_args, labels, outputs;
+  std::string target, network = "host", compression = "gzip", progress = "auto";
+  std::optional<int64_t> source_date_epoch;
+  bool no_cache = false, quiet = false;
+};
+
+// The commit time of HEAD when `dir` is in a git work tree.
+std::optional<int64_t> GitCommitTime(const std::string& dir) {
+  int fds[2];
+  if (::pipe(fds) != 0) return std::nullopt;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  const char* argv[] = {"git", "-C", dir.c_str(), "log", "-1", "--format=%ct", nullptr};
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "git", &actions, nullptr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  std::string out;
+  char buf[64];
+  ssize_t n;
+  while (rc == 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, n);
+  ::close(fds[0]);
+  int status = 0;
+  if (rc != 0 || ::waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+    return std::nullopt;
+  }
+  int64_t t;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(out), &t)) return std::nullopt;
+  return t;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& in,
+                                                             const char* flag, bool from_env) {
+  std::map<std::string, std::string> out;
+  for (const std::string& kv : in) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, " wants KEY=VALUE"));
+    if (kv.find('=') == std::string::npos && from_env) {
+      const char* env = std::getenv(p.first.c_str());
+      if (env == nullptr) continue;
+      p.second = env;
+    }
+    out[p.first] = p.second;
+  }
+  return out;
+}
+
+absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
+  builder::BuildRequest req;
+  req.context_dir = o.context;
+  req.dockerfile = o.file;
+  req.tags = o.tags;
+  req.target = o.target;
+  req.no_cache = o.no_cache;
+  req.network_none = o.network == "none";
+  req.outputs = o.outputs;
+  ASSIGN_OR_RETURN(req.build_args, KeyValues(o.build_args, "--build-arg", true));
+  ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
+  ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
+  for (const std::string& tag : o.tags) {
+    RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
+  }
+  for (const std::string& out : o.outputs) {
+    RETURN_IF_ERROR(layers::ParseImageLocation(out).status());
+  }
+  // Source date: the flag, then SOURCE_DATE_EPOCH, then the context's git HEAD, then 0.
+  ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(o.source_date_epoch));
+  if (!epoch) epoch = GitCommitTime(o.context);
+  req.source_date_epoch = epoch.value_or(0);
+
+  ASSIGN_OR_RETURN(auto store, OpenStore(g));
+  builder::ProgressFn progress = [&o](const std::string& line) {
+    if (o.quiet) return;
+    if (o.progress == "json") {
+      std::fprintf(stderr, "%s\n",
+                   nlohmann::json({{"line", line}})
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                       .c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  };
+  ASSIGN_OR_RETURN(builder::BuildResult result, builder::Build(*store, req, progress));
+  if (!o.quiet) {
+    std::fprintf(stderr, "built %s (%d steps run, %d cached)\n",
+                 result.manifest_digest.str().c_str(), result.steps_run, result.steps_cached);
+  }
+  std::printf("%s\n", result.manifest_digest.str().c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddBuildCommand(CLI::App& app, Globals& g) {
+  auto o = std::make_shared<BuildOptions>();
+  CLI::App* cmd = app.add_subcommand("build", "Build an image from a Dockerfile");
+  cmd->add_option("CONTEXT", o->context, "Build context directory")->required();
+  cmd->add_option("-f,--file", o->file, "Dockerfile (default: CONTEXT/Dockerfile)");
+  cmd->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--build-arg", o->build_args, "KEY=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--target", o->target, "Stage to build (default: the last)");
+  cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--no-cache", o->no_cache, "Run every step");
+  cmd->add_option("--network", o->network, "Network for RUN: host or none")
+      ->check(CLI::IsMember({"host", "none"}));
+  cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
+      ->check(CLI::IsMember({"gzip", "zstd"}));
+  cmd->add_option("--source-date-epoch", o->source_date_epoch,
+                  "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
+  cmd->add_option("--output", o->outputs,
+                  "Also write the image to oci:DIR:TAG, oci-archive:FILE or docker-archive:FILE");
+  cmd->add_option("--progress", o->progress, "auto, plain or json")
+      ->check(CLI::IsMember({"auto", "plain", "json"}));
+  cmd->add_flag("-q,--quiet", o->quiet, "Print only the image digest");
+  cmd->callback([&g, o] { g.run = [&g, o] { return RunBuild(g, *o); }; });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,62 @@
+#include "layers/snapshots.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "layers/compression.h"
+#include "layers/extract.h"
+
+namespace kiln::layers {
+namespace {
+
+// Hashes what passes through (the uncompressed tar: its DiffID).
+class HashingReader : public Reader {
+ public:
+  explicit HashingReader(std::unique_ptr<Reader> in) : in_(std::move(in)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(size_t k, in_->Read(buf, n));
+    hash_.Update(absl::string_view(buf, k));
+    return k;
+  }
+  oci::Digest Finish() { return hash_.Finish(); }
+
+ private:
+  std::unique_ptr<Reader> in_;
+  oci::Sha256 hash_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> Snapshots::Get(const BlobStore& blobs, const oci::Descriptor& layer,
+                                           const oci::Digest& diff_id) const {
+  std::string path = PathOf(diff_id);
+  if (PathExists(path)) return path;
+  RETURN_IF_ERROR(MakeDirs(dir_, 0700));
+  ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create(absl::StrCat(dir_, "/.tmp-")));
+  std::string target = tmp.path() + "/rootfs";
+  RETURN_IF_ERROR(MakeDirs(target));
+  ASSIGN_OR_RETURN(auto blob, blobs.Open(layer.digest, layer.size));
+  ASSIGN_OR_RETURN(auto plain, NewDecompressor(std::move(blob)));
+  HashingReader tar(std::move(plain));
+  ExtractOptions options;
+  options.whiteouts = WhiteoutMode::kOverlay;
+  options.devices = ::geteuid() == 0 ? DevicePolicy::kCreate : DevicePolicy::kSkip;
+  RETURN_IF_ERROR_CTX(ExtractLayer(tar, target, options).status(), "unpacking layer ",
+                      layer.digest.Short());
+  oci::Digest got = tar.Finish();
+  if (got != diff_id) {
+    return absl::DataLossError(absl::StrCat("layer ", layer.digest.str(), " uncompresses to ",
+                                            got.str(), ", but the image says its DiffID is ",
+                                            diff_id.str()));
+  }
+  if (::rename(target.c_str(), path.c_str()) != 0 && !PathExists(path)) {
+    return ErrnoError(absl::StrCat("publish snapshot ", path));
+  }
+  return path;
+}
+
+}  // namespace kiln::layers
