@@ -636,12 +636,22 @@ class Executor {
       if (::lchown(path.c_str(), uid, gid) != 0) return ErrnoError(absl::StrCat("chown ", path));
       return absl::OkStatus();
     }
+    // Creates the missing parents of `target`, owned like the copied files (as --chown does).
     absl::Status Parents(const std::string& target) const {
-      return MakeDirs(Dirname(diff + target));
+      std::string path = diff;
+      std::string parent = Dirname(target);
+      for (absl::string_view part : absl::StrSplit(parent, '/', absl::SkipEmpty())) {
+        absl::StrAppend(&path, "/", part);
+        if (PathExists(path)) continue;
+        if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
+        RETURN_IF_ERROR(Own(path));
+      }
+      return absl::OkStatus();
     }
     absl::Status MakeDir(const std::string& target, mode_t mode) const {
       std::string path = diff + target;
-      RETURN_IF_ERROR(MakeDirs(path));
+      RETURN_IF_ERROR(Parents(target));
+      if (!PathExists(path) && ::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
       if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
       return Own(path);
     }
@@ -681,7 +691,9 @@ class Executor {
   };
 
   absl::StatusOr<Descriptor> Commit(const ImageState& state) {
-    std::string config = state.config.Serialize();
+    oci::ImageConfig image_config = state.config;
+    image_config.created = created_;
+    std::string config = image_config.Serialize();
     oci::Manifest manifest;
     ASSIGN_OR_RETURN(manifest.config.digest, store_.blobs().Put(config));
     manifest.config.media_type = oci::kOciConfig;

@@ -53,6 +53,7 @@ absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::st
   DIR* d = ::fdopendir(dup.get());
   if (d == nullptr) return ErrnoError(absl::StrCat("list ", rel));
   dup.Release();
+  ::rewinddir(d);  // the duplicate shares its offset with `dirfd`, which may have been read
   std::vector<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
     absl::string_view n = e->d_name;

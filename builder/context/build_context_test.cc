@@ -53,6 +53,16 @@ TEST_F(BuildContextTest, SelectsFilesDirectoriesAndWildcards) {
   EXPECT_EQ(Paths("ap?"), (std::vector<std::string>{"app", "app/main.go", "app/util.go"}));
 }
 
+TEST_F(BuildContextTest, RepeatedSelectionsSeeEverything) {
+  auto ctx = BuildContext::Open(ctx_);
+  ASSERT_TRUE(ctx.ok());
+  for (int i = 0; i < 3; ++i) {
+    auto sel = (*ctx)->Select("app/*.go");
+    ASSERT_TRUE(sel.ok()) << i << ": " << sel.status();
+    EXPECT_EQ(sel->size(), 2u);
+  }
+}
+
 TEST_F(BuildContextTest, IgnoredAndMissingAreNotFound) {
   auto ctx = BuildContext::Open(ctx_);
   ASSERT_TRUE(ctx.ok());

@@ -196,9 +196,13 @@ int ChildMain(void* arg) {
   if (chdir(spec.cwd.c_str()) != 0) Fail(c, "chdir to the working directory", errno);
 
   DropCapabilities(c);
-  if (setgroups(spec.groups.size(), spec.groups.data()) != 0) Fail(c, "setgroups", errno);
-  if (setgid(spec.gid) != 0) Fail(c, "setgid", errno);
-  if (setuid(spec.uid) != 0) Fail(c, "setuid", errno);
+  // Raw syscalls: glibc's setuid() and friends would try to change every thread of the
+  // process the child was cloned from, and wait for threads that do not exist here.
+  if (syscall(SYS_setgroups, spec.groups.size(), spec.groups.data()) != 0) {
+    Fail(c, "setgroups", errno);
+  }
+  if (syscall(SYS_setresgid, spec.gid, spec.gid, spec.gid) != 0) Fail(c, "setgid", errno);
+  if (syscall(SYS_setresuid, spec.uid, spec.uid, spec.uid) != 0) Fail(c, "setuid", errno);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(c, "no_new_privs", errno);
 
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

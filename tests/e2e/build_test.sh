@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# kiln build end to end on testdata/build/app (busybox-based, no network): the result runs,
+# unpacks with umoci, validates with oci-image-tool, caches, invalidates, reproduces.
+source "$(dirname "$0")/lib.sh" "$1"
+testdata=$(cd "$(dirname "$0")/../../testdata/build" && pwd)
+
+ctx=$WORK/ctx
+cp -rL "$testdata/app" "$ctx"
+mkdir -p "$ctx/bin"
+cp /bin/busybox "$ctx/bin/busybox"
+
+digest=$("$KILN" build -t app:1 --source-date-epoch 1700000000 "$ctx" 2>"$WORK/build.log") \
+  || fail "build failed: $(tail -5 "$WORK/build.log")"
+grep -q '^#[0-9]* hello from a script$' "$WORK/build.log" || fail "RUN output is not streamed"
+"$KILN" images | grep -q '^app:1 ' || fail "app:1 not in the store"
+"$KILN" inspect app:1 | jq -e '.config.config.User == "app" and .config.config.WorkingDir == "/srv/app"
+   and .config.config.Entrypoint == ["/bin/sh", "-c"] and .config.config.ExposedPorts["8080/tcp"] == {}
+   and .config.config.Labels["org.opencontainers.image.title"] == "kiln test app"
+   and .config.config.Healthcheck.Test == ["CMD-SHELL", "test -f /srv/app/greeting"]
+   and .config.created == "2023-11-14T22:13:20Z"' >/dev/null || fail "wrong config: $("$KILN" inspect app:1 | jq -c .config.config)"
+ok "kiln build makes the image with the config Docker would"
+
+"$KILN" copy app:1 "oci:$WORK/out:1" >/dev/null
+oci-image-tool validate --type image "$WORK/out" >/dev/null || fail "not a valid OCI image"
+umoci unpack --image "$WORK/out:1" "$WORK/bundle" >/dev/null
+root=$WORK/bundle/rootfs
+[ "$(cat "$root/srv/app/greeting")" = "hello from /srv/app
+hello from a script" ] || fail "greeting: $(cat "$root/srv/app/greeting")"
+[ "$(cat "$root/srv/app/whoami")" = app ] || fail "USER not applied to RUN"
+[ ! -e "$root/etc/motd" ] || fail "a file removed by RUN is still there (whiteout lost)"
+[ ! -e "$root/srv/app/skip.log" ] || fail ".dockerignore not honoured"
+[ "$(stat -c %u:%g "$root/srv/app/one.txt")" = 1000:1000 ] || fail "--chown not applied"
+[ "$(stat -c %a "$root/usr/local/bin/hello.sh")" = 755 ] || fail "--chmod not applied"
+[ ! -e "$root/proc" ] && [ ! -e "$root/dev" ] && [ ! -e "$root/etc/hosts" ] \
+  || fail "sandbox mount points leaked into the image"
+[ "$(chroot "$root" /bin/sh -c 'cat /srv/app/greeting | wc -l')" = 2 ] || fail "image does not run"
+skopeo copy -q "oci:$WORK/out:1" "docker-archive:$WORK/app.tar:app:1" >/dev/null || fail "skopeo cannot copy it"
+ok "the image unpacks with umoci (whiteouts, ownership, modes, .dockerignore) and runs"
+
+# A rebuild with nothing changed runs nothing and gives the same digest.
+again=$("$KILN" build -t app:1 --source-date-epoch 1700000000 "$ctx" 2>"$WORK/build2.log")
+[ "$again" = "$digest" ] || fail "cached rebuild changed the digest"
+grep -q 'steps run' "$WORK/build2.log" && grep -q '(0 steps run' "$WORK/build2.log" \
+  || fail "cached rebuild ran steps: $(tail -1 "$WORK/build2.log")"
+ok "a rebuild with nothing changed is fully cached, same digest"
+
+# A changed source invalidates from the COPY that selects it, not before.
+echo "changed" >"$ctx/src/two.txt"
+changed=$("$KILN" build -t app:2 --source-date-epoch 1700000000 "$ctx" 2>"$WORK/build3.log")
+[ "$changed" != "$digest" ] || fail "a changed source did not change the image"
+grep -A1 'COPY etc/' "$WORK/build3.log" | grep -q CACHED || fail "steps before the COPY re-ran"
+grep -A1 'COPY --chown=app:app' "$WORK/build3.log" | grep -q DONE || fail "the COPY did not re-run"
+echo "two" >"$ctx/src/two.txt"
+ok "a changed file invalidates from the first COPY that selects it"
+
+# Reproducible: two --no-cache builds into different stores give the same digest.
+a=$(KILN_ROOT=$WORK/s1 "$KILN" build --no-cache --source-date-epoch 1700000000 -q "$ctx")
+b=$(KILN_ROOT=$WORK/s2 "$KILN" build --no-cache --source-date-epoch 1700000000 -q "$ctx")
+[ "$a" = "$b" ] && [ "$a" = "$digest" ] || fail "not reproducible: $a $b $digest"
+ok "two --no-cache builds in fresh stores give the identical digest"
+
+# --target builds only what the target needs.
+"$KILN" build --target base -t base:1 "$ctx" 2>"$WORK/target.log" >/dev/null
+! grep -q 'build ' "$WORK/target.log" || fail "--target base ran later stages"
+ok "--target prunes stages the target does not need"
+
+# Isolation and --network none.
+mkdir -p "$WORK/iso"
+cat >"$WORK/iso/Dockerfile" <<XEOF
+FROM base:1
+RUN ls /proc | grep -c '^[0-9]' > /pids; hostname > /host
+RUN ls /sys/class/net > /nics
+XEOF
+"$KILN" build --network none -t iso:1 "$WORK/iso" >/dev/null 2>"$WORK/iso.log" || fail "iso build: $(tail -3 "$WORK/iso.log")"
+"$KILN" copy iso:1 "oci:$WORK/iso-out:1" >/dev/null
+umoci unpack --image "$WORK/iso-out:1" "$WORK/iso-bundle" >/dev/null
+[ "$(cat "$WORK/iso-bundle/rootfs/pids")" -le 3 ] || fail "RUN sees host processes"
+[ "$(cat "$WORK/iso-bundle/rootfs/host")" = kiln ] || fail "hostname"
+[ "$(cat "$WORK/iso-bundle/rootfs/nics")" = lo ] || fail "--network none still has interfaces"
+ok "RUN cannot see host processes; --network none leaves only lo"
+
+# A failing step stops the build with its exit code and its last output; nothing is tagged.
+mkdir -p "$WORK/fail"
+printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
+rc=0; "$KILN" build -q -t failed:1 "$WORK/fail" >/dev/null 2>"$WORK/fail.log" || rc=$?
+[ "$rc" = 1 ] || fail "failing build exited $rc"
+grep -q 'Dockerfile:2: RUN: the command exited with code 3; last output:' "$WORK/fail.log" \
+  && grep -q '^  about to fail$' "$WORK/fail.log" || fail "failure report: $(cat "$WORK/fail.log")"
+! "$KILN" inspect failed:1 >/dev/null 2>&1 || fail "a failed build was tagged"
+printf 'FROM nosuch/image:1\n' >"$WORK/fail/Dockerfile"
+expect_fail 1 'base image nosuch/image:1 is not in the local store' "$KILN" build -q "$WORK/fail"
+ok "a failing step reports its exit code and output; a missing base image is named"
+
+finish
