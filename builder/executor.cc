@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "base/file_util.h"
 #include "base/glob.h"
+#include "base/io.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "builder/context/build_context.h"
@@ -676,13 +677,9 @@ class Executor {
       ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
       UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
       if (!out.valid()) return ErrnoError("create " + path);
-      std::vector<char> buf(1 << 20);
-      while (true) {
-        ssize_t n = ::read(in.get(), buf.data(), buf.size());
-        if (n < 0) return ErrnoError("read " + e.path);
-        if (n == 0) break;
-        RETURN_IF_ERROR(WriteAll(out.get(), absl::string_view(buf.data(), n)));
-      }
+      FdReader from(in.get());
+      FdWriter to(out.get());
+      RETURN_IF_ERROR_CTX(Copy(from, to).status(), "copying ", e.path);
       RETURN_IF_ERROR(Own(path));
       if (::fchmod(out.get(), chmod.value_or(e.mode & 07777)) != 0)
         return ErrnoError("chmod " + path);
