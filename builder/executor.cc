@@ -86,6 +86,9 @@ class Executor {
   }
 
   absl::StatusOr<BuildResult> Run() {
+    // Held for the whole build: blobs imported or written before they are named must not be
+    // collected, nor the work directory.
+    ASSIGN_OR_RETURN(lock_, store_.LockShared());
     std::string dockerfile =
         req_.dockerfile.empty() ? req_.context_dir + "/Dockerfile" : req_.dockerfile;
     ASSIGN_OR_RETURN(std::string text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
@@ -104,7 +107,6 @@ class Executor {
     for (const std::string& w : plan_.warnings) progress_(w);
     created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
                                 absl::UTCTimeZone());
-    ASSIGN_OR_RETURN(lock_, store_.LockShared());
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
     ASSIGN_OR_RETURN(work_, MakeTempDir(store_.root() + "/run/build-"));
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();

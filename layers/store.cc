@@ -156,10 +156,12 @@ absl::StatusOr<Store::GcStats> Store::Gc() {
     ++stats.removed_blobs;
     stats.removed_bytes += size.ok() ? *size : 0;
   }
-  // Nothing can be ingesting while we hold the exclusive lock: what is left there is debris.
+  // Nothing can be ingesting or building while we hold the exclusive lock: what is left in
+  // ingest/ and run/ is debris of processes that died.
   std::string ingest = absl::StrCat(root(), "/ingest");
   RETURN_IF_ERROR(RemoveAll(ingest));
   RETURN_IF_ERROR(MakeDirs(ingest));
+  RETURN_IF_ERROR(RemoveAll(absl::StrCat(root(), "/run")));
   return stats;
 }
 

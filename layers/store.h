@@ -1,6 +1,7 @@
 // kiln's local image store. Its root is an OCI image layout (so `skopeo copy oci:ROOT:app:1`
 // and `umoci` read it directly); kiln's own state sits beside the layout in folders the spec
-// ignores: `ingest/` (blobs being written) and `locks/`.
+// ignores: `ingest/` (blobs being written), `locks/`, and for builds `run/` (work directories),
+// `snapshots/` (unpacked layers) and `cache/` (build cache records).
 // Names are normalized Docker references in their short form ("app" → "app:latest",
 // "docker.io/library/busybox" → "busybox:latest", "localhost:5000/x:1" as is).
 // Concurrency: any number of writers hold the store's shared lock while they add blobs that no
@@ -56,7 +57,8 @@ class Store {
     uint64_t removed_bytes = 0;
     uint64_t kept_blobs = 0;
   };
-  // Removes every blob no named image reaches, and stale ingest files.
+  // Removes every blob no named image reaches, stale ingest files and the work directories
+  // (run/) of builds that died.
   absl::StatusOr<GcStats> Gc();
 
   struct FsckReport {

@@ -116,8 +116,10 @@ TEST_F(StoreTest, GcKeepsReachableRemovesTheRest) {
   ASSERT_TRUE(store_->Tag("kept", kept).ok());
   ASSERT_TRUE(store_->Tag("dropped", dropped).ok());
   ASSERT_TRUE(store_->Untag("dropped").ok());
+  ASSERT_TRUE(MakeDirs(store_->root() + "/run/build-dead/step-1/upper").ok());
   auto stats = store_->Gc();
   ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_FALSE(PathExists(store_->root() + "/run"));
   EXPECT_EQ(stats->removed_blobs, 3u);  // manifest, config, layer of "dropped"
   EXPECT_EQ(stats->kept_blobs, 3u);
   EXPECT_FALSE(store_->blobs().Has(dropped.digest));
