@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -611,6 +612,22 @@ class Executor {
         if (!under_root) {
           current_root = e.path;
           root_is_dir = S_ISDIR(e.mode);
+          if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode)) {
+            ASSIGN_OR_RETURN(bool archive, IsTarArchive(*ctx, e));
+            if (archive) {
+              // ADD unpacks local tar archives (any compression) into the destination.
+              RETURN_IF_ERROR(writer.MakeDir(dest, 0755));
+              ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
+              FdReader reader(fd.get());
+              layers::ExtractOptions options;
+              options.whiteouts = layers::WhiteoutMode::kLiteral;
+              options.devices = layers::DevicePolicy::kSkip;
+              RETURN_IF_ERROR_CTX(
+                  layers::ExtractLayer(reader, writer.diff + dest, options).status(), "unpacking ",
+                  e.path);
+              continue;
+            }
+          }
           if (!root_is_dir) {
             std::string name = e.path.substr(e.path.rfind('/') + 1);
             std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
@@ -625,6 +642,22 @@ class Executor {
       }
     }
     return CommitDiff(diff, /*overlay=*/false, text, state);
+  }
+
+  // True iff the file is a tar archive, compressed or not (as ADD decides what to unpack).
+  static absl::StatusOr<bool> IsTarArchive(const context::BuildContext& ctx,
+                                           const context::ContextEntry& e) {
+    ASSIGN_OR_RETURN(UniqueFd fd, ctx.OpenEntry(e));
+    auto plain = layers::NewDecompressor(std::make_unique<OwnedFdReader>(std::move(fd)));
+    if (!plain.ok()) return false;
+    char header[512];
+    size_t got = 0;
+    while (got < sizeof header) {
+      auto n = (*plain)->Read(header + got, sizeof header - got);
+      if (!n.ok() || *n == 0) return false;
+      got += *n;
+    }
+    return std::memcmp(header + 257, "ustar", 5) == 0;
   }
 
   // Writes COPY results into a diff directory.

@@ -79,6 +79,22 @@ umoci unpack --image "$WORK/iso-out:1" "$WORK/iso-bundle" >/dev/null
 [ "$(cat "$WORK/iso-bundle/rootfs/nics")" = lo ] || fail "--network none still has interfaces"
 ok "RUN cannot see host processes; --network none leaves only lo"
 
+# ADD unpacks local archives in any compression; other files are copied as they are.
+mkdir -p "$WORK/add/payload/sub"
+echo inside >"$WORK/add/payload/sub/file"
+tar -C "$WORK/add/payload" -czf "$WORK/add/bundle.tar.gz" .
+tar -C "$WORK/add/payload" --zstd -cf "$WORK/add/bundle.tar.zst" .
+echo plain >"$WORK/add/notes.txt"
+printf 'FROM base:1\nADD bundle.tar.gz /opt/gz/\nADD bundle.tar.zst notes.txt /opt/zst/\nRUN cat /opt/gz/sub/file /opt/zst/sub/file /opt/zst/notes.txt > /added\n' >"$WORK/add/Dockerfile"
+"$KILN" build -q -t add:1 "$WORK/add" >/dev/null 2>"$WORK/add.log" || fail "ADD build: $(tail -3 "$WORK/add.log")"
+"$KILN" copy add:1 "oci:$WORK/add-out:1" >/dev/null
+umoci unpack --image "$WORK/add-out:1" "$WORK/add-bundle" >/dev/null
+[ "$(cat "$WORK/add-bundle/rootfs/added")" = "inside
+inside
+plain" ] || fail "ADD: $(cat "$WORK/add-bundle/rootfs/added")"
+[ ! -e "$WORK/add-bundle/rootfs/opt/gz/bundle.tar.gz" ] || fail "ADD copied the archive instead of unpacking it"
+ok "ADD unpacks gzip and zstd tar archives and copies other files"
+
 # A failing step stops the build with its exit code and its last output; nothing is tagged.
 mkdir -p "$WORK/fail"
 printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
