@@ -13,6 +13,9 @@ namespace {
 
 constexpr int kEof = -1;
 constexpr int kMaxNesting = 64;
+// Caps that keep hostile words (nested ${v//p/${v//...}} doubling at each level) bounded.
+constexpr size_t kMaxResult = 1 << 20;
+constexpr int64_t kMatchBudget = 200'000;  // pattern-match attempts per word
 
 bool IsSpace(int c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -99,6 +102,9 @@ class Processor {
                                                        : Dollar();
         if (!part.ok()) return part.status();
         r.word += *part;
+        if (r.word.size() > kMaxResult) {
+          return absl::ResourceExhaustedError("expansion result too large");
+        }
         if (ch == '$') {
           words.AddString(*part);
         } else {
@@ -307,7 +313,10 @@ class Processor {
     }
   }
 
-  static absl::StatusOr<bool> Matches(absl::string_view pattern, absl::string_view s) {
+  absl::StatusOr<bool> Matches(absl::string_view pattern, absl::string_view s) {
+    if (--budget_ < 0) {
+      return absl::ResourceExhaustedError("pattern substitution too complex");
+    }
     auto m = GlobMatch(pattern, s, false);
     if (!m.ok()) {
       return absl::InvalidArgumentError(
@@ -317,7 +326,7 @@ class Processor {
   }
 
   // ${v#p} / ${v##p} (prefix) and ${v%p} / ${v%%p} (suffix): shortest or longest match.
-  static absl::StatusOr<std::string> Trim(const std::string& v, const std::string& p, bool greedy,
+  absl::StatusOr<std::string> Trim(const std::string& v, const std::string& p, bool greedy,
                                           bool prefix) {
     size_t n = v.size();
     for (size_t k = 0; k <= n; ++k) {
@@ -331,7 +340,7 @@ class Processor {
   }
 
   // ${v/p/r}: the leftmost, longest match replaced (all non-overlapping ones with //).
-  static absl::StatusOr<std::string> Replace(const std::string& v, const std::string& p,
+  absl::StatusOr<std::string> Replace(const std::string& v, const std::string& p,
                                              const std::string& r, bool all) {
     std::string out;
     size_t i = 0;
@@ -343,6 +352,9 @@ class Processor {
           ASSIGN_OR_RETURN(bool m, Matches(p, absl::string_view(v).substr(i, end - i)));
           if (m) {
             out += r;
+            if (out.size() > kMaxResult) {
+              return absl::ResourceExhaustedError("substitution result too large");
+            }
             replaced = true;
             found = true;
             if (end > i) {
@@ -368,6 +380,7 @@ class Processor {
   const Env& env_;
   const ShellLexOptions& options_;
   int depth_ = 0;
+  int64_t budget_ = kMatchBudget;
 };
 
 absl::StatusOr<Result> Process(absl::string_view word, const Env& env,
