@@ -15,7 +15,7 @@ constexpr int kEof = -1;
 constexpr int kMaxNesting = 64;
 // Caps that keep hostile words (nested ${v//p/${v//...}} doubling at each level) bounded.
 constexpr size_t kMaxResult = 1 << 20;
-constexpr int64_t kMatchBudget = 200'000;  // pattern-match attempts per word
+constexpr int64_t kMatchBudget = 20'000'000;  // bytes pattern matching may look at, per word
 
 bool IsSpace(int c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -314,7 +314,8 @@ class Processor {
   }
 
   absl::StatusOr<bool> Matches(absl::string_view pattern, absl::string_view s) {
-    if (--budget_ < 0) {
+    budget_ -= static_cast<int64_t>(s.size() + pattern.size() + 1);
+    if (budget_ < 0) {
       return absl::ResourceExhaustedError("pattern substitution too complex");
     }
     auto m = GlobMatch(pattern, s, false);
@@ -327,7 +328,7 @@ class Processor {
 
   // ${v#p} / ${v##p} (prefix) and ${v%p} / ${v%%p} (suffix): shortest or longest match.
   absl::StatusOr<std::string> Trim(const std::string& v, const std::string& p, bool greedy,
-                                          bool prefix) {
+                                   bool prefix) {
     size_t n = v.size();
     for (size_t k = 0; k <= n; ++k) {
       size_t len = greedy ? n - k : k;
@@ -341,7 +342,7 @@ class Processor {
 
   // ${v/p/r}: the leftmost, longest match replaced (all non-overlapping ones with //).
   absl::StatusOr<std::string> Replace(const std::string& v, const std::string& p,
-                                             const std::string& r, bool all) {
+                                      const std::string& r, bool all) {
     std::string out;
     size_t i = 0;
     bool replaced = false;

@@ -116,6 +116,15 @@ TEST(ShellLexTest, BacktickEscape) {
   EXPECT_EQ(*r, "C:\\dir$a");
 }
 
+TEST(ShellLexTest, HostileSubstitutionsAreBounded) {
+  Env env = {{"v", std::string(100000, 'a')}};
+  auto r = ShellLex().ProcessWord("${v//?/${v//?/${v//?/x}}}", env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("too"), absl::string_view::npos) << r.status();
+  auto t = ShellLex().ProcessWord("${v%%*b*}", env);
+  EXPECT_FALSE(t.ok());
+}
+
 TEST(ShellLexTest, DeepNestingIsAnErrorNotACrash) {
   std::string deep;
   for (int i = 0; i < 10000; ++i) deep += "${a:-";
