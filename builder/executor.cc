@@ -30,6 +30,7 @@
 #include "builder/sandbox/sandbox.h"
 #include "builder/user.h"
 #include "layers/extract.h"
+#include "layers/image_commit.h"
 #include "layers/layer_writer.h"
 #include "layers/layout_transport.h"
 #include "layers/snapshots.h"
@@ -37,7 +38,6 @@
 #include "nlohmann/json.hpp"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
-#include "oci/media_types.h"
 
 namespace kiln::builder {
 namespace {
@@ -725,18 +725,7 @@ class Executor {
   absl::StatusOr<Descriptor> Commit(const ImageState& state) {
     oci::ImageConfig image_config = state.config;
     image_config.created = created_;
-    std::string config = image_config.Serialize();
-    oci::Manifest manifest;
-    ASSIGN_OR_RETURN(manifest.config.digest, store_.blobs().Put(config));
-    manifest.config.media_type = oci::kOciConfig;
-    manifest.config.size = static_cast<int64_t>(config.size());
-    manifest.layers = state.layers;
-    std::string bytes = manifest.Serialize();
-    Descriptor top;
-    top.media_type = oci::kOciManifest;
-    ASSIGN_OR_RETURN(top.digest, store_.blobs().Put(bytes));
-    top.size = static_cast<int64_t>(bytes.size());
-    return top;
+    return layers::CommitImage(store_.blobs(), image_config, state.layers);
   }
 
   layers::Store& store_;

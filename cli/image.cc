@@ -6,11 +6,10 @@
 #include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
+#include "layers/image_commit.h"
 #include "layers/layer_writer.h"
 #include "nlohmann/json.hpp"
 #include "oci/image_config.h"
-#include "oci/manifest.h"
-#include "oci/media_types.h"
 
 namespace kiln::cli {
 namespace {
@@ -81,26 +80,19 @@ absl::Status RunCreate(const Globals& g, const CreateOptions& o) {
 
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
   ASSIGN_OR_RETURN(layers::Store::Lock lock, store->LockShared());
-  oci::Manifest manifest;
+  std::vector<oci::Descriptor> layer_descriptors;
   layers::LayerOptions options;
   options.compression = compression;
   options.tar.source_date_epoch = epoch.value_or(0);
   for (size_t i = 0; i < o.dirs.size(); ++i) {
     ASSIGN_OR_RETURN(layers::Layer layer, layers::CreateLayer(o.dirs[i], options, store->blobs()));
-    manifest.layers.push_back(layer.descriptor);
+    layer_descriptors.push_back(layer.descriptor);
     config.diff_ids.push_back(layer.diff_id);
     config.history.push_back(
         {created, absl::StrCat("kiln image create: layer ", i + 1), "", "", false});
   }
-  std::string config_bytes = config.Serialize();
-  ASSIGN_OR_RETURN(manifest.config.digest, store->blobs().Put(config_bytes));
-  manifest.config.media_type = oci::kOciConfig;
-  manifest.config.size = static_cast<int64_t>(config_bytes.size());
-  std::string manifest_bytes = manifest.Serialize();
-  oci::Descriptor top;
-  top.media_type = oci::kOciManifest;
-  ASSIGN_OR_RETURN(top.digest, store->blobs().Put(manifest_bytes));
-  top.size = static_cast<int64_t>(manifest_bytes.size());
+  ASSIGN_OR_RETURN(oci::Descriptor top,
+                   layers::CommitImage(store->blobs(), config, layer_descriptors));
   for (const std::string& tag : o.tags) RETURN_IF_ERROR(store->Tag(tag, top));
   std::printf("%s\n", top.digest.str().c_str());
   return absl::OkStatus();

@@ -5,6 +5,7 @@
 
 #include "base/file_util.h"
 #include "gtest/gtest.h"
+#include "layers/image_commit.h"
 #include "layers/layer_writer.h"
 #include "oci/image_config.h"
 #include "oci/media_types.h"
@@ -36,18 +37,7 @@ class StoreTest : public ::testing::Test {
     config.os = "linux";
     config.architecture = "amd64";
     config.diff_ids = {layer->diff_id};
-    std::string config_bytes = config.Serialize();
-    oci::Manifest m;
-    m.config.media_type = oci::kOciConfig;
-    m.config.digest = *store_->blobs().Put(config_bytes);
-    m.config.size = config_bytes.size();
-    m.layers = {layer->descriptor};
-    std::string bytes = m.Serialize();
-    oci::Descriptor d;
-    d.media_type = oci::kOciManifest;
-    d.digest = *store_->blobs().Put(bytes);
-    d.size = bytes.size();
-    return d;
+    return *CommitImage(store_->blobs(), config, {layer->descriptor});
   }
 
   void Corrupt(const oci::Digest& d) {

@@ -4,6 +4,7 @@
 
 #include "base/file_util.h"
 #include "gtest/gtest.h"
+#include "layers/image_commit.h"
 #include "layers/layer_writer.h"
 #include "layers/transports.h"
 #include "oci/image_config.h"
@@ -38,13 +39,7 @@ class TransferTest : public ::testing::Test {
     config.os = "linux";
     config.architecture = arch;
     config.diff_ids = {layer->diff_id};
-    std::string config_bytes = config.Serialize();
-    oci::Manifest m;
-    m.config = {oci::kOciConfig, *store_->blobs().Put(config_bytes),
-                static_cast<int64_t>(config_bytes.size())};
-    m.layers = {layer->descriptor};
-    std::string bytes = m.Serialize();
-    return {oci::kOciManifest, *store_->blobs().Put(bytes), static_cast<int64_t>(bytes.size())};
+    return *CommitImage(store_->blobs(), config, {layer->descriptor});
   }
 
   absl::StatusOr<ManifestData> Copy(const std::string& from, const std::string& to,
