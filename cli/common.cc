@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -37,6 +38,60 @@ absl::StatusOr<std::optional<int64_t>> SourceDateEpoch(const std::optional<int64
         absl::StrCat("SOURCE_DATE_EPOCH=\"", env, "\" is not a number of seconds"));
   }
   return v;
+}
+
+void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags) {
+  cmd->add_option("--tls-verify", flags->tls_verify,
+                  "Verify registry certificates; false also allows plain http");
+  cmd->add_option("--cert-dir", flags->cert_dir,
+                  "Directory of <host[:port]>/ca.crt (default /etc/containers/certs.d and "
+                  "/etc/docker/certs.d)");
+  cmd->add_option("--creds", flags->creds, "Registry credentials USER[:PASSWORD]");
+  cmd->add_option("--authfile", flags->authfile,
+                  "Auth file (default $REGISTRY_AUTH_FILE, else ~/.docker/config.json)");
+  cmd->add_option("--jobs", flags->jobs, "Blobs transferred at once")->check(CLI::Range(1, 32));
+}
+
+absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {
+  layers::TransportOptions t;
+  t.registry.tls_verify = flags.tls_verify;
+  if (!flags.cert_dir.empty()) t.registry.certs_dirs = {flags.cert_dir};
+  t.registry.auth_file = flags.authfile;
+  if (!flags.creds.empty()) {
+    registry::Credential c;
+    size_t colon = flags.creds.find(':');
+    c.username = flags.creds.substr(0, colon);
+    if (colon != std::string::npos) c.password = flags.creds.substr(colon + 1);
+    if (c.username.empty()) return absl::InvalidArgumentError("--creds needs a user name");
+    t.registry.credential = c;
+  }
+  if (const char* chunk = std::getenv("KILN_UPLOAD_CHUNK_SIZE"); chunk != nullptr) {
+    int64_t v = 0;
+    if (absl::SimpleAtoi(chunk, &v) && v > 0) t.registry.upload_chunk_size = v;
+  }
+  return t;
+}
+
+std::function<void(const layers::BlobEvent&)> BlobPrinter(bool quiet) {
+  if (quiet) return nullptr;
+  return [](const layers::BlobEvent& e) {
+    std::string id = e.descriptor.digest.hex().substr(0, 12);
+    switch (e.kind) {
+      case layers::BlobEvent::kStarted:
+        std::fprintf(stderr, "%s: copying %s\n", id.c_str(), HumanSize(e.descriptor.size).c_str());
+        break;
+      case layers::BlobEvent::kSkipped:
+        std::fprintf(stderr, "%s: already present\n", id.c_str());
+        break;
+      case layers::BlobEvent::kCopied: {
+        double rate = e.seconds > 0 ? e.descriptor.size / e.seconds : 0;
+        std::fprintf(stderr, "%s: done %s in %.2fs (%s/s)\n", id.c_str(),
+                     HumanSize(e.descriptor.size).c_str(), e.seconds,
+                     HumanSize(static_cast<uint64_t>(rate)).c_str());
+        break;
+      }
+    }
+  };
 }
 
 }  // namespace kiln::cli

@@ -11,7 +11,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "layers/image_transfer.h"
 #include "layers/store.h"
+#include "layers/transports.h"
 
 namespace kiln::cli {
 
@@ -28,6 +30,20 @@ std::string HumanSize(uint64_t bytes);
 // The source date: the flag if given, else $SOURCE_DATE_EPOCH, else nullopt.
 absl::StatusOr<std::optional<int64_t>> SourceDateEpoch(const std::optional<int64_t>& flag);
 
+// Flags of every verb that talks to registries.
+struct RegistryFlags {
+  bool tls_verify = true;
+  std::string cert_dir;
+  std::string creds;  // "user[:password]"
+  std::string authfile;
+  int jobs = 4;
+};
+void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags);
+absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
+
+// Prints a line on stderr per blob as a copy moves it (unless `quiet`).
+std::function<void(const layers::BlobEvent&)> BlobPrinter(bool quiet);
+
 // One function per verb (each in its own file) adds its subcommand to `app`.
 void AddCopyCommand(CLI::App& app, Globals& g);
 void AddImagesCommand(CLI::App& app, Globals& g);
@@ -41,6 +57,10 @@ void AddLayerCommand(CLI::App& app, Globals& g);
 void AddImageCommand(CLI::App& app, Globals& g);
 void AddDockerfileCommand(CLI::App& app, Globals& g);
 void AddBuildCommand(CLI::App& app, Globals& g);
+void AddPullCommand(CLI::App& app, Globals& g);
+void AddPushCommand(CLI::App& app, Globals& g);
+void AddLoginCommands(CLI::App& app, Globals& g);
+void AddTagsCommand(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli
 

@@ -11,21 +11,28 @@ namespace kiln::cli {
 void AddCopyCommand(CLI::App& app, Globals& g) {
   struct Options {
     std::string src, dst, platform;
+    RegistryFlags registry;
+    bool quiet = false;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd =
       app.add_subcommand("copy",
                          "Copy an image between locations: NAME (the local store), oci:DIR[:TAG], "
-                         "oci-archive:FILE[:TAG], docker-archive:FILE[:REF]");
+                         "oci-archive:FILE[:TAG], docker-archive:FILE[:REF], docker://REFERENCE");
   cmd->add_option("SRC", opts->src, "Source image")->required();
   cmd->add_option("DST", opts->dst, "Destination")->required();
   cmd->add_option("--platform", opts->platform,
                   "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
+  cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
+  AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
       ASSIGN_OR_RETURN(layers::ImageLocation src, layers::ParseImageLocation(opts->src));
       ASSIGN_OR_RETURN(layers::ImageLocation dst, layers::ParseImageLocation(opts->dst));
+      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
       layers::CopyOptions options;
+      options.jobs = opts->registry.jobs;
+      options.on_blob = BlobPrinter(opts->quiet);
       if (!opts->platform.empty()) {
         ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
       }
@@ -34,10 +41,10 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
           dst.transport == layers::Transport::kStore) {
         ASSIGN_OR_RETURN(store, OpenStore(g));
       }
-      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get()), "reading ",
-                           opts->src);
-      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get()), "writing ",
-                           opts->dst);
+      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get(), topts),
+                           "reading ", opts->src);
+      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get(), topts),
+                           "writing ", opts->dst);
       ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
                            "copying ", opts->src, " to ", opts->dst);
       std::printf("%s\n", top.digest.str().c_str());

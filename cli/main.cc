@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   app.fallthrough();
   kiln::cli::AddBuildCommand(app, g);
   kiln::cli::AddCopyCommand(app, g);
+  kiln::cli::AddPullCommand(app, g);
+  kiln::cli::AddPushCommand(app, g);
+  kiln::cli::AddLoginCommands(app, g);
+  kiln::cli::AddTagsCommand(app, g);
   kiln::cli::AddImagesCommand(app, g);
   kiln::cli::AddInspectCommand(app, g);
   kiln::cli::AddTagCommand(app, g);

@@ -4,6 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "oci/reference.h"
 
 namespace kiln::layers {
 
@@ -12,6 +14,8 @@ std::string ImageLocation::String() const {
   switch (transport) {
     case Transport::kStore:
       return name;
+    case Transport::kRegistry:
+      return absl::StrCat("docker://", name);
     case Transport::kOciLayout:
       prefix = "oci:";
       break;
@@ -45,16 +49,16 @@ absl::StatusOr<ImageLocation> ParseImageLocation(absl::string_view text) {
     return loc;
   }
   if (absl::StartsWith(text, "docker://")) {
-    return absl::UnimplementedError(
-        absl::StrCat("\"", text,
-                     "\": the docker:// registry transport is not supported yet; use oci:, "
-                     "oci-archive:, docker-archive: or a name in the local store"));
+    loc.transport = Transport::kRegistry;
+    ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(text.substr(9)));
+    loc.name = ref.String();
+    return loc;
   }
   for (const char* other : {"dir:", "docker-daemon:", "containers-storage:", "ostree:", "sif:"}) {
     if (absl::StartsWith(text, other)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "\"", text, "\": unsupported transport \"", other,
-          "\" (kiln reads oci:, oci-archive:, docker-archive: and names in its store)"));
+          "\" (kiln reads oci:, oci-archive:, docker-archive:, docker:// and names in its store)"));
     }
   }
   if (text.empty()) return absl::InvalidArgumentError("empty image name");

@@ -11,12 +11,12 @@
 
 namespace kiln::layers {
 
-enum class Transport { kStore, kOciLayout, kOciArchive, kDockerArchive };
+enum class Transport { kStore, kOciLayout, kOciArchive, kDockerArchive, kRegistry };
 
 struct ImageLocation {
   Transport transport = Transport::kStore;
   std::string path;  // layout directory or archive file; empty for the store
-  std::string name;  // tag / reference inside it; for the store, the image name
+  std::string name;  // tag / reference inside it; the image name (store) or reference (registry)
   std::string String() const;
 };
 

@@ -1,11 +1,22 @@
 #include "layers/image_transfer.h"
 
+#include <algorithm>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
 
 namespace kiln::layers {
+
+absl::Status ImageDestination::PutBlobFrom(ImageSource& src, const oci::Descriptor& d) {
+  ASSIGN_OR_RETURN(auto reader, src.OpenBlob(d));
+  return PutBlob(d, *reader);
+}
 
 oci::Descriptor ManifestData::ToDescriptor() const {
   oci::Descriptor d;
@@ -29,33 +40,90 @@ absl::StatusOr<ManifestData> ManifestData::FromBytes(std::string bytes) {
 
 namespace {
 
-absl::Status CopyBlob(ImageSource& src, ImageDestination& dst, const oci::Descriptor& d) {
-  if (dst.HasBlob(d)) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto reader, src.OpenBlob(d));
-  return dst.PutBlob(d, *reader);
-}
+class BlobCopier {
+ public:
+  BlobCopier(ImageSource& src, ImageDestination& dst, const CopyOptions& options)
+      : src_(src), dst_(dst), options_(options) {}
+
+  absl::Status Copy(const oci::Descriptor& d) {
+    if (dst_.HasBlob(d)) {
+      Notify({BlobEvent::kSkipped, d});
+      return absl::OkStatus();
+    }
+    Notify({BlobEvent::kStarted, d});
+    absl::Time start = absl::Now();
+    RETURN_IF_ERROR(dst_.PutBlobFrom(src_, d));
+    Notify({BlobEvent::kCopied, d, absl::ToDoubleSeconds(absl::Now() - start)});
+    return absl::OkStatus();
+  }
+
+  // Copies `blobs`, several at once when both ends allow it; the first error wins.
+  absl::Status CopyAll(const std::vector<oci::Descriptor>& blobs, const std::string& what) {
+    int jobs = (src_.ConcurrentBlobs() && dst_.ConcurrentBlobs()) ? options_.jobs : 1;
+    jobs = std::clamp<int>(jobs, 1, std::max<int>(1, blobs.size()));
+    if (jobs == 1) {
+      for (const oci::Descriptor& d : blobs) {
+        RETURN_IF_ERROR_CTX(Copy(d), "copying ", what, " ", d.digest.str());
+      }
+      return absl::OkStatus();
+    }
+    std::mutex mu;
+    size_t next = 0;
+    absl::Status first;
+    auto work = [&] {
+      while (true) {
+        size_t i;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (next >= blobs.size() || !first.ok()) return;
+          i = next++;
+        }
+        absl::Status s = Copy(blobs[i]);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first.ok())
+            first = Annotate(s, absl::StrCat("copying ", what, " ", blobs[i].digest.str()));
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int t = 1; t < jobs; ++t) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    return first;
+  }
+
+ private:
+  void Notify(const BlobEvent& e) {
+    if (!options_.on_blob) return;
+    std::lock_guard<std::mutex> lock(notify_mu_);
+    options_.on_blob(e);
+  }
+  ImageSource& src_;
+  ImageDestination& dst_;
+  const CopyOptions& options_;
+  std::mutex notify_mu_;
+};
 
 // Copies the blobs of one image manifest, then the manifest itself.
-absl::Status CopyManifest(ImageSource& src, ImageDestination& dst, const ManifestData& m) {
+absl::Status CopyManifest(BlobCopier& blobs, ImageDestination& dst, const ManifestData& m) {
   ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(m.bytes));
-  RETURN_IF_ERROR_CTX(CopyBlob(src, dst, manifest.config), "copying config ",
-                      manifest.config.digest.str());
-  for (const oci::Descriptor& layer : manifest.layers) {
-    RETURN_IF_ERROR_CTX(CopyBlob(src, dst, layer), "copying layer ", layer.digest.str());
-  }
+  RETURN_IF_ERROR(blobs.CopyAll({manifest.config}, "config"));
+  RETURN_IF_ERROR(blobs.CopyAll(manifest.layers, "layer"));
   return dst.PutManifest(m);
 }
 
-absl::Status CopyIndex(ImageSource& src, ImageDestination& dst, const ManifestData& m, int depth) {
+absl::Status CopyIndex(ImageSource& src, BlobCopier& blobs, ImageDestination& dst,
+                       const ManifestData& m, int depth) {
   if (depth > 4) return absl::InvalidArgumentError("indexes nested too deeply");
   ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(m.bytes));
   for (const oci::Descriptor& child : index.manifests) {
     ASSIGN_OR_RETURN_CTX(ManifestData cm, src.GetChildManifest(child), "reading manifest ",
                          child.digest.str());
     if (oci::IsIndexMediaType(cm.media_type)) {
-      RETURN_IF_ERROR(CopyIndex(src, dst, cm, depth + 1));
+      RETURN_IF_ERROR(CopyIndex(src, blobs, dst, cm, depth + 1));
     } else {
-      RETURN_IF_ERROR_CTX(CopyManifest(src, dst, cm), "copying manifest ", child.digest.str());
+      RETURN_IF_ERROR_CTX(CopyManifest(blobs, dst, cm), "copying manifest ", child.digest.str());
     }
   }
   return dst.PutManifest(m);
@@ -103,16 +171,17 @@ absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& pla
 absl::StatusOr<ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
                                        const CopyOptions& options) {
   ASSIGN_OR_RETURN(ManifestData top, src.GetManifest());
+  BlobCopier blobs(src, dst, options);
   if (oci::IsIndexMediaType(top.media_type)) {
     if (options.platform || !dst.AcceptsIndex()) {
       oci::Platform want = options.platform.value_or(oci::Platform::Host());
       ASSIGN_OR_RETURN(top, SelectPlatform(src, top, want));
-      RETURN_IF_ERROR(CopyManifest(src, dst, top));
+      RETURN_IF_ERROR(CopyManifest(blobs, dst, top));
     } else {
-      RETURN_IF_ERROR(CopyIndex(src, dst, top, 0));
+      RETURN_IF_ERROR(CopyIndex(src, blobs, dst, top, 0));
     }
   } else {
-    RETURN_IF_ERROR(CopyManifest(src, dst, top));
+    RETURN_IF_ERROR(CopyManifest(blobs, dst, top));
   }
   RETURN_IF_ERROR(dst.Commit(top));
   return top;

@@ -2,13 +2,16 @@
 // later), and CopyImage which moves an image between any two. Blob and manifest bytes move
 // unchanged, so digests are kept; every blob is verified against its descriptor on the way.
 // A destination makes nothing visible under a name until Commit.
-// Each object is used by one thread at a time.
+// Each object is used by one thread at a time, except that OpenBlob / HasBlob / PutBlob(From)
+// may run on several threads at once when ConcurrentBlobs() says so.
 #ifndef KILN_LAYERS_IMAGE_TRANSFER_H_
 #define KILN_LAYERS_IMAGE_TRANSFER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/io.h"
@@ -38,6 +41,10 @@ class ImageSource {
   virtual absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) = 0;
   // A reader of the blob that fails with DataLoss at EOF if size or digest do not match `d`.
   virtual absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) = 0;
+  virtual bool ConcurrentBlobs() const { return false; }
+  // Registry repositories ("registry.example/team/app") known to hold the blob, so a push to
+  // the same registry can mount it instead of uploading.
+  virtual std::vector<std::string> BlobOrigins(const oci::Descriptor& d) { return {}; }
 };
 
 class ImageDestination {
@@ -48,6 +55,10 @@ class ImageDestination {
   virtual bool HasBlob(const oci::Descriptor& d) = 0;
   // Stores the blob read from `from`, failing with DataLoss if it does not match `d`.
   virtual absl::Status PutBlob(const oci::Descriptor& d, Reader& from) = 0;
+  // Stores the blob taken from `src`, which a destination may read more than once (to resume)
+  // or not at all (when it can mount it from one of src.BlobOrigins).
+  virtual absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d);
+  virtual bool ConcurrentBlobs() const { return false; }
   // Stores a manifest or index (a child of the top one, or the top one itself).
   virtual absl::Status PutManifest(const ManifestData& m) = 0;
   // Makes the image visible under the destination's name, `top` being its root.
@@ -65,7 +76,19 @@ struct LoadedImage {
 };
 absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& platform);
 
+// What happened to one blob during a copy.
+struct BlobEvent {
+  enum Kind { kStarted, kSkipped, kCopied };
+  Kind kind;
+  oci::Descriptor descriptor;
+  double seconds = 0;  // for kCopied
+};
+
 struct CopyOptions {
+  // Blobs moved at once when both ends allow it.
+  int jobs = 4;
+  // Called (from any copying thread, one call at a time) as blobs start and finish.
+  std::function<void(const BlobEvent&)> on_blob;
   // Copy only the image for this platform out of an index; without it an index is copied whole
   // (or, for a destination that takes one image, the host's platform is chosen).
   std::optional<oci::Platform> platform;

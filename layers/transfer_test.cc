@@ -140,8 +140,12 @@ TEST_F(TransferTest, CorruptSourceBlobFailsAndNamesNothing) {
 }
 
 TEST_F(TransferTest, BadLocations) {
-  EXPECT_EQ(ParseImageLocation("docker://busybox").status().code(),
-            absl::StatusCode::kUnimplemented);
+  auto reg = ParseImageLocation("docker://busybox");
+  ASSERT_TRUE(reg.ok());
+  EXPECT_EQ(reg->transport, Transport::kRegistry);
+  EXPECT_EQ(reg->name, "docker.io/library/busybox:latest");
+  EXPECT_EQ(reg->String(), "docker://docker.io/library/busybox:latest");
+  EXPECT_FALSE(ParseImageLocation("docker://Bad Name").ok());
   EXPECT_EQ(ParseImageLocation("dir:/tmp/x").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ParseImageLocation("oci:").ok());
   auto loc = ParseImageLocation("oci:/a/b:c:d");

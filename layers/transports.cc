@@ -1,14 +1,18 @@
 #include "layers/transports.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "layers/archive_file.h"
 #include "layers/docker_archive.h"
 #include "layers/layout_transport.h"
+#include "oci/reference.h"
+#include "registry/transport.h"
 
 namespace kiln::layers {
 namespace {
@@ -28,6 +32,7 @@ class OwnedLayoutSource : public ImageSource {
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
     return inner_->OpenBlob(d);
   }
+  bool ConcurrentBlobs() const override { return true; }
 
  private:
   std::optional<TempDir> dir_;
@@ -49,6 +54,7 @@ class OwnedLayoutDestination : public ImageDestination {
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     return inner_->PutBlob(d, from);
   }
+  bool ConcurrentBlobs() const override { return true; }
   absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
   absl::Status Commit(const ManifestData& top) override {
     RETURN_IF_ERROR(inner_->Commit(top));
@@ -64,6 +70,52 @@ class OwnedLayoutDestination : public ImageDestination {
   std::unique_ptr<ImageDestination> inner_;
 };
 
+// `<store>/origins/<hex>`: registry repositories a blob was pulled from, one per line.
+std::string OriginsPath(const Store& store, const oci::Digest& d) {
+  return absl::StrCat(store.root(), "/origins/", d.hex());
+}
+
+std::vector<std::string> ReadOrigins(const Store& store, const oci::Digest& d) {
+  absl::StatusOr<std::string> text = ReadFile(OriginsPath(store, d), 64 << 10);
+  if (!text.ok()) return {};
+  return absl::StrSplit(*text, '\n', absl::SkipEmpty());
+}
+
+void RecordOrigins(const Store& store, const oci::Digest& d, std::vector<std::string> add) {
+  std::vector<std::string> have = ReadOrigins(store, d);
+  size_t before = have.size();
+  for (std::string& o : add) {
+    if (std::find(have.begin(), have.end(), o) == have.end()) have.push_back(std::move(o));
+  }
+  if (have.size() == before) return;
+  if (have.size() > 16) have.erase(have.begin(), have.end() - 16);
+  // Best effort: a lost hint only costs an upload.
+  (void)MakeDirs(absl::StrCat(store.root(), "/origins"));
+  (void)WriteFileAtomic(OriginsPath(store, d), absl::StrJoin(have, "\n") + "\n");
+}
+
+// The store as a source: blobs with the registry repositories they came from.
+class StoreSource : public ImageSource {
+ public:
+  StoreSource(Store* store, const oci::Descriptor& root)
+      : store_(store), inner_(NewBlobStoreSource(&store->blobs(), root)) {}
+  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
+  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+    return inner_->GetChildManifest(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
+    return inner_->OpenBlob(d);
+  }
+  bool ConcurrentBlobs() const override { return true; }
+  std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
+    return ReadOrigins(*store_, d.digest);
+  }
+
+ private:
+  Store* store_;
+  std::unique_ptr<ImageSource> inner_;
+};
+
 // A destination into the store, holding the store's shared lock so gc waits for it.
 class StoreDestination : public ImageDestination {
  public:
@@ -76,6 +128,13 @@ class StoreDestination : public ImageDestination {
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     return inner_->PutBlob(d, from);
   }
+  absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
+    RETURN_IF_ERROR(ImageDestination::PutBlobFrom(src, d));
+    std::vector<std::string> origins = src.BlobOrigins(d);
+    if (!origins.empty()) RecordOrigins(*store_, d.digest, std::move(origins));
+    return absl::OkStatus();
+  }
+  bool ConcurrentBlobs() const override { return true; }
   absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
   absl::Status Commit(const ManifestData& top) override { return inner_->Commit(top); }
 
@@ -99,12 +158,16 @@ absl::StatusOr<oci::Descriptor> ResolveInLayout(const OciLayout& layout, const s
       layout.dir(), " holds ", names.size(), " images; name one of: ", absl::StrJoin(names, ", ")));
 }
 
-absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation& loc,
-                                                             Store* store) {
+absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation& loc, Store* store,
+                                                             const TransportOptions& options) {
   switch (loc.transport) {
     case Transport::kStore: {
       ASSIGN_OR_RETURN(oci::Descriptor root, store->Resolve(loc.name));
-      return NewBlobStoreSource(&store->blobs(), root);
+      return std::make_unique<StoreSource>(store, root);
+    }
+    case Transport::kRegistry: {
+      ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(loc.name));
+      return registry::OpenRegistrySource(ref, options.registry);
     }
     case Transport::kOciLayout: {
       ASSIGN_OR_RETURN(auto layout, OciLayout::Open(loc.path, /*create=*/false));
@@ -125,9 +188,13 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation
   return absl::InternalError("unknown transport");
 }
 
-absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(const ImageLocation& loc,
-                                                                       Store* store) {
+absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(
+    const ImageLocation& loc, Store* store, const TransportOptions& options) {
   switch (loc.transport) {
+    case Transport::kRegistry: {
+      ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(loc.name));
+      return registry::OpenRegistryDestination(ref, options.registry);
+    }
     case Transport::kStore: {
       ASSIGN_OR_RETURN(std::string name, Store::CanonicalName(loc.name));
       ASSIGN_OR_RETURN(Store::Lock lock, store->LockShared());

@@ -84,7 +84,7 @@ expect_fail 1 'target stage "nope" could not be found' "$KILN" dockerfile plan "
 ok "kiln dockerfile dump and plan"
 
 # Errors: one line, exit 1; usage errors exit 2.
-expect_fail 1 'docker:// registry transport is not supported yet' "$KILN" copy docker://busybox x:1
+expect_fail 1 'cannot reach registry 127.0.0.1:1' "$KILN" copy docker://127.0.0.1:1/x:1 x:1
 expect_fail 1 'no image "nope:latest" in the store' "$KILN" inspect nope
 expect_fail 1 'invalid reference' "$KILN" tag run:1 'Bad:Name'
 expect_fail 1 'is not a directory' "$KILN" layer create /nonexistent

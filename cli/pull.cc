@@ -1,0 +1,55 @@
+// kiln pull REFERENCE: copies an image from a registry into the store under its name.
+#include <cstdio>
+
+#include "base/status_macros.h"
+#include "cli/common.h"
+#include "oci/reference.h"
+
+namespace kiln::cli {
+
+void AddPullCommand(CLI::App& app, Globals& g) {
+  struct Options {
+    std::string ref, platform;
+    bool all_platforms = false, quiet = false;
+    RegistryFlags registry;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("pull", "Pull an image from a registry into the store");
+  cmd->add_option("REFERENCE", opts->ref, "Image reference (busybox, registry:5000/team/app:1)")
+      ->required();
+  cmd->add_option("--platform", opts->platform,
+                  "Platform to pull out of a multi-platform image (default: this host's)");
+  cmd->add_flag("--all-platforms", opts->all_platforms, "Pull every platform of an index");
+  cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
+  AddRegistryFlags(cmd, &opts->registry);
+  cmd->callback([&g, opts] {
+    g.run = [&g, opts]() -> absl::Status {
+      std::string text = opts->ref;
+      if (text.rfind("docker://", 0) == 0) text = text.substr(9);
+      ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(text));
+      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      layers::CopyOptions options;
+      options.jobs = opts->registry.jobs;
+      options.on_blob = BlobPrinter(opts->quiet);
+      if (!opts->all_platforms) {
+        options.platform = oci::Platform::Host();
+        if (!opts->platform.empty()) {
+          ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
+        }
+      }
+      ASSIGN_OR_RETURN(auto store, OpenStore(g));
+      layers::ImageLocation src{layers::Transport::kRegistry, "", ref.String()};
+      layers::ImageLocation dst{layers::Transport::kStore, "", ref.String()};
+      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get(), topts),
+                           "pulling ", ref.Familiar());
+      ASSIGN_OR_RETURN(auto dest, layers::OpenImageDestination(dst, store.get(), topts));
+      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+                           "pulling ", ref.Familiar());
+      if (!opts->quiet) std::fprintf(stderr, "pulled %s\n", ref.Familiar().c_str());
+      std::printf("%s\n", top.digest.str().c_str());
+      return absl::OkStatus();
+    };
+  });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,58 @@
+// kiln push NAME [DESTINATION]: copies an image from the store to a registry (by default the
+// one its name says).
+#include <cstdio>
+
+#include "base/status_macros.h"
+#include "cli/common.h"
+#include "oci/reference.h"
+
+namespace kiln::cli {
+
+void AddPushCommand(CLI::App& app, Globals& g) {
+  struct Options {
+    std::string name, dest;
+    bool quiet = false;
+    RegistryFlags registry;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("push", "Push an image from the store to a registry");
+  cmd->add_option("NAME", opts->name, "Image in the store")->required();
+  cmd->add_option("DESTINATION", opts->dest,
+                  "Where to (docker://REFERENCE or any copy destination; default: NAME's "
+                  "registry)");
+  cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
+  AddRegistryFlags(cmd, &opts->registry);
+  cmd->callback([&g, opts] {
+    g.run = [&g, opts]() -> absl::Status {
+      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      layers::ImageLocation dst;
+      if (opts->dest.empty()) {
+        ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(opts->name));
+        dst = {layers::Transport::kRegistry, "", ref.String()};
+      } else {
+        std::string d = opts->dest;
+        // A bare reference names a registry here, not the store.
+        if (d.find("://") == std::string::npos && d.find(':') != 0 && d.rfind("oci:", 0) != 0 &&
+            d.rfind("oci-archive:", 0) != 0 && d.rfind("docker-archive:", 0) != 0) {
+          d = "docker://" + d;
+        }
+        ASSIGN_OR_RETURN(dst, layers::ParseImageLocation(d));
+      }
+      layers::CopyOptions options;
+      options.jobs = opts->registry.jobs;
+      options.on_blob = BlobPrinter(opts->quiet);
+      ASSIGN_OR_RETURN(auto store, OpenStore(g));
+      layers::ImageLocation src{layers::Transport::kStore, "", opts->name};
+      ASSIGN_OR_RETURN(auto source, layers::OpenImageSource(src, store.get(), topts));
+      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get(), topts),
+                           "pushing to ", dst.String());
+      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+                           "pushing ", opts->name, " to ", dst.String());
+      if (!opts->quiet) std::fprintf(stderr, "pushed %s\n", dst.String().c_str());
+      std::printf("%s\n", top.digest.str().c_str());
+      return absl::OkStatus();
+    };
+  });
+}
+
+}  // namespace kiln::cli

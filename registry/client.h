@@ -1,0 +1,150 @@
+// A client of one registry host speaking the OCI distribution API: ping, manifests, blobs
+// (resumable downloads, resumable uploads, cross-repository mounts) and tag listing.
+//
+// - Endpoint: https, verified against the system CAs plus `<certs_dir>/<host>/ca.crt` (docker's
+//   certs.d convention; client.cert/client.key too). Plain http is used only for loopback hosts
+//   whose port does not speak TLS, or when TLS verification is switched off by the user; a
+//   certificate that does not verify is always an error. `docker.io` is served at
+//   registry-1.docker.io.
+// - Auth: anonymous, Basic, or Bearer tokens fetched from the realm the registry names, per
+//   scope ("repository:a/b:pull,push"), cached until they expire, refreshed on a 401.
+// - Retries: connection failures, 408, 429 and 5xx are retried with exponential backoff and
+//   jitter (Retry-After honoured), a bounded number of times; downloads and uploads resume from
+//   the offset reached.
+// Thread-safe: several blobs may move at once.
+#ifndef KILN_REGISTRY_CLIENT_H_
+#define KILN_REGISTRY_CLIENT_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "layers/image_transfer.h"
+#include "oci/descriptor.h"
+#include "registry/challenge.h"
+#include "registry/credentials.h"
+#include "registry/http.h"
+
+namespace kiln::registry {
+
+struct RegistryOptions {
+  // False: do not verify certificates, and accept plain http (skopeo's --tls-verify=false).
+  bool tls_verify = true;
+  // Directories holding `<host[:port]>/ca.crt` (and client.cert/client.key); empty: the
+  // defaults /etc/containers/certs.d and /etc/docker/certs.d.
+  std::vector<std::string> certs_dirs;
+  // Credentials to use instead of the auth file's.
+  std::optional<Credential> credential;
+  // The auth file; empty: AuthFile::DefaultPath().
+  std::string auth_file;
+  // Attempts per request (the first included) before a transient failure is reported.
+  int max_attempts = 6;
+  absl::Duration initial_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(10);
+  // Upload chunk size for PATCH requests; 0 sends the rest of a blob in one request.
+  int64_t upload_chunk_size = 0;
+};
+
+// An error a registry reported (its JSON `errors`), or the HTTP status if it sent none.
+absl::Status RegistryError(long status, const std::string& body, const std::string& what);
+
+// The host and port that serve `domain` (docker.io -> registry-1.docker.io).
+std::string EndpointHost(const std::string& domain);
+
+class Registry {
+ public:
+  // Pings `domain` (a reference's domain) and learns its scheme and auth challenge.
+  static absl::StatusOr<std::shared_ptr<Registry>> Connect(const std::string& domain,
+                                                           const RegistryOptions& options);
+
+  const std::string& domain() const { return domain_; }
+  const std::string& base_url() const { return base_url_; }
+
+  // A manifest or index by tag or digest ("sha256:..."), verified against the digest asked for
+  // or the one the registry reports. Schema 1 manifests are rejected.
+  absl::StatusOr<layers::ManifestData> GetManifest(const std::string& repo,
+                                                   const std::string& reference);
+  // Its descriptor, or nullopt if the registry does not have it.
+  absl::StatusOr<std::optional<oci::Descriptor>> HeadManifest(const std::string& repo,
+                                                              const std::string& reference);
+  // Stores a manifest under `reference` (a tag, or its digest).
+  absl::Status PutManifest(const std::string& repo, const std::string& reference,
+                           const layers::ManifestData& m);
+
+  absl::StatusOr<bool> HasBlob(const std::string& repo, const oci::Descriptor& d);
+  // A reader of the blob that resumes after a broken transfer (Range requests) and fails with
+  // DataLoss at EOF unless size and digest match `d`.
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const std::string& repo,
+                                                   const oci::Descriptor& d);
+  // Uploads a blob. `open` returns a reader of the blob from its start; it is called again when
+  // an upload must resume (the bytes the registry already has are skipped).
+  absl::Status PushBlob(const std::string& repo, const oci::Descriptor& d,
+                        const std::function<absl::StatusOr<std::unique_ptr<Reader>>()>& open);
+  // Asks the registry to link the blob from `from_repo`; false if it would not.
+  absl::StatusOr<bool> MountBlob(const std::string& repo, const oci::Descriptor& d,
+                                 const std::string& from_repo);
+  // Every tag of `repo`, following pagination.
+  absl::StatusOr<std::vector<std::string>> ListTags(const std::string& repo);
+
+  // Checks that the credentials work (a token can be had, or /v2/ accepts them).
+  absl::Status CheckLogin();
+
+  // Counters for tests and progress.
+  int64_t requests() const { return requests_; }
+
+  Registry(std::string domain, RegistryOptions options);
+
+ private:
+  struct Token {
+    std::string value;
+    absl::Time expires;
+  };
+  struct Call {
+    HttpRequest request;
+    std::vector<std::string> scopes;
+    // Retried on transient failures only if the body can be sent again (no body_reader).
+    bool retry = true;
+  };
+  absl::Status Ping();
+  absl::StatusOr<std::unique_ptr<HttpResponse>> Do(Call call);
+  absl::StatusOr<std::string> AuthorizationFor(const std::vector<std::string>& scopes,
+                                               bool refresh);
+  absl::StatusOr<Token> FetchToken(const Challenge& ch, const std::vector<std::string>& scopes);
+  absl::StatusOr<std::unique_ptr<HttpResponse>> OpenBlobAt(const std::string& repo,
+                                                           const oci::Descriptor& d,
+                                                           int64_t offset);
+  absl::StatusOr<std::unique_ptr<HttpResponse>> FollowRedirects(std::unique_ptr<HttpResponse> r,
+                                                                HttpRequest request);
+  absl::StatusOr<int64_t> UploadOffset(const std::string& repo, const std::string& location);
+  std::string ResolveUrl(const std::string& location) const;
+  void Backoff(int attempt, const HttpResponse* response) const;
+
+  std::string domain_;
+  std::string host_;
+  RegistryOptions options_;
+  TlsOptions tls_;
+  std::string base_url_;
+  HttpClient http_;
+
+  std::mutex mu_;
+  std::optional<Challenge> challenge_;
+  std::optional<Credential> credential_;
+  std::map<std::string, Token> tokens_;
+  std::atomic<int64_t> requests_{0};
+  friend class BlobReader;
+};
+
+// Scope strings for a repository.
+std::string PullScope(const std::string& repo);
+std::string PushScope(const std::string& repo);
+
+}  // namespace kiln::registry
+
+#endif  // KILN_REGISTRY_CLIENT_H_
