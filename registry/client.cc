@@ -661,6 +661,9 @@ absl::StatusOr<int64_t> Registry::UploadOffset(const std::string& repo,
   if (dash == absl::string_view::npos || !absl::SimpleAtoi(rv.substr(dash + 1), &end)) {
     return absl::InvalidArgumentError(absl::StrCat("bad upload Range \"", range, "\""));
   }
+  // Registries report an empty upload as "0-0" (as they do one of a single byte); resuming
+  // at 0 is the reading that cannot skip a byte.
+  if (end == 0) return 0;
   return end + 1;
 }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""An HTTP proxy in front of a registry that injects the faults registries and networks show.
+
+Usage: fault_proxy.py PORTFILE UPSTREAM_PORT MODE
+MODE is one of:
+  reset-body   the first GET of each blob sends half its bytes, then the connection drops
+  throttle     the first request of each path is answered 429 (Retry-After: 1), the second 503
+  reset-upload the second PATCH of each upload drops the connection before forwarding
+  corrupt      every GET of a blob larger than 1000 bytes has one byte flipped
+The chosen port is written to PORTFILE. Counters are printed on stderr at each fault.
+"""
+import http.client
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORTFILE, UPSTREAM, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lock = threading.Lock()
+seen = {}
+
+
+def count(key):
+    with lock:
+        seen[key] = seen.get(key, 0) + 1
+        return seen[key]
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def fault(self, what):
+        sys.stderr.write("fault: %s %s %s\n" % (what, self.command, self.path))
+
+    def drop(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
+    def forward(self):
+        path = self.path
+        length = int(self.headers.get("Content-Length", "0") or "0")
+        is_blob_get = self.command == "GET" and "/blobs/sha256:" in path
+        if MODE == "throttle" and "/v2/" in path and path != "/v2/":
+            n = count(self.command + path)
+            if n <= 2:
+                self.fault("throttle")
+                self.rfile.read(length)
+                self.send_response(429 if n == 1 else 503)
+                if n == 1:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        if MODE == "reset-upload" and self.command == "PATCH":
+            upload = path.split("/uploads/")[1].split("?")[0]
+            if count("patch " + upload.split("/")[0]) == 2:
+                self.fault("reset-upload")
+                self.rfile.read(min(length, 1000))
+                return self.drop()
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        conn.request(self.command, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read() if self.command != "HEAD" else b""
+        if MODE == "corrupt" and is_blob_get and resp.status in (200, 206) and len(data) > 1000:
+            self.fault("corrupt")
+            data = data[:500] + bytes([data[500] ^ 0xFF]) + data[501:]
+        truncate = (MODE == "reset-body" and is_blob_get and resp.status == 200 and
+                    len(data) > 1000 and count("get " + path) == 1)
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.end_headers()
+        if truncate:
+            self.fault("reset-body")
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            return self.drop()
+        self.wfile.write(data)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+with open(PORTFILE + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(PORTFILE + ".tmp", PORTFILE)
+server.serve_forever()
