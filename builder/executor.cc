@@ -38,6 +38,7 @@
 #include "nlohmann/json.hpp"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
+#include "oci/reference.h"
 
 namespace kiln::builder {
 namespace {
@@ -119,10 +120,19 @@ class Executor {
     for (const auto& [k, v] : req_.labels) final_state.config.config.labels[k] = v;
     ASSIGN_OR_RETURN(Descriptor top, Commit(final_state));
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
-    for (const std::string& output : req_.outputs) {
+    std::vector<std::string> outputs = req_.outputs;
+    if (req_.push) {
+      for (const std::string& tag : req_.tags) {
+        ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(tag));
+        outputs.push_back(absl::StrCat("docker://", ref.String()));
+      }
+    }
+    for (const std::string& output : outputs) {
       ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(output));
+      progress_(absl::StrCat("writing ", loc.String()));
       auto source = layers::NewBlobStoreSource(&store_.blobs(), top);
-      ASSIGN_OR_RETURN(auto dest, layers::OpenImageDestination(loc, &store_));
+      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(loc, &store_, req_.transport),
+                           "writing ", output);
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
     }
     result_.manifest_digest = top.digest;
@@ -149,15 +159,13 @@ class Executor {
     std::unique_ptr<layers::ImageSource> source;
     if (loc.transport == layers::Transport::kStore) {
       auto desc = store_.Resolve(name);
-      if (!desc.ok()) {
-        return absl::NotFoundError(
-            absl::StrCat("base image ", name,
-                         " is not in the local store (pulling from registries is not "
-                         "supported yet; import it with kiln copy)"));
+      if (!desc.ok() || req_.pull) {
+        // Not in the store: a registry image, pulled once into the store under its name.
+        ASSIGN_OR_RETURN(desc, PullBase(name));
       }
       source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
     } else {
-      ASSIGN_OR_RETURN(source, layers::OpenImageSource(loc, &store_));
+      ASSIGN_OR_RETURN(source, layers::OpenImageSource(loc, &store_, req_.transport));
       auto sink = layers::NewBlobStoreDestination(
           &store_.blobs(), [](const Descriptor&) { return absl::OkStatus(); });
       layers::CopyOptions copy;
@@ -177,6 +185,23 @@ class Executor {
     state.key = Hex(absl::StrCat("image ", image.manifest.digest.str()));
     imported_[name] = state;
     return state;
+  }
+
+  // Pulls `name` from its registry into the store (this host's platform); returns its root.
+  absl::StatusOr<Descriptor> PullBase(const std::string& name) {
+    absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
+    if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
+    progress_(absl::StrCat("pulling ", ref->Familiar()));
+    layers::ImageLocation src{layers::Transport::kRegistry, "", ref->String()};
+    layers::ImageLocation dst{layers::Transport::kStore, "", ref->String()};
+    const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
+    ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, &store_, req_.transport), what);
+    ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, &store_, req_.transport),
+                         what);
+    layers::CopyOptions copy;
+    copy.platform = oci::Platform::Host();
+    ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
+    return top.ToDescriptor();
   }
 
   absl::StatusOr<ImageState> Base(const Stage& stage) {

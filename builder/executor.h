@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "layers/compression.h"
 #include "layers/store.h"
+#include "layers/transports.h"
 #include "oci/digest.h"
 
 namespace kiln::builder {
@@ -34,7 +35,12 @@ struct BuildRequest {
   bool network_none = false;
   layers::Compression compression = layers::Compression::kGzip;
   int64_t source_date_epoch = 0;
-  std::vector<std::string> outputs;  // oci:DIR:TAG, oci-archive:F, docker-archive:F
+  std::vector<std::string> outputs;  // oci:DIR:TAG, oci-archive:F, docker-archive:F, docker://R
+  // Push every tag to the registry its name points at.
+  bool push = false;
+  // Pull base images from their registries even when the store has them.
+  bool pull = false;
+  layers::TransportOptions transport;  // registry settings for pulls and pushes
 };
 
 // Where progress goes: one call per line of output, already prefixed.

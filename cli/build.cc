@@ -27,7 +27,8 @@ struct BuildOptions {
   std::vector<std::string> tags, build_args, labels, outputs;
   std::string target, network = "host", compression = "gzip", progress = "auto";
   std::optional<int64_t> source_date_epoch;
-  bool no_cache = false, quiet = false;
+  bool no_cache = false, quiet = false, push = false, pull = false;
+  RegistryFlags registry;
 };
 
 // The commit time of HEAD when `dir` is in a git work tree.
@@ -83,6 +84,10 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.no_cache = o.no_cache;
   req.network_none = o.network == "none";
   req.outputs = o.outputs;
+  req.push = o.push;
+  req.pull = o.pull;
+  ASSIGN_OR_RETURN(req.transport, MakeTransportOptions(o.registry));
+  if (o.push && o.tags.empty()) return absl::InvalidArgumentError("--push needs at least one -t");
   ASSIGN_OR_RETURN(req.build_args, KeyValues(o.build_args, "--build-arg", true));
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
@@ -139,7 +144,12 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--source-date-epoch", o->source_date_epoch,
                   "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
   cmd->add_option("--output", o->outputs,
-                  "Also write the image to oci:DIR:TAG, oci-archive:FILE or docker-archive:FILE");
+                  "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE or "
+                  "docker://REFERENCE (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--push", o->push, "Push every -t name to its registry");
+  cmd->add_flag("--pull", o->pull, "Pull base images even when the store has them");
+  AddRegistryFlags(cmd, &o->registry);
   cmd->add_option("--progress", o->progress, "auto, plain or json")
       ->check(CLI::IsMember({"auto", "plain", "json"}));
   cmd->add_flag("-q,--quiet", o->quiet, "Print only the image digest");

@@ -130,6 +130,27 @@ got=$("$KILN" pull -q --platform linux/arm64 "$R/team/multi:1")
 expect_fail 1 'no image for platform linux/s390x' "$KILN" pull --platform linux/s390x "$R/team/multi:1"
 ok "multi-platform index pushed whole (exact bytes); pull selects a platform"
 
+# Builds: FROM a registry image missing from the store pulls it; --push and --output docker://.
+mkdir -p "$WORK/ctx"
+printf 'FROM %s/team/app:1\nRUN echo built > /built\nCOPY f /f\n' "$R" >"$WORK/ctx/Dockerfile"
+echo file >"$WORK/ctx/f"
+export KILN_ROOT=$WORK/store-build
+built=$("$KILN" build -q --push -t "$R/built/app:1" --output "docker://$R/built/out:2" "$WORK/ctx")
+"$KILN" images | grep -q "$R/team/app" || fail "the base was not pulled into the store"
+[ "$(skopeo inspect --tls-verify=false "docker://$R/built/app:1" | jq -r .Digest)" = "$built" ] ||
+  fail "--push did not push $built"
+[ "$(skopeo inspect --tls-verify=false "docker://$R/built/out:2" | jq -r .Digest)" = "$built" ] ||
+  fail "--output docker:// did not push $built"
+"$KILN" copy -q "docker://$R/built/app:1" "oci:$WORK/built:x" >/dev/null
+umoci unpack --image "$WORK/built:x" "$WORK/built-bundle" >/dev/null
+[ "$(cat "$WORK/built-bundle/rootfs/built")" = built ] || fail "RUN result missing"
+[ -x "$WORK/built-bundle/rootfs/bin/busybox" ] || fail "base layers missing"
+printf 'FROM %s/no/such:1\n' "$R" >"$WORK/ctx/Dockerfile.missing"
+expect_fail 1 'base image .*no/such:1.*(MANIFEST_UNKNOWN|NAME_UNKNOWN|not found)' \
+  "$KILN" build -q -f "$WORK/ctx/Dockerfile.missing" "$WORK/ctx"
+export KILN_ROOT=$WORK/store
+ok "build: FROM pulls a missing base, --push and --output docker:// push the result"
+
 # --- TLS with a private CA ----------------------------------------------------------------
 mkdir -p "$WORK/pki"
 (
