@@ -65,6 +65,8 @@ class BlobStore {
   // A reader that verifies size (when `expected_size` >= 0) and digest as it reaches EOF.
   absl::StatusOr<std::unique_ptr<Reader>> Open(const oci::Digest& digest,
                                                int64_t expected_size = -1) const;
+  // A reader of the stored bytes that does not verify them, for a consumer that does.
+  absl::StatusOr<std::unique_ptr<Reader>> OpenUnverified(const oci::Digest& digest) const;
   // Reads and verifies a whole blob of at most `max_size` bytes.
   absl::StatusOr<std::string> ReadAll(const oci::Digest& digest, uint64_t max_size) const;
   // Re-hashes a stored blob; DataLoss if its content does not match its name.

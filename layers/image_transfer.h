@@ -41,6 +41,11 @@ class ImageSource {
   virtual absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) = 0;
   // A reader of the blob that fails with DataLoss at EOF if size or digest do not match `d`.
   virtual absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) = 0;
+  // The blob's bytes without the check, for a destination that verifies size and digest itself
+  // before anything becomes visible (saves hashing the bytes twice).
+  virtual absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) {
+    return OpenBlob(d);
+  }
   virtual bool ConcurrentBlobs() const { return false; }
   // Registry repositories ("registry.example/team/app") known to hold the blob, so a push to
   // the same registry can mount it instead of uploading.

@@ -19,6 +19,10 @@ class BlobStoreSource : public ImageSource {
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
     return blobs_->Open(d.digest, d.size);
   }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    return blobs_->OpenUnverified(d.digest);
+  }
+  bool ConcurrentBlobs() const override { return true; }
 
  private:
   absl::StatusOr<ManifestData> Read(const oci::Descriptor& d) {
@@ -52,6 +56,12 @@ class BlobStoreDestination : public ImageDestination {
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     return blobs_->PutFrom(from, d.digest, d.size).status();
   }
+  // The ingest checks digest and size before the blob becomes visible.
+  absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
+    ASSIGN_OR_RETURN(auto reader, src.OpenBlobUnverified(d));
+    return PutBlob(d, *reader);
+  }
+  bool ConcurrentBlobs() const override { return true; }
   absl::Status PutManifest(const ManifestData& m) override {
     ASSIGN_OR_RETURN(oci::Digest got, blobs_->Put(m.bytes));
     if (got != m.digest) return absl::DataLossError("manifest digest mismatch");

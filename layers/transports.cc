@@ -32,6 +32,9 @@ class OwnedLayoutSource : public ImageSource {
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
     return inner_->OpenBlob(d);
   }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    return inner_->OpenBlobUnverified(d);
+  }
   bool ConcurrentBlobs() const override { return true; }
 
  private:
@@ -53,6 +56,9 @@ class OwnedLayoutDestination : public ImageDestination {
   bool HasBlob(const oci::Descriptor& d) override { return inner_->HasBlob(d); }
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     return inner_->PutBlob(d, from);
+  }
+  absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
+    return inner_->PutBlobFrom(src, d);
   }
   bool ConcurrentBlobs() const override { return true; }
   absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
@@ -106,6 +112,9 @@ class StoreSource : public ImageSource {
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
     return inner_->OpenBlob(d);
   }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    return inner_->OpenBlobUnverified(d);
+  }
   bool ConcurrentBlobs() const override { return true; }
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
     return ReadOrigins(*store_, d.digest);
@@ -129,7 +138,7 @@ class StoreDestination : public ImageDestination {
     return inner_->PutBlob(d, from);
   }
   absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
-    RETURN_IF_ERROR(ImageDestination::PutBlobFrom(src, d));
+    RETURN_IF_ERROR(inner_->PutBlobFrom(src, d));
     std::vector<std::string> origins = src.BlobOrigins(d);
     if (!origins.empty()) RecordOrigins(*store_, d.digest, std::move(origins));
     return absl::OkStatus();

@@ -642,6 +642,11 @@ absl::StatusOr<std::unique_ptr<Reader>> Registry::OpenBlob(const std::string& re
       absl::StrCat("blob ", d.digest.str(), " from ", domain_, "/", repo));
 }
 
+absl::StatusOr<std::unique_ptr<Reader>> Registry::OpenBlobUnverified(const std::string& repo,
+                                                                     const oci::Descriptor& d) {
+  return std::unique_ptr<Reader>(new BlobReader(this, repo, d));
+}
+
 absl::StatusOr<int64_t> Registry::UploadOffset(const std::string& repo,
                                                const std::string& location) {
   Call call;
@@ -754,7 +759,13 @@ absl::Status Registry::PushBlob(
     put.scopes = {PushScope(repo)};
     ASSIGN_OR_RETURN(auto pr, Do(std::move(put)));
     if (pr->status() != 201 && pr->status() != 204 && pr->status() != 200) {
-      return RegistryError(pr->status(), pr->ReadBody(kMaxErrorBody).value_or(""), what);
+      std::string body = pr->ReadBody(kMaxErrorBody).value_or("");
+      if (absl::StrContains(body, "DIGEST_INVALID")) {
+        return absl::DataLossError(absl::StrCat(
+            what, ": digest mismatch: the registry found the uploaded bytes do not match ",
+            d.digest.str(), " (is the source damaged?)"));
+      }
+      return RegistryError(pr->status(), body, what);
     }
     return absl::OkStatus();
   }

@@ -83,6 +83,9 @@ class Registry {
   // DataLoss at EOF unless size and digest match `d`.
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const std::string& repo,
                                                    const oci::Descriptor& d);
+  // The same without the size and digest check, for a consumer that makes it.
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const std::string& repo,
+                                                             const oci::Descriptor& d);
   // Uploads a blob. `open` returns a reader of the blob from its start; it is called again when
   // an upload must resume (the bytes the registry already has are skipped).
   absl::Status PushBlob(const std::string& repo, const oci::Descriptor& d,

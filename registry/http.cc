@@ -18,6 +18,8 @@ namespace kiln::registry {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 256 << 10;
+// Body bytes held for the reader before the transfer pauses (bounds memory per response).
+constexpr size_t kMaxBuffered = 1 << 20;
 
 std::once_flag global_init;
 
@@ -64,6 +66,7 @@ struct HttpResponse::Transfer {
   size_t header_bytes = 0;
   bool headers_done = false;
   bool want_headers = true;  // Pump stops at the headers, else at body bytes
+  bool paused = false;
   std::string buffer;
   size_t buffer_pos = 0;
   bool done = false;
@@ -108,6 +111,10 @@ struct HttpResponse::Transfer {
   static size_t OnData(char* data, size_t size, size_t n, void* self_ptr) {
     auto* self = static_cast<Transfer*>(self_ptr);
     self->headers_done = true;
+    if (self->buffer.size() - self->buffer_pos >= kMaxBuffered) {
+      self->paused = true;
+      return CURL_WRITEFUNC_PAUSE;  // curl delivers these bytes again after the unpause
+    }
     if (self->buffer_pos == self->buffer.size()) {
       self->buffer.clear();
       self->buffer_pos = 0;
@@ -185,6 +192,10 @@ absl::StatusOr<size_t> HttpResponse::Read(char* buf, size_t n) {
     size_t k = std::min(n, t.buffer.size() - t.buffer_pos);
     std::memcpy(buf, t.buffer.data() + t.buffer_pos, k);
     t.buffer_pos += k;
+    if (t.paused && t.buffer_pos == t.buffer.size()) {
+      t.paused = false;
+      curl_easy_pause(t.handle->easy, CURLPAUSE_CONT);
+    }
     return k;
   }
   if (t.result != CURLE_OK) return t.Failure();

@@ -28,6 +28,9 @@ class RegistrySource : public layers::ImageSource {
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
     return reg_->OpenBlob(repo_, d);
   }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    return reg_->OpenBlobUnverified(repo_, d);
+  }
   bool ConcurrentBlobs() const override { return true; }
   std::vector<std::string> BlobOrigins(const oci::Descriptor&) override {
     return {absl::StrCat(reg_->domain(), "/", repo_)};
@@ -68,7 +71,9 @@ class RegistryDestination : public layers::ImageDestination {
       ASSIGN_OR_RETURN(bool mounted, reg_->MountBlob(repo_, d, from));
       if (mounted) return absl::OkStatus();
     }
-    return reg_->PushBlob(repo_, d, [&] { return src.OpenBlob(d); });
+    // The registry checks the digest before it links the blob (DIGEST_INVALID otherwise), so
+    // the bytes are read without hashing them here too.
+    return reg_->PushBlob(repo_, d, [&] { return src.OpenBlobUnverified(d); });
   }
 
   bool ConcurrentBlobs() const override { return true; }

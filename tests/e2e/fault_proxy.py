@@ -7,6 +7,9 @@ MODE is one of:
   throttle     the first request of each path is answered 429 (Retry-After: 1), the second 503
   reset-upload the second PATCH of each upload drops the connection before forwarding
   corrupt      every GET of a blob larger than 1000 bytes has one byte flipped
+  redirect     blob GETs are answered 307 to http://localhost:<port>/__redirect/...: another
+               host, as object storage is; such requests that carry Authorization are logged
+               as "leak", and are forwarded with the credentials last seen
 The chosen port is written to PORTFILE. Counters are printed on stderr at each fault.
 """
 import http.client
@@ -17,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORTFILE, UPSTREAM, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
+last_auth = None
 seen = {}
 
 
@@ -43,9 +47,27 @@ class Proxy(BaseHTTPRequestHandler):
             pass
 
     def forward(self):
+        global last_auth
         path = self.path
         length = int(self.headers.get("Content-Length", "0") or "0")
         is_blob_get = self.command == "GET" and "/blobs/sha256:" in path
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        if MODE == "redirect":
+            if path.startswith("/__redirect/"):
+                if "Authorization" in self.headers:
+                    self.fault("leak")
+                path = path[len("/__redirect"):]
+                if last_auth:
+                    headers["Authorization"] = last_auth
+            elif is_blob_get:
+                last_auth = self.headers.get("Authorization")
+                self.fault("redirect")
+                self.send_response(307)
+                self.send_header("Location", "http://localhost:%d/__redirect%s" %
+                                 (self.server.server_address[1], path))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         if MODE == "throttle" and "/v2/" in path and path != "/v2/":
             n = count(self.command + path)
             if n <= 2:
@@ -65,7 +87,6 @@ class Proxy(BaseHTTPRequestHandler):
                 return self.drop()
         body = self.rfile.read(length) if length else None
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read() if self.command != "HEAD" else b""

@@ -201,6 +201,19 @@ got=$("$KILN" pull -q --creds alice:s3cret "$B/app:1")
 [ "$got" = "$DIGEST" ] || fail "--creds pull gave $got"
 ok "htpasswd: login/logout in docker's auth file (skopeo reads it), --creds, clear refusals"
 
+# Blob downloads redirected to another host (object storage) get no credentials.
+rm -f "$WORK/proxy.port"
+$PY "$HERE/fault_proxy.py" "$WORK/proxy.port" "${B#127.0.0.1:}" redirect 2>"$WORK/proxy-redirect.log" &
+PIDS+=($!)
+RP=127.0.0.1:$(wait_port "$WORK/proxy.port")
+export KILN_ROOT=$WORK/store-redirect
+got=$("$KILN" pull -q --creds alice:s3cret "$RP/app:1")
+export KILN_ROOT=$WORK/store
+[ "$got" = "$DIGEST" ] || fail "pull through redirects gave $got"
+grep -q 'fault: redirect' "$WORK/proxy-redirect.log" || fail "no redirect happened"
+grep -q 'fault: leak' "$WORK/proxy-redirect.log" && fail "credentials were sent to the redirect host"
+ok "blob redirects to another host are followed without forwarding Authorization"
+
 # --- token auth (Docker Hub's flow) -------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/pki/token.key" \
   -out "$WORK/pki/token.crt" -days 2 -subj /CN=kiln-token 2>/dev/null
