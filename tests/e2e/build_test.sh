@@ -103,8 +103,8 @@ rc=0; "$KILN" build -q -t failed:1 "$WORK/fail" >/dev/null 2>"$WORK/fail.log" ||
 grep -q 'Dockerfile:2: RUN: the command exited with code 3; last output:' "$WORK/fail.log" \
   && grep -q '^  about to fail$' "$WORK/fail.log" || fail "failure report: $(cat "$WORK/fail.log")"
 ! "$KILN" inspect failed:1 >/dev/null 2>&1 || fail "a failed build was tagged"
-printf 'FROM nosuch/image:1\n' >"$WORK/fail/Dockerfile"
-expect_fail 1 'base image nosuch/image:1 is not in the local store' "$KILN" build -q "$WORK/fail"
+printf 'FROM 127.0.0.1:1/nosuch/image:1\n' >"$WORK/fail/Dockerfile"
+expect_fail 1 'base image 127.0.0.1:1/nosuch/image:1 \(pulling 127.0.0.1:1/nosuch/image:1\): cannot reach registry 127.0.0.1:1' "$KILN" build -q "$WORK/fail"
 ok "a failing step reports its exit code and output; a missing base image is named"
 
 finish
