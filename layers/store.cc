@@ -153,6 +153,7 @@ absl::StatusOr<Store::GcStats> Store::Gc() {
     }
     auto size = blobs().Size(d);
     RETURN_IF_ERROR(blobs().Remove(d));
+    ::unlink(absl::StrCat(root(), "/origins/", d.hex()).c_str());  // where it was pulled from
     ++stats.removed_blobs;
     stats.removed_bytes += size.ok() ? *size : 0;
   }
