@@ -72,26 +72,4 @@ absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlag
   return t;
 }
 
-std::function<void(const layers::BlobEvent&)> BlobPrinter(bool quiet) {
-  if (quiet) return nullptr;
-  return [](const layers::BlobEvent& e) {
-    std::string id = e.descriptor.digest.hex().substr(0, 12);
-    switch (e.kind) {
-      case layers::BlobEvent::kStarted:
-        std::fprintf(stderr, "%s: copying %s\n", id.c_str(), HumanSize(e.descriptor.size).c_str());
-        break;
-      case layers::BlobEvent::kSkipped:
-        std::fprintf(stderr, "%s: already present\n", id.c_str());
-        break;
-      case layers::BlobEvent::kCopied: {
-        double rate = e.seconds > 0 ? e.descriptor.size / e.seconds : 0;
-        std::fprintf(stderr, "%s: done %s in %.2fs (%s/s)\n", id.c_str(),
-                     HumanSize(e.descriptor.size).c_str(), e.seconds,
-                     HumanSize(static_cast<uint64_t>(rate)).c_str());
-        break;
-      }
-    }
-  };
-}
-
 }  // namespace kiln::cli

@@ -41,9 +41,6 @@ struct RegistryFlags {
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags);
 absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
 
-// Prints a line on stderr per blob as a copy moves it (unless `quiet`).
-std::function<void(const layers::BlobEvent&)> BlobPrinter(bool quiet);
-
 // One function per verb (each in its own file) adds its subcommand to `app`.
 void AddCopyCommand(CLI::App& app, Globals& g);
 void AddImagesCommand(CLI::App& app, Globals& g);

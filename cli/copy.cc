@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
+#include "cli/transfer_progress.h"
 #include "layers/transports.h"
 
 namespace kiln::cli {
@@ -32,7 +33,8 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
       ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
-      options.on_blob = BlobPrinter(opts->quiet);
+      TransferProgress progress(opts->quiet);
+      progress.Attach(options);
       if (!opts->platform.empty()) {
         ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
       }

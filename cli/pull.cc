@@ -3,6 +3,7 @@
 
 #include "base/status_macros.h"
 #include "cli/common.h"
+#include "cli/transfer_progress.h"
 #include "oci/reference.h"
 
 namespace kiln::cli {
@@ -30,7 +31,8 @@ void AddPullCommand(CLI::App& app, Globals& g) {
       ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
-      options.on_blob = BlobPrinter(opts->quiet);
+      TransferProgress progress(opts->quiet);
+      progress.Attach(options);
       if (!opts->all_platforms) {
         options.platform = oci::Platform::Host();
         if (!opts->platform.empty()) {

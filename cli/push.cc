@@ -4,6 +4,7 @@
 
 #include "base/status_macros.h"
 #include "cli/common.h"
+#include "cli/transfer_progress.h"
 #include "oci/reference.h"
 
 namespace kiln::cli {
@@ -40,7 +41,8 @@ void AddPushCommand(CLI::App& app, Globals& g) {
       }
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
-      options.on_blob = BlobPrinter(opts->quiet);
+      TransferProgress progress(opts->quiet);
+      progress.Attach(options);
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
       layers::ImageLocation src{layers::Transport::kStore, "", opts->name};
       ASSIGN_OR_RETURN(auto source, layers::OpenImageSource(src, store.get(), topts));

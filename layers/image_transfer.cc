@@ -40,10 +40,59 @@ absl::StatusOr<ManifestData> ManifestData::FromBytes(std::string bytes) {
 
 namespace {
 
+// Reports the bytes read from each blob.
+class CountingReader : public Reader {
+ public:
+  CountingReader(std::unique_ptr<Reader> in, oci::Digest d,
+                 const std::function<void(const oci::Digest&, size_t)>& on_bytes)
+      : in_(std::move(in)), d_(std::move(d)), on_bytes_(on_bytes) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(size_t got, in_->Read(buf, n));
+    if (got > 0) on_bytes_(d_, got);
+    return got;
+  }
+
+ private:
+  std::unique_ptr<Reader> in_;
+  oci::Digest d_;
+  const std::function<void(const oci::Digest&, size_t)>& on_bytes_;
+};
+
+// A source whose blob readers report progress.
+class CountingSource : public ImageSource {
+ public:
+  CountingSource(ImageSource& in, const std::function<void(const oci::Digest&, size_t)>& on_bytes)
+      : in_(in), on_bytes_(on_bytes) {}
+  absl::StatusOr<ManifestData> GetManifest() override { return in_.GetManifest(); }
+  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+    return in_.GetChildManifest(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
+    ASSIGN_OR_RETURN(auto r, in_.OpenBlob(d));
+    return std::unique_ptr<Reader>(new CountingReader(std::move(r), d.digest, on_bytes_));
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    ASSIGN_OR_RETURN(auto r, in_.OpenBlobUnverified(d));
+    return std::unique_ptr<Reader>(new CountingReader(std::move(r), d.digest, on_bytes_));
+  }
+  bool ConcurrentBlobs() const override { return in_.ConcurrentBlobs(); }
+  std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
+    return in_.BlobOrigins(d);
+  }
+
+ private:
+  ImageSource& in_;
+  const std::function<void(const oci::Digest&, size_t)>& on_bytes_;
+};
+
 class BlobCopier {
  public:
   BlobCopier(ImageSource& src, ImageDestination& dst, const CopyOptions& options)
-      : src_(src), dst_(dst), options_(options) {}
+      : counting_(options.on_bytes ? std::make_unique<CountingSource>(src, options.on_bytes)
+                                   : nullptr),
+        src_(counting_ ? *counting_ : src),
+        dst_(dst),
+        options_(options) {}
 
   absl::Status Copy(const oci::Descriptor& d) {
     if (dst_.HasBlob(d)) {
@@ -94,6 +143,8 @@ class BlobCopier {
   }
 
  private:
+  std::unique_ptr<CountingSource> counting_;
+
   void Notify(const BlobEvent& e) {
     if (!options_.on_blob) return;
     std::lock_guard<std::mutex> lock(notify_mu_);

@@ -94,6 +94,8 @@ struct CopyOptions {
   int jobs = 4;
   // Called (from any copying thread, one call at a time) as blobs start and finish.
   std::function<void(const BlobEvent&)> on_blob;
+  // Called (from any copying thread, concurrently) as bytes of a blob are read from the source.
+  std::function<void(const oci::Digest&, size_t bytes)> on_bytes;
   // Copy only the image for this platform out of an index; without it an index is copied whole
   // (or, for a destination that takes one image, the host's platform is chosen).
   std::optional<oci::Platform> platform;

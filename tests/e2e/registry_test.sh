@@ -89,6 +89,17 @@ umoci unpack --image "$WORK/src:v1" "$WORK/v1-bundle" >/dev/null
 "$KILN" fsck >/dev/null || fail "fsck after pull"
 ok "pull of a skopeo-pushed image: same digest, same tree, store sound"
 
+# On a terminal: live per-blob lines (bytes, percentage, rate); otherwise plain lines.
+export KILN_ROOT=$WORK/store-tty
+TERM=xterm script -qec "'$KILN' pull $R/team/app:1" "$WORK/tty.out" >/dev/null
+grep -qE '\[=*\s*\] +[0-9]+% .*B/s' "$WORK/tty.out" || fail "no live progress on a terminal: $(cat -v "$WORK/tty.out")"
+grep -q "$(printf '\x1b')\[1A" "$WORK/tty.out" || fail "live lines are not redrawn"
+"$KILN" pull "$R/team/app:1" 2>"$WORK/plain.err" >/dev/null
+grep -q 'already present' "$WORK/plain.err" || fail "plain progress: $(cat "$WORK/plain.err")"
+grep -q $'\x1b' "$WORK/plain.err" && fail "escape codes in plain progress"
+export KILN_ROOT=$WORK/store
+ok "progress: live per-blob view on a terminal, plain lines otherwise"
+
 got=$("$KILN" copy -q "docker://$R/team/app:1" "docker://$R/other/app:2")
 [ "$got" = "$DIGEST" ] || fail "registry copy changed the digest: $got"
 [ "$(skopeo inspect --tls-verify=false "docker://$R/other/app:2" | jq -r .Digest)" = "$DIGEST" ] ||
