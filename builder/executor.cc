@@ -28,6 +28,7 @@
 #include "builder/dockerfile/quote.h"
 #include "builder/plan.h"
 #include "builder/sandbox/sandbox.h"
+#include "builder/url_fetch.h"
 #include "builder/user.h"
 #include "layers/extract.h"
 #include "layers/image_commit.h"
@@ -187,6 +188,23 @@ class Executor {
     return state;
   }
 
+  // Downloads an ADD URL once per build step (kept until the step moves it into its diff).
+  absl::StatusOr<const FetchedUrl*> Fetch(const std::string& url,
+                                          const std::optional<std::string>& checksum) {
+    auto it = fetched_.find(url);
+    if (it != fetched_.end()) {
+      if (checksum && it->second.digest.str() != *checksum) {
+        return absl::DataLossError(absl::StrCat("downloading ", url, ": checksum mismatch: got ",
+                                                it->second.digest.str(), ", --checksum wants ",
+                                                *checksum));
+      }
+      return &it->second;
+    }
+    std::string path = absl::StrCat(work_, "/fetch-", Hex(url));
+    ASSIGN_OR_RETURN(FetchedUrl f, FetchUrl(url, path, checksum));
+    return &(fetched_[url] = std::move(f));
+  }
+
   // Pulls `name` from its registry into the store (this host's platform); returns its root.
   absl::StatusOr<Descriptor> PullBase(const std::string& name) {
     absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
@@ -267,9 +285,22 @@ class Executor {
                      " ", layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
     for (const auto& [k, v] : stage_args_) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
     for (const auto& h : p.node->heredocs) absl::StrAppend(&material, "heredoc ", h.content, "\n");
+    if (p.instruction == "ADD") {
+      // A URL is keyed by its content: the --checksum if given, else the bytes downloaded now.
+      for (auto it = p.args.begin(); it + 1 < p.args.end(); ++it) {
+        if (!IsUrl(*it)) continue;
+        if (auto c = p.flags.find("checksum"); c != p.flags.end()) {
+          absl::StrAppend(&material, "url ", *it, " ", c->second.back(), "\n");
+        } else {
+          ASSIGN_OR_RETURN(const FetchedUrl* f, Fetch(*it, std::nullopt));
+          absl::StrAppend(&material, "url ", *it, " ", f->digest.str(), "\n");
+        }
+      }
+    }
     if ((p.instruction == "COPY" || p.instruction == "ADD") && !p.flags.count("from")) {
       std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
-      std::erase_if(sources, [](const std::string& s) { return absl::StartsWith(s, "<<"); });
+      std::erase_if(sources,
+                    [](const std::string& s) { return absl::StartsWith(s, "<<") || IsUrl(s); });
       if (!sources.empty()) {
         ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources));
         absl::StrAppend(&material, "context ", d.str(), "\n");
@@ -578,9 +609,8 @@ class Executor {
       ctx = from_ctx.get();
     }
     for (const std::string& s : p.args) {
-      if (absl::StartsWith(s, "http://") || absl::StartsWith(s, "https://") ||
-          absl::StartsWith(s, "git@")) {
-        return absl::UnimplementedError("ADD from URLs is not supported yet");
+      if (absl::StartsWith(s, "git@") || absl::EndsWith(s, ".git")) {
+        return absl::UnimplementedError("ADD of git repositories is not supported");
       }
     }
     std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
@@ -611,6 +641,20 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(diff));
     Writer writer{diff, owner, chmod};
     for (const std::string& source : sources) {
+      if (IsUrl(source)) {
+        // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
+        std::optional<std::string> checksum;
+        if (auto c = p.flags.find("checksum"); c != p.flags.end()) checksum = c->second.back();
+        ASSIGN_OR_RETURN(const FetchedUrl* f, Fetch(source, checksum));
+        if (dest_is_dir && f->file_name.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("cannot tell a file name from ", source,
+                                                         "; give a destination file name"));
+        }
+        std::string target = dest_is_dir ? JoinPath(dest, f->file_name) : dest;
+        RETURN_IF_ERROR(writer.MoveFile(target, f->path, 0600, f->last_modified));
+        fetched_.erase(source);
+        continue;
+      }
       if (absl::StartsWith(source, "<<")) {
         const dockerfile::Heredoc* doc = nullptr;
         for (const auto& h : p.node->heredocs) {
@@ -722,6 +766,22 @@ class Executor {
       RETURN_IF_ERROR(WriteFileAtomic(path, data, chmod.value_or(mode)));
       return Own(path);
     }
+    // Moves a file (on the same file system) to `target`.
+    absl::Status MoveFile(const std::string& target, const std::string& from, mode_t mode,
+                          std::optional<int64_t> mtime) const {
+      RETURN_IF_ERROR(Parents(target));
+      std::string path = diff + target;
+      (void)RemoveAll(path);
+      if (::rename(from.c_str(), path.c_str()) != 0) return ErrnoError("rename to " + path);
+      if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
+      if (mtime) {
+        struct timespec times[2] = {{*mtime, 0}, {*mtime, 0}};
+        if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+          return ErrnoError("utimensat " + path);
+        }
+      }
+      return Own(path);
+    }
     absl::Status CopyEntry(const context::BuildContext& ctx, const context::ContextEntry& e,
                            const std::string& target) const {
       std::string path = diff + target;
@@ -762,6 +822,7 @@ class Executor {
   Plan plan_;
   std::map<int, ImageState> done_;
   std::map<std::string, ImageState> imported_;
+  std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
   std::map<std::string, std::string> stage_args_;
   std::optional<layers::Store::Lock> lock_;
   std::string created_;

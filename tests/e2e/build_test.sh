@@ -95,6 +95,47 @@ plain" ] || fail "ADD: $(cat "$WORK/add-bundle/rootfs/added")"
 [ ! -e "$WORK/add-bundle/rootfs/opt/gz/bundle.tar.gz" ] || fail "ADD copied the archive instead of unpacking it"
 ok "ADD unpacks gzip and zstd tar archives and copies other files"
 
+# ADD of http URLs (a server of the test's own on loopback): not unpacked, mode 0600, named
+# after the URL; --checksum verified; keyed by content, so a changed download invalidates.
+mkdir -p "$WORK/www" "$WORK/url"
+echo "served" >"$WORK/www/data.txt"
+cp "$WORK/add/bundle.tar.gz" "$WORK/www/"
+/usr/bin/python3 -u -m http.server --bind 127.0.0.1 0 --directory "$WORK/www" >"$WORK/www.log" 2>&1 &
+WWW_PID=$!
+trap 'kill $WWW_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do grep -q 'port' "$WORK/www.log" && break; sleep 0.1; done
+WP=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$WORK/www.log" | head -1)
+[ -n "$WP" ] || fail "http server did not start: $(cat "$WORK/www.log")"
+sum=sha256:$(sha256sum <"$WORK/www/data.txt" | cut -d' ' -f1)
+{
+  echo "FROM base:1"
+  echo "ADD http://127.0.0.1:$WP/data.txt /dl/"
+  echo "ADD --checksum=$sum http://127.0.0.1:$WP/data.txt /dl/named.txt"
+  echo "ADD --chmod=644 http://127.0.0.1:$WP/bundle.tar.gz /dl/"
+  echo "RUN cat /dl/data.txt /dl/named.txt > /dl/both"
+} >"$WORK/url/Dockerfile"
+"$KILN" build -q -t url:1 "$WORK/url" >/dev/null 2>"$WORK/url.log" || fail "ADD URL build: $(tail -3 "$WORK/url.log")"
+"$KILN" copy -q url:1 "oci:$WORK/url-out:1" >/dev/null
+umoci unpack --image "$WORK/url-out:1" "$WORK/url-bundle" >/dev/null
+u=$WORK/url-bundle/rootfs/dl
+[ "$(cat "$u/both")" = "served
+served" ] || fail "ADD URL content: $(cat "$u/both")"
+[ "$(stat -c %a "$u/data.txt")" = 600 ] || fail "ADD URL mode $(stat -c %a "$u/data.txt")"
+[ "$(stat -c %a "$u/bundle.tar.gz")" = 644 ] || fail "--chmod on ADD URL"
+[ ! -e "$u/sub" ] || fail "a downloaded archive was unpacked"
+out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null)
+echo "$out" | grep -q '(0 steps run, 4 cached)' || fail "unchanged URLs not cached: $out"
+echo "changed" >"$WORK/www/data.txt"
+out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null) && fail "a stale --checksum was accepted"
+echo "$out" | grep -q 'checksum mismatch' || fail "checksum error: $out"
+echo "$out" | grep -q '^#1 DONE' || fail "a changed download did not invalidate its ADD: $out"
+sed -i '3d; s|/dl/named.txt|/dl/data.txt|' "$WORK/url/Dockerfile"
+out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null) || fail "rebuild: $out"
+echo "$out" | grep -q '(2 steps run, 1 cached)' || fail "rebuild after the change: $out"
+printf 'FROM base:1\nADD http://127.0.0.1:%s/missing /x\n' "$WP" >"$WORK/url/Dockerfile"
+expect_fail 1 'downloading http://127.0.0.1:[0-9]+/missing: HTTP 404' "$KILN" build -q "$WORK/url"
+ok "ADD downloads URLs (mode 0600, no unpacking), checks --checksum, caches by content"
+
 # A failing step stops the build with its exit code and its last output; nothing is tagged.
 mkdir -p "$WORK/fail"
 printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
