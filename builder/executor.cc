@@ -106,6 +106,11 @@ class Executor {
       ASSIGN_OR_RETURN(ImageState state, ImportImage(image));
       return state.config.config.env;
     };
+    options.image_triggers =
+        [this](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
+      ASSIGN_OR_RETURN(ImageState state, ImportImage(image));
+      return state.config.config.on_build;
+    };
     ASSIGN_OR_RETURN(plan_, MakePlan(df_, options));
     for (const std::string& w : plan_.warnings) progress_(w);
     created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
@@ -225,7 +230,10 @@ class Executor {
   absl::StatusOr<ImageState> Base(const Stage& stage) {
     if (stage.base_stage >= 0) return done_.at(stage.base_stage);
     if (stage.base == "scratch") return Scratch();
-    return ImportImage(stage.base);
+    ASSIGN_OR_RETURN(ImageState state, ImportImage(stage.base));
+    // The plan runs the image's ONBUILD triggers first; they are not passed on.
+    state.config.config.on_build.clear();
+    return state;
   }
 
   // --- the steps ---
@@ -244,7 +252,8 @@ class Executor {
           if (a.find('=') != std::string::npos) stage_args_[kv.first] = kv.second;
         }
       }
-      ASSIGN_OR_RETURN(std::string key, StepKey(state, p, stage));
+      ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
+                           ": ", p.instruction);
       auto start = std::chrono::steady_clock::now();
       if (!req_.no_cache) {
         if (auto hit = LoadCache(key); hit) {

@@ -166,8 +166,39 @@ class Planner {
       }
     }
     stage_args_.clear();
+    bool image_base = stage.base_stage < 0 && stage.base != "scratch";
+    std::string base = stage.base;
     stages_.push_back(std::move(stage));
+    if (image_base && options_.image_triggers) {
+      ASSIGN_OR_RETURN(std::vector<std::string> triggers, options_.image_triggers(base));
+      for (const std::string& trigger : triggers) RETURN_IF_ERROR(AddTrigger(node, base, trigger));
+    }
     return absl::OkStatus();
+  }
+
+  // An ONBUILD trigger of the base image, run as if written right after FROM (errors point
+  // there).
+  absl::Status AddTrigger(const Node& from, const std::string& image, const std::string& text) {
+    auto fail = [&](absl::string_view why) {
+      return Error(from, absl::StrCat("ONBUILD trigger \"", text, "\" of ", image, ": ", why));
+    };
+    absl::StatusOr<Dockerfile> parsed = dockerfile::Parse(text, df_.filename);
+    if (!parsed.ok()) return fail(parsed.status().message());
+    if (parsed->nodes.size() != 1) return fail("not one instruction");
+    auto df = std::make_shared<Dockerfile>(*std::move(parsed));
+    df->lines = df_.lines;
+    for (Node& n : df->nodes) {
+      n.start_line = from.start_line;
+      n.end_line = from.start_line;
+      n.column = from.column;
+    }
+    ASSIGN_OR_RETURN(std::vector<Instruction> ins, dockerfile::CheckInstructions(*df));
+    const std::string& name = ins[0].name;
+    if (name == "FROM" || name == "ONBUILD" || name == "MAINTAINER") {
+      return fail(absl::StrCat(name, " is not allowed as an ONBUILD trigger"));
+    }
+    triggers_.push_back(df);
+    return AddInstruction(ins[0]);
   }
 
   absl::Status AddInstruction(const Instruction& ins) {
@@ -329,6 +360,7 @@ class Planner {
     std::vector<int> state(stages_.size(), 0), order;
     RETURN_IF_ERROR(Visit(plan.target, &state, &order));
     for (int i : order) plan.stages.push_back(stages_[i]);
+    plan.triggers = triggers_;
     for (const std::string& name : declared_meta_) {
       if (auto it = meta_.find(name); it != meta_.end()) plan.meta_args[name] = it->second;
     }
@@ -351,6 +383,7 @@ class Planner {
   std::set<std::string> used_build_args_;
   Env stage_args_;
   std::vector<Stage> stages_;
+  std::vector<std::shared_ptr<const Dockerfile>> triggers_;
 };
 
 }  // namespace

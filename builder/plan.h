@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct PlanOptions {
   // The environment ("K=V") of a base image, so expansion in a stage sees the image's ENV.
   // Unset: base images count as having no ENV.
   std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_env;
+  // The ONBUILD triggers of a base image: they become the first instructions of a stage built
+  // on it (a stage built on another stage does not run them). Unset: none.
+  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_triggers;
 };
 
 struct PlannedInstruction {
@@ -67,6 +71,8 @@ struct Plan {
   int target = 0;             // index of the target stage
   dockerfile::Env meta_args;  // global ARGs as resolved
   std::vector<std::string> warnings;
+  // The parsed ONBUILD triggers that instructions point into.
+  std::vector<std::shared_ptr<const dockerfile::Dockerfile>> triggers;
 
   nlohmann::json ToJson() const;
   std::string ToText() const;

@@ -138,5 +138,37 @@ TEST(PlanTest, JsonShape) {
   EXPECT_EQ(j["stages"][0]["instructions"][0]["flags"]["chown"], "1:1");
 }
 
+TEST(PlanTest, OnbuildTriggersOfImageBases) {
+  PlanOptions options;
+  options.image_env = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>{"DIR=/opt"};
+  };
+  options.image_triggers =
+      [](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
+    if (image == "parent:1") return std::vector<std::string>{"COPY . $DIR/src", "RUN make"};
+    return std::vector<std::string>{};
+  };
+  auto plan = PlanOf("FROM parent:1 AS a\nRUN test\nFROM a\nRUN again\n", options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const Stage& a = plan->stages[0];
+  ASSERT_EQ(a.instructions.size(), 3u);
+  EXPECT_EQ(a.instructions[0].instruction, "COPY");
+  EXPECT_EQ(a.instructions[0].args, (std::vector<std::string>{".", "/opt/src"}));  // expanded
+  EXPECT_EQ(a.instructions[0].line, 1);  // reported at the FROM
+  EXPECT_EQ(a.instructions[1].instruction, "RUN");
+  EXPECT_EQ(a.instructions[2].args, std::vector<std::string>{"test"});
+  ASSERT_EQ(plan->stages[1].instructions.size(), 1u);  // a stage base runs no triggers
+
+  options.image_triggers = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>{"FROM other"};
+  };
+  auto bad = PlanOf("FROM parent:1\n", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "Dockerfile:1:1: ONBUILD trigger \"FROM other\" of parent:1: FROM is not allowed"),
+            std::string::npos)
+      << bad.status();
+}
+
 }  // namespace
 }  // namespace kiln::builder

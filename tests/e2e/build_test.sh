@@ -136,6 +136,26 @@ printf 'FROM base:1\nADD http://127.0.0.1:%s/missing /x\n' "$WP" >"$WORK/url/Doc
 expect_fail 1 'downloading http://127.0.0.1:[0-9]+/missing: HTTP 404' "$KILN" build -q "$WORK/url"
 ok "ADD downloads URLs (mode 0600, no unpacking), checks --checksum, caches by content"
 
+# ONBUILD: recorded in the image; run first (with the child's context) when an image is used as
+# a base; not passed on to the child.
+mkdir -p "$WORK/onb-parent" "$WORK/onb-child"
+printf 'FROM base:1\nONBUILD RUN echo triggered > /onbuild\nONBUILD COPY f /from-child\n' \
+  >"$WORK/onb-parent/Dockerfile"
+"$KILN" build -q -t onb:1 "$WORK/onb-parent" >/dev/null 2>"$WORK/onb.log" || fail "ONBUILD parent: $(cat "$WORK/onb.log")"
+"$KILN" inspect onb:1 | jq -e '.config.config.OnBuild == ["RUN echo triggered > /onbuild", "COPY f /from-child"]' >/dev/null ||
+  fail "ONBUILD not recorded: $("$KILN" inspect onb:1 | jq -c .config.config.OnBuild)"
+echo child-file >"$WORK/onb-child/f"
+printf 'FROM onb:1\nRUN cat /onbuild /from-child > /both\n' >"$WORK/onb-child/Dockerfile"
+"$KILN" build -q -t onb-child:1 "$WORK/onb-child" >/dev/null 2>"$WORK/onb.log" || fail "ONBUILD child: $(cat "$WORK/onb.log")"
+"$KILN" copy -q onb-child:1 "oci:$WORK/onb-out:1" >/dev/null
+umoci unpack --image "$WORK/onb-out:1" "$WORK/onb-bundle" >/dev/null
+[ "$(cat "$WORK/onb-bundle/rootfs/both")" = "triggered
+child-file" ] || fail "ONBUILD triggers did not run: $(cat "$WORK/onb-bundle/rootfs/both")"
+"$KILN" inspect onb-child:1 | jq -e '.config.config.OnBuild | length == 0' >/dev/null || fail "triggers passed on"
+rm "$WORK/onb-child/f"
+expect_fail 1 'Dockerfile:1: COPY: "f": not found in the build context' "$KILN" build -q "$WORK/onb-child"
+ok "ONBUILD triggers are recorded, run in the child build (errors at its FROM), not inherited"
+
 # A failing step stops the build with its exit code and its last output; nothing is tagged.
 mkdir -p "$WORK/fail"
 printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
