@@ -59,29 +59,20 @@ class CountingReader : public Reader {
 };
 
 // A source whose blob readers report progress.
-class CountingSource : public ImageSource {
+class CountingSource : public ForwardingSource {
  public:
   CountingSource(ImageSource& in, const std::function<void(const oci::Digest&, size_t)>& on_bytes)
-      : in_(in), on_bytes_(on_bytes) {}
-  absl::StatusOr<ManifestData> GetManifest() override { return in_.GetManifest(); }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
-    return in_.GetChildManifest(d);
-  }
+      : ForwardingSource(&in), on_bytes_(on_bytes) {}
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
-    ASSIGN_OR_RETURN(auto r, in_.OpenBlob(d));
+    ASSIGN_OR_RETURN(auto r, ForwardingSource::OpenBlob(d));
     return std::unique_ptr<Reader>(new CountingReader(std::move(r), d.digest, on_bytes_));
   }
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
-    ASSIGN_OR_RETURN(auto r, in_.OpenBlobUnverified(d));
+    ASSIGN_OR_RETURN(auto r, ForwardingSource::OpenBlobUnverified(d));
     return std::unique_ptr<Reader>(new CountingReader(std::move(r), d.digest, on_bytes_));
-  }
-  bool ConcurrentBlobs() const override { return in_.ConcurrentBlobs(); }
-  std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
-    return in_.BlobOrigins(d);
   }
 
  private:
-  ImageSource& in_;
   const std::function<void(const oci::Digest&, size_t)>& on_bytes_;
 };
 

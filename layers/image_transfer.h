@@ -52,6 +52,33 @@ class ImageSource {
   virtual std::vector<std::string> BlobOrigins(const oci::Descriptor& d) { return {}; }
 };
 
+// A source that passes every call to another one (owned or not); subclasses override what
+// they add.
+class ForwardingSource : public ImageSource {
+ public:
+  explicit ForwardingSource(ImageSource* inner) : inner_(inner) {}
+  explicit ForwardingSource(std::unique_ptr<ImageSource> owned)
+      : inner_(owned.get()), owned_(std::move(owned)) {}
+  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
+  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+    return inner_->GetChildManifest(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
+    return inner_->OpenBlob(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    return inner_->OpenBlobUnverified(d);
+  }
+  bool ConcurrentBlobs() const override { return inner_->ConcurrentBlobs(); }
+  std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
+    return inner_->BlobOrigins(d);
+  }
+
+ private:
+  ImageSource* inner_;
+  std::unique_ptr<ImageSource> owned_;
+};
+
 class ImageDestination {
  public:
   virtual ~ImageDestination() = default;

@@ -18,29 +18,17 @@ namespace kiln::layers {
 namespace {
 
 // A source over a layout it owns (and the unpacked archive holding it, if any).
-class OwnedLayoutSource : public ImageSource {
+class OwnedLayoutSource : public ForwardingSource {
  public:
   OwnedLayoutSource(std::optional<TempDir> dir, std::unique_ptr<OciLayout> layout,
                     const oci::Descriptor& root)
-      : dir_(std::move(dir)),
-        layout_(std::move(layout)),
-        inner_(NewBlobStoreSource(&layout_->blobs(), root)) {}
-  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
-    return inner_->GetChildManifest(d);
-  }
-  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
-    return inner_->OpenBlob(d);
-  }
-  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
-    return inner_->OpenBlobUnverified(d);
-  }
-  bool ConcurrentBlobs() const override { return true; }
+      : ForwardingSource(NewBlobStoreSource(&layout->blobs(), root)),
+        dir_(std::move(dir)),
+        layout_(std::move(layout)) {}
 
  private:
   std::optional<TempDir> dir_;
   std::unique_ptr<OciLayout> layout_;
-  std::unique_ptr<ImageSource> inner_;
 };
 
 // A destination into a layout it owns; `on_commit` runs after the name is set (with the
@@ -101,28 +89,16 @@ void RecordOrigins(const Store& store, const oci::Digest& d, std::vector<std::st
 }
 
 // The store as a source: blobs with the registry repositories they came from.
-class StoreSource : public ImageSource {
+class StoreSource : public ForwardingSource {
  public:
   StoreSource(Store* store, const oci::Descriptor& root)
-      : store_(store), inner_(NewBlobStoreSource(&store->blobs(), root)) {}
-  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
-    return inner_->GetChildManifest(d);
-  }
-  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
-    return inner_->OpenBlob(d);
-  }
-  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
-    return inner_->OpenBlobUnverified(d);
-  }
-  bool ConcurrentBlobs() const override { return true; }
+      : ForwardingSource(NewBlobStoreSource(&store->blobs(), root)), store_(store) {}
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
     return ReadOrigins(*store_, d.digest);
   }
 
  private:
   Store* store_;
-  std::unique_ptr<ImageSource> inner_;
 };
 
 // A destination into the store, holding the store's shared lock so gc waits for it.
