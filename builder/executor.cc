@@ -24,6 +24,7 @@
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "builder/context/build_context.h"
+#include "builder/context/dockerignore.h"
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/plan.h"
@@ -646,6 +647,11 @@ class Executor {
       }
       chmod = m;
     }
+    std::optional<context::DockerIgnore> exclude;
+    if (auto it = p.flags.find("exclude"); it != p.flags.end()) {
+      ASSIGN_OR_RETURN(exclude,
+                       context::DockerIgnore::Parse(absl::StrJoin(it->second, "\n"), "--exclude"));
+    }
     std::string diff = absl::StrCat(work_, "/step-", step_, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
     Writer writer{diff, owner, chmod};
@@ -679,6 +685,34 @@ class Executor {
       bool wildcard = HasGlobMeta(root);
       std::string current_root;  // the selected path entries are copied relative to
       bool root_is_dir = false;
+      // --exclude patterns (.dockerignore syntax) match a path relative to the source's
+      // directory part before any wildcard, or relative to the directory being copied.
+      std::string prefix =
+          wildcard ? root.substr(0, std::min(root.size(), root.find_first_of("*?["))) : "";
+      prefix = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+      std::vector<std::string> excluded_dirs;
+      auto is_excluded = [&](const context::ContextEntry& e) {
+        if (!exclude) return false;
+        for (const std::string& d : excluded_dirs) {
+          if (absl::StartsWith(e.path, d + "/")) return true;
+        }
+        std::vector<std::string> rels;
+        if (prefix.empty()) rels.push_back(e.path);
+        if (!prefix.empty() && absl::StartsWith(e.path, prefix + "/")) {
+          rels.push_back(e.path.substr(prefix.size() + 1));
+        }
+        if (!current_root.empty() && current_root != "." &&
+            absl::StartsWith(e.path, current_root + "/")) {
+          rels.push_back(e.path.substr(current_root.size() + 1));
+        }
+        for (const std::string& rel : rels) {
+          if (exclude->Excluded(rel)) {
+            if (S_ISDIR(e.mode)) excluded_dirs.push_back(e.path);
+            return true;
+          }
+        }
+        return false;
+      };
       for (const context::ContextEntry& e : entries) {
         bool under_root = !current_root.empty() &&
                           (current_root == "." || absl::StartsWith(e.path, current_root + "/"));
@@ -687,6 +721,7 @@ class Executor {
           current_root = ".";
           root_is_dir = true;
         }
+        if (!under_root && is_excluded(e)) continue;
         if (!under_root) {
           current_root = e.path;
           root_is_dir = S_ISDIR(e.mode);
@@ -715,6 +750,7 @@ class Executor {
           }
           continue;
         }
+        if (is_excluded(e)) continue;
         std::string rel = current_root == "." ? e.path : e.path.substr(current_root.size() + 1);
         RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(dest, rel)));
       }

@@ -156,6 +156,21 @@ rm "$WORK/onb-child/f"
 expect_fail 1 'Dockerfile:1: COPY: "f": not found in the build context' "$KILN" build -q "$WORK/onb-child"
 ok "ONBUILD triggers are recorded, run in the child build (errors at its FROM), not inherited"
 
+# COPY --exclude: .dockerignore patterns, relative to the copied directory or the part of the
+# source before its wildcard; an excluded directory takes its contents with it.
+mkdir -p "$WORK/excl/src/sub" "$WORK/excl/src/keep"
+for f in a.txt b.md sub/c.txt keep/d.txt keep/e.md; do echo "$f" >"$WORK/excl/src/$f"; done
+printf 'FROM base:1\nCOPY --exclude=*.txt --exclude=sub src/ /e1/\nCOPY --exclude=*.md --exclude=keep/*.txt src/* /e2/\nRUN cd /e1 && find . -type f | sort > /l1 && cd /e2 && find . -type f | sort > /l2\n' \
+  >"$WORK/excl/Dockerfile"
+"$KILN" build -q -t excl:1 "$WORK/excl" >/dev/null 2>"$WORK/excl.log" || fail "--exclude build: $(cat "$WORK/excl.log")"
+"$KILN" copy -q excl:1 "oci:$WORK/excl-out:1" >/dev/null
+umoci unpack --image "$WORK/excl-out:1" "$WORK/excl-bundle" >/dev/null
+[ "$(tr '\n' ' ' <"$WORK/excl-bundle/rootfs/l1")" = "./b.md ./keep/d.txt ./keep/e.md " ] ||
+  fail "--exclude on a directory copy: $(cat "$WORK/excl-bundle/rootfs/l1")"
+[ "$(tr '\n' ' ' <"$WORK/excl-bundle/rootfs/l2")" = "./a.txt ./c.txt " ] ||
+  fail "--exclude on a wildcard copy: $(cat "$WORK/excl-bundle/rootfs/l2")"
+ok "COPY --exclude leaves out matching files and directories"
+
 # A failing step stops the build with its exit code and its last output; nothing is tagged.
 mkdir -p "$WORK/fail"
 printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
