@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
+#include "oci/media_types.h"
 
 namespace kiln::layers {
 
@@ -97,6 +98,27 @@ class BlobCopier {
     return absl::OkStatus();
   }
 
+  // An image config must name one DiffID per layer (each DiffID is checked against the
+  // uncompressed layer when it is unpacked).
+  absl::Status CheckConfig(const oci::Manifest& manifest) {
+    const std::string& type = manifest.config.media_type;
+    if (type != oci::kOciConfig && type != oci::kDockerConfig) return absl::OkStatus();
+    if (manifest.config.size > static_cast<int64_t>(oci::kMaxConfigSize)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config is too large (", manifest.config.size, " bytes)"));
+    }
+    ASSIGN_OR_RETURN(auto reader, src_.OpenBlob(manifest.config));
+    ASSIGN_OR_RETURN(std::string bytes, ReadAllFrom(*reader, oci::kMaxConfigSize));
+    ASSIGN_OR_RETURN_CTX(oci::ImageConfig config, oci::ImageConfig::Parse(bytes), "config ",
+                         manifest.config.digest.str());
+    if (config.diff_ids.size() != manifest.layers.size()) {
+      return absl::DataLossError(absl::StrCat("config ", manifest.config.digest.str(), " names ",
+                                              config.diff_ids.size(), " DiffIDs for ",
+                                              manifest.layers.size(), " layers"));
+    }
+    return absl::OkStatus();
+  }
+
   // Copies `blobs`, several at once when both ends allow it; the first error wins.
   absl::Status CopyAll(const std::vector<oci::Descriptor>& blobs, const std::string& what) {
     int jobs = (src_.ConcurrentBlobs() && dst_.ConcurrentBlobs()) ? options_.jobs : 1;
@@ -151,6 +173,7 @@ class BlobCopier {
 absl::Status CopyManifest(BlobCopier& blobs, ImageDestination& dst, const ManifestData& m) {
   ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(m.bytes));
   RETURN_IF_ERROR(blobs.CopyAll({manifest.config}, "config"));
+  RETURN_IF_ERROR(blobs.CheckConfig(manifest));
   RETURN_IF_ERROR(blobs.CopyAll(manifest.layers, "layer"));
   return dst.PutManifest(m);
 }

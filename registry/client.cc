@@ -29,6 +29,8 @@ constexpr size_t kMaxTokenBody = 1 << 20;
 constexpr size_t kMaxTagPage = 4 << 20;
 constexpr size_t kMaxTags = 100000;
 constexpr int kMaxRedirects = 5;
+// Blobs up to this size are uploaded in one PUT (POST, then PUT with the body).
+constexpr int64_t kMonolithicMax = 4 << 20;
 
 const char* const kManifestAccept =
     "application/vnd.oci.image.manifest.v1+json, "
@@ -697,6 +699,35 @@ absl::Status Registry::PushBlob(
     if (r->Header("location").empty()) return absl::UnknownError(what + ": no upload location");
     r.reset();
 
+    if (d.size <= kMonolithicMax && options_.upload_chunk_size == 0) {
+      // Small blobs go in one PUT whose body can be sent again on a retry.
+      ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, open());
+      ASSIGN_OR_RETURN_CTX(std::string body, ReadAllFrom(*reader, kMonolithicMax), what);
+      if (static_cast<int64_t>(body.size()) != d.size) {
+        return absl::DataLossError(absl::StrCat(what, ": the source has ", body.size(),
+                                                " bytes, the descriptor says ", d.size));
+      }
+      Call put;
+      put.request.method = "PUT";
+      put.request.url = absl::StrCat(location, location.find('?') == std::string::npos ? "?" : "&",
+                                     "digest=", UrlEncode(d.digest.str()));
+      put.request.body = std::move(body);
+      put.request.headers.emplace_back("Content-Type", "application/octet-stream");
+      put.scopes = {PushScope(repo)};
+      ASSIGN_OR_RETURN(auto pr, Do(std::move(put)));
+      if (pr->status() == 201 || pr->status() == 204 || pr->status() == 200) {
+        return absl::OkStatus();
+      }
+      std::string err = pr->ReadBody(kMaxErrorBody).value_or("");
+      if (absl::StrContains(err, "DIGEST_INVALID")) {
+        return absl::DataLossError(absl::StrCat(
+            what, ": digest mismatch: the registry found the uploaded bytes do not match ",
+            d.digest.str(), " (is the source damaged?)"));
+      }
+      if (pr->status() == 404 && absl::StrContains(err, "BLOB_UPLOAD_UNKNOWN")) continue;
+      return RegistryError(pr->status(), err, what);
+    }
+
     int64_t offset = 0;
     std::unique_ptr<Reader> reader;
     bool restart = false;
@@ -796,9 +827,10 @@ absl::StatusOr<bool> Registry::MountBlob(const std::string& repo, const oci::Des
   return false;
 }
 
-absl::StatusOr<std::vector<std::string>> Registry::ListTags(const std::string& repo) {
+absl::StatusOr<std::vector<std::string>> Registry::ListTags(const std::string& repo,
+                                                            int page_size) {
   std::vector<std::string> tags;
-  std::string url = absl::StrCat(base_url_, "/v2/", repo, "/tags/list?n=1000");
+  std::string url = absl::StrCat(base_url_, "/v2/", repo, "/tags/list?n=", page_size);
   for (int page = 0; !url.empty(); ++page) {
     Call call;
     call.request.url = url;

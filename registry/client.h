@@ -93,8 +93,9 @@ class Registry {
   // Asks the registry to link the blob from `from_repo`; false if it would not.
   absl::StatusOr<bool> MountBlob(const std::string& repo, const oci::Descriptor& d,
                                  const std::string& from_repo);
-  // Every tag of `repo`, following pagination.
-  absl::StatusOr<std::vector<std::string>> ListTags(const std::string& repo);
+  // Every tag of `repo`, following pagination (`page_size` tags a request).
+  absl::StatusOr<std::vector<std::string>> ListTags(const std::string& repo,
+                                                    int page_size = 1000);
 
   // Checks that the credentials work (a token can be had, or /v2/ accepts them).
   absl::Status CheckLogin();

@@ -7,12 +7,16 @@ MODE is one of:
   throttle     the first request of each path is answered 429 (Retry-After: 1), the second 503
   reset-upload the second PATCH of each upload drops the connection before forwarding
   corrupt      every GET of a blob larger than 1000 bytes has one byte flipped
+  paginate     tag lists are served n at a time with a Link to the next page (as registries
+               that paginate do), whatever the upstream does
   redirect     blob GETs are answered 307 to http://localhost:<port>/__redirect/...: another
                host, as object storage is; such requests that carry Authorization are logged
                as "leak", and are forwarded with the credentials last seen
 The chosen port is written to PORTFILE. Counters are printed on stderr at each fault.
 """
 import http.client
+import json
+import urllib.parse
 import os
 import sys
 import threading
@@ -85,6 +89,8 @@ class Proxy(BaseHTTPRequestHandler):
                 self.fault("reset-upload")
                 self.rfile.read(min(length, 1000))
                 return self.drop()
+        if MODE == "paginate" and "/tags/list" in path:
+            return self.paginate(path, headers)
         body = self.rfile.read(length) if length else None
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
         conn.request(self.command, path, body=body, headers=headers)
@@ -105,6 +111,28 @@ class Proxy(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             return self.drop()
+        self.wfile.write(data)
+
+    def paginate(self, path, headers):
+        url = urllib.parse.urlparse(path)
+        q = urllib.parse.parse_qs(url.query)
+        n, last = int(q.get("n", ["100"])[0]), q.get("last", [""])[0]
+        conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
+        conn.request("GET", url.path, headers=headers)
+        resp = conn.getresponse()
+        doc = json.loads(resp.read())
+        tags = sorted(doc.get("tags") or [])
+        rest = [t for t in tags if t > last]
+        doc["tags"] = rest[:n]
+        data = json.dumps(doc).encode()
+        self.fault("page")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if len(rest) > n:
+            self.send_header("Link", '<%s?n=%d&last=%s>; rel="next"' %
+                             (url.path, n, urllib.parse.quote(rest[n - 1])))
+        self.end_headers()
         self.wfile.write(data)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward

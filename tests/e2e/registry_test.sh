@@ -106,15 +106,16 @@ got=$("$KILN" copy -q "docker://$R/team/app:1" "docker://$R/other/app:2")
   fail "copied image differs"
 grep -q 'POST /v2/other/app/blobs/uploads/?mount=' "$WORK/plain/log" ||
   fail "registry copy did not mount blobs"
-grep -q 'PATCH /v2/other/app/' "$WORK/plain/log" && fail "registry copy uploaded blobs"
+grep -qE '(PATCH|PUT) /v2/other/app/blobs/uploads' "$WORK/plain/log" && fail "registry copy uploaded blobs"
 ok "registry-to-registry copy keeps the digest and mounts instead of uploading"
 
 for t in a b c; do "$KILN" push -q app:1 "$R/team/app:$t" >/dev/null; done
 [ "$("$KILN" tags "$R/team/app" | sort | tr '\n' ' ')" = "1 a b c " ] || fail "tags"
 # Pushing again uploads nothing: every blob is already there.
-before=$(grep -c 'PATCH' "$WORK/plain/log")
+before=$(grep -cE '(PATCH|PUT) /v2/team/app/blobs/uploads' "$WORK/plain/log")
+[ "$before" -gt 0 ] || fail "no uploads seen in the registry log"
 "$KILN" push -q app:1 "$R/team/app:1" >/dev/null
-[ "$(grep -c 'PATCH' "$WORK/plain/log")" = "$before" ] || fail "re-push uploaded blobs"
+[ "$(grep -cE '(PATCH|PUT) /v2/team/app/blobs/uploads' "$WORK/plain/log")" = "$before" ] || fail "re-push uploaded blobs"
 ok "tag listing; a re-push skips blobs the registry has"
 
 expect_fail 1 'MANIFEST_UNKNOWN' "$KILN" pull "$R/team/app:nope"
@@ -276,6 +277,14 @@ got=$("$KILN" pull -q "$P/app:1")
 grep -q 'fault: reset-body' "$WORK/proxy-reset-body.log" || fail "no reset happened"
 "$KILN" fsck >/dev/null || fail "fsck after resumed pull"
 ok "downloads broken mid-body resume (Range) and verify"
+
+proxy paginate
+export KILN_ROOT=$WORK/store
+"$KILN" push -q app:1 "$P/paged:1" >/dev/null
+for t in b c d e; do "$KILN" push -q app:1 "$P/paged:$t" >/dev/null; done
+[ "$("$KILN" tags --page-size 2 "$P/paged" | tr '\n' ' ')" = "1 b c d e " ] || fail "paginated tags"
+[ "$(grep -c 'fault: page' "$WORK/proxy-paginate.log")" = 3 ] || fail "not 3 pages: $(cat "$WORK/proxy-paginate.log")"
+ok "tag listing follows Link pagination"
 
 proxy throttle
 fresh_store throttle
