@@ -15,12 +15,6 @@ namespace {
 
 constexpr int kMaxRedirects = 10;
 
-std::string Origin(const std::string& url) {
-  size_t scheme_end = url.find("://");
-  size_t path = url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
-  return url.substr(0, path);
-}
-
 }  // namespace
 
 bool IsUrl(const std::string& s) {
@@ -49,7 +43,7 @@ absl::StatusOr<FetchedUrl> FetchUrl(const std::string& url, const std::string& p
     std::string loc = r->Header("location");
     if (loc.empty())
       return absl::UnavailableError("downloading " + url + ": redirect without Location");
-    if (absl::StartsWith(loc, "/")) loc = Origin(current) + loc;
+    if (absl::StartsWith(loc, "/")) loc = registry::UrlOrigin(current) + loc;
     if (!IsUrl(loc))
       return absl::InvalidArgumentError("downloading " + url + ": bad redirect " + loc);
     if (absl::StartsWith(current, "https://") && absl::StartsWith(loc, "http://")) {

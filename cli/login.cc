@@ -64,10 +64,8 @@ void AddLoginCommands(CLI::App& app, Globals& g) {
       topts.registry.credential = cred;
       ASSIGN_OR_RETURN(auto reg, registry::Registry::Connect(domain, topts.registry));
       RETURN_IF_ERROR(reg->CheckLogin());
-      std::string path = opts->registry.authfile.empty() ? registry::AuthFile::DefaultPath()
-                                                         : opts->registry.authfile;
-      ASSIGN_OR_RETURN(registry::AuthFile file, registry::AuthFile::Load(path));
-      RETURN_IF_ERROR_CTX(file.Store(domain, cred), "saving credentials to ", path);
+      ASSIGN_OR_RETURN(registry::AuthFile file, registry::AuthFile::Load(opts->registry.authfile));
+      RETURN_IF_ERROR_CTX(file.Store(domain, cred), "saving credentials to ", file.path());
       std::printf("Login Succeeded\n");
       return absl::OkStatus();
     };
@@ -80,9 +78,7 @@ void AddLoginCommands(CLI::App& app, Globals& g) {
   logout->callback([&g, out] {
     g.run = [out]() -> absl::Status {
       std::string domain = RegistryDomain(out->server);
-      std::string path = out->registry.authfile.empty() ? registry::AuthFile::DefaultPath()
-                                                        : out->registry.authfile;
-      ASSIGN_OR_RETURN(registry::AuthFile file, registry::AuthFile::Load(path));
+      ASSIGN_OR_RETURN(registry::AuthFile file, registry::AuthFile::Load(out->registry.authfile));
       RETURN_IF_ERROR(file.Erase(domain));
       std::printf("Removed login credentials for %s\n", domain.c_str());
       return absl::OkStatus();

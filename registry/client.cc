@@ -64,16 +64,16 @@ bool IsLoopback(absl::string_view hostport) {
   return h == "localhost" || absl::StartsWith(h, "127.") || h == "::1";
 }
 
-// The "scheme://host[:port]" part of a URL.
-std::string Origin(absl::string_view url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == absl::string_view::npos) return "";
-  size_t path = url.find('/', scheme_end + 3);
-  return std::string(url.substr(0, path));
+// The first challenge kiln can answer (Bearer or Basic).
+std::optional<Challenge> SupportedChallenge(const std::vector<Challenge>& chs) {
+  for (const Challenge& c : chs) {
+    if (c.scheme == "bearer" || c.scheme == "basic") return c;
+  }
+  return std::nullopt;
 }
 
 std::string UrlHostPort(absl::string_view url) {
-  std::string origin = Origin(url);
+  std::string origin = UrlOrigin(url);
   size_t p = origin.find("://");
   return p == std::string::npos ? "" : origin.substr(p + 3);
 }
@@ -195,8 +195,7 @@ absl::StatusOr<std::shared_ptr<Registry>> Registry::Connect(const std::string& d
   if (options.credential.has_value()) {
     r->credential_ = options.credential;
   } else {
-    std::string path = options.auth_file.empty() ? AuthFile::DefaultPath() : options.auth_file;
-    ASSIGN_OR_RETURN(AuthFile file, AuthFile::Load(path));
+    ASSIGN_OR_RETURN(AuthFile file, AuthFile::Load(options.auth_file));
     ASSIGN_OR_RETURN(Credential c, file.Lookup(domain));
     if (!c.empty()) r->credential_ = c;
   }
@@ -218,6 +217,18 @@ void Registry::Backoff(int attempt, const HttpResponse* response) const {
   absl::SleepFor(d);
 }
 
+absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::SendRetrying(const HttpRequest& req,
+                                                                     bool retry_connection_errors) {
+  for (int attempt = 1;; ++attempt) {
+    ++requests_;
+    absl::StatusOr<std::unique_ptr<HttpResponse>> r = http_.Send(req);
+    bool transient = r.ok() ? IsTransientStatus((*r)->status())
+                            : retry_connection_errors && absl::IsUnavailable(r.status());
+    if (!transient || attempt >= options_.max_attempts) return r;
+    Backoff(attempt, r.ok() ? r->get() : nullptr);
+  }
+}
+
 absl::Status Registry::Ping() {
   const bool plain_ok = !options_.tls_verify || IsLoopback(host_);
   absl::Status first_error;
@@ -227,14 +238,9 @@ absl::Status Registry::Ping() {
     HttpRequest req;
     req.url = base + "/v2/";
     req.tls = tls_;
-    absl::StatusOr<std::unique_ptr<HttpResponse>> r;
-    for (int attempt = 1;; ++attempt) {
-      ++requests_;
-      r = http_.Send(req);
-      bool transient = r.ok() ? IsTransientStatus((*r)->status()) : false;
-      if (!transient || attempt >= options_.max_attempts) break;
-      Backoff(attempt, r->get());
-    }
+    // A port that does not speak TLS fails at once: that is no reason to wait and retry.
+    absl::StatusOr<std::unique_ptr<HttpResponse>> r =
+        SendRetrying(req, /*retry_connection_errors=*/false);
     if (!r.ok()) {
       if (first_error.ok()) first_error = r.status();
       continue;
@@ -249,12 +255,7 @@ absl::Status Registry::Ping() {
               absl::StrCat(domain_, " answered 401 without a WWW-Authenticate challenge"));
         }
         ASSIGN_OR_RETURN_CTX(std::vector<Challenge> chs, ParseChallenges(header), domain_);
-        for (const Challenge& c : chs) {
-          if (c.scheme == "bearer" || c.scheme == "basic") {
-            challenge_ = c;
-            break;
-          }
-        }
+        challenge_ = SupportedChallenge(chs);
         if (!challenge_) {
           return absl::UnimplementedError(absl::StrCat(domain_, " asks for auth scheme \"",
                                                        chs[0].scheme, "\", which kiln lacks"));
@@ -312,14 +313,8 @@ absl::StatusOr<Registry::Token> Registry::FetchToken(const Challenge& ch,
                                                           cred.username, ":", cred.password))));
     }
   }
-  absl::StatusOr<std::unique_ptr<HttpResponse>> r;
-  for (int attempt = 1;; ++attempt) {
-    ++requests_;
-    r = http_.Send(req);
-    bool transient = r.ok() ? IsTransientStatus((*r)->status()) : absl::IsUnavailable(r.status());
-    if (!transient || attempt >= options_.max_attempts) break;
-    Backoff(attempt, r.ok() ? r->get() : nullptr);
-  }
+  absl::StatusOr<std::unique_ptr<HttpResponse>> r =
+      SendRetrying(req, /*retry_connection_errors=*/true);
   if (!r.ok()) return Annotate(r.status(), absl::StrCat("fetching a token from ", realm));
   ASSIGN_OR_RETURN(std::string body, (*r)->ReadBody(kMaxTokenBody));
   if ((*r)->status() != 200) {
@@ -382,7 +377,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::Do(Call call) {
     req.tls = tls_;
     ASSIGN_OR_RETURN(std::string auth, AuthorizationFor(call.scopes, refresh));
     refresh = false;
-    if (!auth.empty() && Origin(req.url) == base_url_)
+    if (!auth.empty() && UrlOrigin(req.url) == base_url_)
       req.headers.emplace_back("Authorization", auth);
     ++requests_;
     absl::StatusOr<std::unique_ptr<HttpResponse>> r = http_.Send(req);
@@ -400,15 +395,9 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::Do(Call call) {
       std::string header = (*r)->Header("www-authenticate");
       if (!header.empty()) {
         absl::StatusOr<std::vector<Challenge>> chs = ParseChallenges(header);
+        std::optional<Challenge> ch = chs.ok() ? SupportedChallenge(*chs) : std::nullopt;
         std::lock_guard<std::mutex> lock(mu_);
-        if (chs.ok()) {
-          for (const Challenge& c : *chs) {
-            if (c.scheme == "bearer" || c.scheme == "basic") {
-              challenge_ = c;
-              break;
-            }
-          }
-        }
+        if (ch) challenge_ = std::move(ch);
       }
       continue;
     }
@@ -526,7 +515,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::FollowRedirects(
     if (location.empty()) return absl::UnavailableError("a redirect without a Location");
     std::string url = location;
     if (!absl::StartsWith(location, "http://") && !absl::StartsWith(location, "https://")) {
-      url = absl::StartsWith(location, "/") ? Origin(r->url()) + location : ResolveUrl(location);
+      url = absl::StartsWith(location, "/") ? UrlOrigin(r->url()) + location : ResolveUrl(location);
     }
     if (absl::StartsWith(url, "http://") && absl::StartsWith(r->url(), "https://")) {
       return absl::PermissionDeniedError(
@@ -541,7 +530,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::FollowRedirects(
                                         return absl::EqualsIgnoreCase(h.first, "authorization");
                                       }),
                        next.headers.end());
-    if (Origin(url) == base_url_) {
+    if (UrlOrigin(url) == base_url_) {
       Call call;
       call.request = next;
       ASSIGN_OR_RETURN(r, Do(std::move(call)));
@@ -707,25 +696,11 @@ absl::Status Registry::PushBlob(
         return absl::DataLossError(absl::StrCat(what, ": the source has ", body.size(),
                                                 " bytes, the descriptor says ", d.size));
       }
-      Call put;
-      put.request.method = "PUT";
-      put.request.url = absl::StrCat(location, location.find('?') == std::string::npos ? "?" : "&",
-                                     "digest=", UrlEncode(d.digest.str()));
-      put.request.body = std::move(body);
-      put.request.headers.emplace_back("Content-Type", "application/octet-stream");
-      put.scopes = {PushScope(repo)};
-      ASSIGN_OR_RETURN(auto pr, Do(std::move(put)));
-      if (pr->status() == 201 || pr->status() == 204 || pr->status() == 200) {
-        return absl::OkStatus();
+      absl::Status done = FinishUpload(repo, location, d, std::move(body), what);
+      if (absl::IsNotFound(done) && absl::StrContains(done.message(), "BLOB_UPLOAD_UNKNOWN")) {
+        continue;  // the session expired: start another
       }
-      std::string err = pr->ReadBody(kMaxErrorBody).value_or("");
-      if (absl::StrContains(err, "DIGEST_INVALID")) {
-        return absl::DataLossError(absl::StrCat(
-            what, ": digest mismatch: the registry found the uploaded bytes do not match ",
-            d.digest.str(), " (is the source damaged?)"));
-      }
-      if (pr->status() == 404 && absl::StrContains(err, "BLOB_UPLOAD_UNKNOWN")) continue;
-      return RegistryError(pr->status(), err, what);
+      return done;
     }
 
     int64_t offset = 0;
@@ -776,30 +751,33 @@ absl::Status Registry::PushBlob(
       offset = *have;
     }
     if (restart) continue;
-    // Drain the reader so it verifies the digest before the upload is finished.
+    // The source must end where the descriptor says (the registry checks the digest).
     char probe[1];
     ASSIGN_OR_RETURN_CTX(size_t extra, reader->Read(probe, 1), what);
     if (extra != 0) return absl::DataLossError(what + ": the blob is longer than its descriptor");
-
-    Call put;
-    put.request.method = "PUT";
-    put.request.url = absl::StrCat(location, location.find('?') == std::string::npos ? "?" : "&",
-                                   "digest=", UrlEncode(d.digest.str()));
-    put.request.body = "";
-    put.request.headers.emplace_back("Content-Type", "application/octet-stream");
-    put.scopes = {PushScope(repo)};
-    ASSIGN_OR_RETURN(auto pr, Do(std::move(put)));
-    if (pr->status() != 201 && pr->status() != 204 && pr->status() != 200) {
-      std::string body = pr->ReadBody(kMaxErrorBody).value_or("");
-      if (absl::StrContains(body, "DIGEST_INVALID")) {
-        return absl::DataLossError(absl::StrCat(
-            what, ": digest mismatch: the registry found the uploaded bytes do not match ",
-            d.digest.str(), " (is the source damaged?)"));
-      }
-      return RegistryError(pr->status(), body, what);
-    }
-    return absl::OkStatus();
+    return FinishUpload(repo, location, d, "", what);
   }
+}
+
+absl::Status Registry::FinishUpload(const std::string& repo, const std::string& location,
+                                    const oci::Descriptor& d, std::string body,
+                                    const std::string& what) {
+  Call put;
+  put.request.method = "PUT";
+  put.request.url = absl::StrCat(location, location.find('?') == std::string::npos ? "?" : "&",
+                                 "digest=", UrlEncode(d.digest.str()));
+  put.request.body = std::move(body);
+  put.request.headers.emplace_back("Content-Type", "application/octet-stream");
+  put.scopes = {PushScope(repo)};
+  ASSIGN_OR_RETURN(auto r, Do(std::move(put)));
+  if (r->status() == 201 || r->status() == 204 || r->status() == 200) return absl::OkStatus();
+  std::string err = r->ReadBody(kMaxErrorBody).value_or("");
+  if (absl::StrContains(err, "DIGEST_INVALID")) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": digest mismatch: the registry found the uploaded bytes do not match ",
+                     d.digest.str(), " (is the source damaged?)"));
+  }
+  return RegistryError(r->status(), err, what);
 }
 
 absl::StatusOr<bool> Registry::MountBlob(const std::string& repo, const oci::Descriptor& d,
@@ -855,7 +833,7 @@ absl::StatusOr<std::vector<std::string>> Registry::ListTags(const std::string& r
       if (lt == std::string::npos || gt == std::string::npos || gt < lt) continue;
       std::string next = link.substr(lt + 1, gt - lt - 1);
       url = absl::StartsWith(next, "/") ? base_url_ + next : next;
-      if (Origin(url) != base_url_) url.clear();  // never follow pagination off the registry
+      if (UrlOrigin(url) != base_url_) url.clear();  // never follow pagination off the registry
     }
   }
   return tags;

@@ -94,8 +94,7 @@ class Registry {
   absl::StatusOr<bool> MountBlob(const std::string& repo, const oci::Descriptor& d,
                                  const std::string& from_repo);
   // Every tag of `repo`, following pagination (`page_size` tags a request).
-  absl::StatusOr<std::vector<std::string>> ListTags(const std::string& repo,
-                                                    int page_size = 1000);
+  absl::StatusOr<std::vector<std::string>> ListTags(const std::string& repo, int page_size = 1000);
 
   // Checks that the credentials work (a token can be had, or /v2/ accepts them).
   absl::Status CheckLogin();
@@ -117,6 +116,12 @@ class Registry {
     bool retry = true;
   };
   absl::Status Ping();
+  // Sends without auth, retrying transient statuses (and connection errors if asked).
+  absl::StatusOr<std::unique_ptr<HttpResponse>> SendRetrying(const HttpRequest& req,
+                                                             bool retry_connection_errors);
+  // Completes an upload session with `PUT ?digest=` (and the body still to send, if any).
+  absl::Status FinishUpload(const std::string& repo, const std::string& location,
+                            const oci::Descriptor& d, std::string body, const std::string& what);
   absl::StatusOr<std::unique_ptr<HttpResponse>> Do(Call call);
   absl::StatusOr<std::string> AuthorizationFor(const std::vector<std::string>& scopes,
                                                bool refresh);

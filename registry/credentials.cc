@@ -142,7 +142,8 @@ absl::StatusOr<AuthFile> AuthFile::Parse(absl::string_view text, std::string pat
   return f;
 }
 
-absl::StatusOr<AuthFile> AuthFile::Load(const std::string& path) {
+absl::StatusOr<AuthFile> AuthFile::Load(const std::string& given) {
+  const std::string path = given.empty() ? DefaultPath() : given;
   if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) return Parse("", path);
   ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxAuthFileSize + 1));
   return Parse(text, path);

@@ -26,7 +26,7 @@ inline constexpr size_t kMaxAuthFileSize = 1 << 20;
 class AuthFile {
  public:
   static std::string DefaultPath();
-  // A missing file is an empty one.
+  // A missing file is an empty one; an empty `path` is DefaultPath().
   static absl::StatusOr<AuthFile> Load(const std::string& path);
   static absl::StatusOr<AuthFile> Parse(absl::string_view text, std::string path);
 

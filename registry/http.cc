@@ -329,6 +329,13 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest
   return std::unique_ptr<HttpResponse>(new HttpResponse(std::move(t)));
 }
 
+std::string UrlOrigin(absl::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return "";
+  size_t path = url.find('/', scheme_end + 3);
+  return std::string(url.substr(0, path));
+}
+
 std::string UrlEncode(absl::string_view s) {
   std::string out;
   for (unsigned char c : s) {

@@ -88,6 +88,9 @@ class HttpClient {
   absl::Duration stall_timeout_;
 };
 
+// The "scheme://host[:port]" part of a URL ("" if it has no scheme).
+std::string UrlOrigin(absl::string_view url);
+
 // Percent-encodes a query parameter value.
 std::string UrlEncode(absl::string_view s);
 
