@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "base/file_util.h"
 #include "base/glob.h"
+#include "base/id_map.h"
 #include "base/io.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
@@ -783,7 +784,11 @@ class Executor {
     absl::Status Own(const std::string& path) const {
       uid_t uid = owner ? owner->uid : 0;
       gid_t gid = owner ? owner->gid : 0;
-      if (::lchown(path.c_str(), uid, gid) != 0) return ErrnoError(absl::StrCat("chown ", path));
+      if (::lchown(path.c_str(), uid, gid) != 0) {
+        int err = errno;
+        RETURN_IF_ERROR_CTX(CheckIdsMapped(uid, gid), "--chown");
+        return ErrnoError(absl::StrCat("chown ", path), err);
+      }
       return absl::OkStatus();
     }
     // Creates the missing parents of `target`, owned like the copied files (as --chown does).

@@ -4,7 +4,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "builder/sandbox/rootless.h"
 #include "cli/common.h"
+#include "layers/store.h"
 
 int main(int argc, char** argv) {
   kiln::cli::Globals g;
@@ -44,6 +46,18 @@ int main(int argc, char** argv) {
   if (!g.run) {
     std::fprintf(stderr, "kiln: no command given (see kiln --help)\n");
     return 2;
+  }
+  // Commands that touch the store or run steps work rootless from inside a user namespace.
+  const std::string verb = app.get_subcommands().front()->get_name();
+  if (verb != "version" && verb != "login" && verb != "logout" && verb != "tags" &&
+      verb != "dockerfile") {
+    // Chosen by who started kiln: inside the namespace every user is root.
+    if (g.root.empty()) g.root = kiln::layers::Store::DefaultRoot();
+    absl::Status entered = kiln::builder::sandbox::EnterUserNamespace();
+    if (!entered.ok()) {
+      std::fprintf(stderr, "kiln: %s\n", std::string(entered.message()).c_str());
+      return 1;
+    }
   }
   absl::Status status = g.run();
   if (!status.ok()) {

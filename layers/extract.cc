@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
+#include "base/id_map.h"
 #include "base/in_root.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
@@ -224,7 +225,9 @@ class Extractor {
     if (options_.preserve_owner) {
       if (::fchownat(dir, base.c_str(), archive_entry_uid(entry), archive_entry_gid(entry),
                      AT_SYMLINK_NOFOLLOW) != 0) {
-        return ErrnoError("chown");
+        // In a user namespace that maps a single id the owner cannot be kept: it stays root.
+        if (errno != EINVAL || InInitialUserNamespace()) return ErrnoError("chown");
+        ++stats_.unmapped_owners;
       }
     }
     if (type == AE_IFLNK) {
@@ -274,7 +277,8 @@ class Extractor {
       ASSIGN_OR_RETURN(UniqueFd dir, MkdirAllInRoot(root_.get(), parent));
       if (options_.whiteouts == WhiteoutMode::kOverlay) {
         UniqueFd d(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!d.valid() || ::fsetxattr(d.get(), "trusted.overlay.opaque", "y", 1, 0) != 0) {
+        if (!d.valid() ||
+            ::fsetxattr(d.get(), (OverlayXattrPrefix() + "opaque").c_str(), "y", 1, 0) != 0) {
           return ErrnoError("mark directory opaque");
         }
         return absl::OkStatus();

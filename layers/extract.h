@@ -27,7 +27,8 @@ enum class DevicePolicy { kReject, kSkip, kCreate };
 struct ExtractOptions {
   WhiteoutMode whiteouts = WhiteoutMode::kApply;
   DevicePolicy devices = DevicePolicy::kSkip;
-  // Apply uid/gid from the archive (needs CAP_CHOWN). Default: when running as root.
+  // Apply uid/gid from the archive (needs CAP_CHOWN). Default: when running as root. Inside a
+  // user namespace that lacks an owner's id, that entry stays owned by root.
   bool preserve_owner;
   uint64_t max_entries = 4'000'000;
   uint64_t max_total_bytes = uint64_t{1} << 40;  // 1 TiB of file content
@@ -38,6 +39,7 @@ struct ExtractStats {
   uint64_t entries = 0;
   uint64_t bytes = 0;
   uint64_t skipped_devices = 0;
+  uint64_t unmapped_owners = 0;  // entries left owned by root (see preserve_owner)
 };
 
 // Extracts the layer read from `in` into existing directory `target`. Errors name the member.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
+#include "base/id_map.h"
 #include "base/status_macros.h"
 #include "layers/compression.h"
 #include "layers/extract.h"
@@ -44,7 +45,10 @@ absl::StatusOr<std::string> Snapshots::Get(const BlobStore& blobs, const oci::De
   HashingReader tar(std::move(plain));
   ExtractOptions options;
   options.whiteouts = WhiteoutMode::kOverlay;
-  options.devices = ::geteuid() == 0 ? DevicePolicy::kCreate : DevicePolicy::kSkip;
+  // Device nodes need real root; a rootless snapshot goes without them, as a step's /dev is
+  // made fresh anyway.
+  options.devices =
+      ::geteuid() == 0 && InInitialUserNamespace() ? DevicePolicy::kCreate : DevicePolicy::kSkip;
   RETURN_IF_ERROR_CTX(ExtractLayer(tar, target, options).status(), "unpacking layer ",
                       layer.digest.Short());
   oci::Digest got = tar.Finish();

@@ -157,6 +157,8 @@ absl::StatusOr<Store::GcStats> Store::Gc() {
     ++stats.removed_blobs;
     stats.removed_bytes += size.ok() ? *size : 0;
   }
+  ASSIGN_OR_RETURN(stats.removed_cache_records, PruneCacheRecords(live));
+  ASSIGN_OR_RETURN(stats.removed_snapshots, PruneSnapshots(live));
   // Nothing can be ingesting or building while we hold the exclusive lock: what is left in
   // ingest/ and run/ is debris of processes that died.
   std::string ingest = absl::StrCat(root(), "/ingest");
@@ -164,6 +166,71 @@ absl::StatusOr<Store::GcStats> Store::Gc() {
   RETURN_IF_ERROR(MakeDirs(ingest));
   RETURN_IF_ERROR(RemoveAll(absl::StrCat(root(), "/run")));
   return stats;
+}
+
+namespace {
+
+// The entries of `dir` (none if it does not exist), without "." and "..".
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return names;
+    return ErrnoError(absl::StrCat("list ", dir));
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> Store::PruneCacheRecords(const absl::flat_hash_set<Digest>& live) {
+  std::string dir = absl::StrCat(root(), "/cache");
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  uint64_t removed = 0;
+  for (const std::string& name : names) {
+    std::string path = absl::StrCat(dir, "/", name);
+    bool keep = false;
+    if (auto text = ReadFile(path, oci::kMaxConfigSize); text.ok()) {
+      auto doc = oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize);
+      if (doc.ok() && (*doc)["layers"].is_array()) {
+        keep = true;
+        for (const auto& layer : (*doc)["layers"]) {
+          auto d = Descriptor::FromJson(layer);
+          if (!d.ok() || !live.contains(d->digest)) keep = false;
+        }
+      }
+    }
+    if (keep) continue;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + path);
+    ++removed;
+  }
+  return removed;
+}
+
+absl::StatusOr<uint64_t> Store::PruneSnapshots(const absl::flat_hash_set<Digest>& live) {
+  // The DiffIDs of every live image: their snapshots stay.
+  absl::flat_hash_set<std::string> wanted;
+  for (const Digest& d : live) {
+    auto bytes = blobs().ReadAll(d, oci::kMaxConfigSize);
+    if (!bytes.ok()) continue;
+    auto config = oci::ImageConfig::Parse(*bytes);
+    if (!config.ok()) continue;  // not a config (or not one this store would unpack)
+    for (const Digest& diff_id : config->diff_ids) wanted.insert(diff_id.hex());
+  }
+  std::string dir = absl::StrCat(root(), "/snapshots");
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  uint64_t removed = 0;
+  for (const std::string& name : names) {
+    if (wanted.contains(name)) continue;
+    RETURN_IF_ERROR(RemoveAll(absl::StrCat(dir, "/", name)));
+    if (!absl::StartsWith(name, ".tmp-")) ++removed;
+  }
+  return removed;
 }
 
 absl::StatusOr<Store::FsckReport> Store::Fsck() const {

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "base/unique_fd.h"
@@ -56,9 +57,13 @@ class Store {
     uint64_t removed_blobs = 0;
     uint64_t removed_bytes = 0;
     uint64_t kept_blobs = 0;
+    uint64_t removed_cache_records = 0;
+    uint64_t removed_snapshots = 0;
   };
-  // Removes every blob no named image reaches, stale ingest files and the work directories
-  // (run/) of builds that died.
+  // Removes every blob no named image reaches, the build cache records (cache/, JSON objects
+  // whose "layers" list descriptors) that name a removed blob, the unpacked layers
+  // (snapshots/<diffid hex>) no remaining image lists, stale ingest files and the work
+  // directories (run/) of builds that died.
   absl::StatusOr<GcStats> Gc();
 
   struct FsckReport {
@@ -72,6 +77,8 @@ class Store {
  private:
   explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
   absl::StatusOr<Lock> TakeLock(int operation) const;
+  absl::StatusOr<uint64_t> PruneCacheRecords(const absl::flat_hash_set<oci::Digest>& live);
+  absl::StatusOr<uint64_t> PruneSnapshots(const absl::flat_hash_set<oci::Digest>& live);
   std::unique_ptr<OciLayout> layout_;
 };
 

@@ -7,7 +7,9 @@
 #include "gtest/gtest.h"
 #include "layers/image_commit.h"
 #include "layers/layer_writer.h"
+#include "nlohmann/json.hpp"
 #include "oci/image_config.h"
+#include "oci/manifest.h"
 #include "oci/media_types.h"
 
 namespace kiln::layers {
@@ -117,6 +119,43 @@ TEST_F(StoreTest, GcKeepsReachableRemovesTheRest) {
   auto report = store_->Fsck();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty());
+}
+
+TEST_F(StoreTest, GcDropsSnapshotsAndCacheRecordsOfRemovedLayers) {
+  oci::Descriptor kept = MakeImage("kept");
+  oci::Descriptor dropped = MakeImage("dropped");
+  ASSERT_TRUE(store_->Tag("kept", kept).ok());
+  auto layer_of = [&](const oci::Descriptor& image) {
+    auto m = oci::Manifest::Parse(*store_->blobs().ReadAll(image.digest, 1 << 20));
+    auto c = oci::ImageConfig::Parse(*store_->blobs().ReadAll(m->config.digest, 1 << 20));
+    return std::make_pair(m->layers[0], c->diff_ids[0]);
+  };
+  auto [kept_layer, kept_diff] = layer_of(kept);
+  auto [dropped_layer, dropped_diff] = layer_of(dropped);
+  const std::string snaps = store_->root() + "/snapshots/";
+  for (const std::string& name : {kept_diff.hex(), dropped_diff.hex(), std::string(".tmp-123")}) {
+    ASSERT_TRUE(MakeDirs(snaps + name + "/etc").ok());
+    ASSERT_TRUE(WriteFileAtomic(snaps + name + "/etc/file", "x").ok());
+  }
+  const std::string cache = store_->root() + "/cache/";
+  ASSERT_TRUE(MakeDirs(cache).ok());
+  auto record = [](const oci::Descriptor& layer) {
+    return nlohmann::json({{"config", "{}"}, {"layers", {layer.ToJson()}}}).dump();
+  };
+  ASSERT_TRUE(WriteFileAtomic(cache + "k.json", record(kept_layer)).ok());
+  ASSERT_TRUE(WriteFileAtomic(cache + "d.json", record(dropped_layer)).ok());
+  ASSERT_TRUE(WriteFileAtomic(cache + "junk.json", "not json").ok());
+
+  auto stats = store_->Gc();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->removed_snapshots, 1u);
+  EXPECT_EQ(stats->removed_cache_records, 2u);
+  EXPECT_TRUE(PathExists(snaps + kept_diff.hex() + "/etc/file"));
+  EXPECT_FALSE(PathExists(snaps + dropped_diff.hex()));
+  EXPECT_FALSE(PathExists(snaps + ".tmp-123"));
+  EXPECT_TRUE(PathExists(cache + "k.json"));
+  EXPECT_FALSE(PathExists(cache + "d.json"));
+  EXPECT_FALSE(PathExists(cache + "junk.json"));
 }
 
 TEST_F(StoreTest, FsckFindsEveryKindOfDamage) {

@@ -22,10 +22,12 @@
 #include <cstring>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
+#include "base/id_map.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 
@@ -62,6 +64,7 @@ struct Child {
   std::vector<std::string> path_candidates;  // where to look for argv[0]
   std::string exec_step;                     // "exec <argv[0]>", for the error message
   int error_fd = -1;
+  bool setgroups_denied = false;
 };
 
 [[noreturn]] void Fail(const Child& c, const char* step, int err) {
@@ -100,6 +103,8 @@ void EnsureFile(const std::string& path) {
 
 void EnsureDir(const std::string& path) { mkdir(path.c_str(), 0755); }
 
+void MakeReadOnly(const Child& c, const char* path, unsigned int flags, const char* step);
+
 void BindReadOnly(const Child& c, const char* host, const std::string& target) {
   // (Only syscalls below: see Child.)
   struct stat st;
@@ -108,8 +113,28 @@ void BindReadOnly(const Child& c, const char* host, const std::string& target) {
   if (lstat(target.c_str(), &tst) == 0 && !S_ISREG(tst.st_mode)) return;  // not a file: skip
   EnsureFile(target);
   CHECK_SYS(c, mount(host, target.c_str(), nullptr, MS_BIND, nullptr), "bind resolv.conf/hosts");
-  CHECK_SYS(c, mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr),
-            "remount resolv.conf/hosts read-only");
+  MakeReadOnly(c, target.c_str(), 0, "remount resolv.conf/hosts read-only");
+}
+
+// mount_setattr changes only the read-only flag: a remount would have to repeat every flag the
+// mount has, and inside a user namespace the ones inherited from the host are locked.
+void MakeReadOnly(const Child& c, const char* path, unsigned int flags, const char* step) {
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  CHECK_SYS(c, mount_setattr(AT_FDCWD, path, flags, &attr, sizeof attr), step);
+}
+
+// sysfs can only be mounted by the owner of the network namespace; a rootless step that
+// shares the host's network sees the host's /sys instead, read-only all the same.
+void SetupSys(const Child& c) {
+  EnsureDir(c.sys);
+  if (mount("sysfs", c.sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            nullptr) == 0) {
+    return;
+  }
+  if (errno != EPERM) Fail(c, "mount /sys", errno);
+  CHECK_SYS(c, mount("/sys", c.sys.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind /sys");
+  MakeReadOnly(c, c.sys.c_str(), AT_RECURSIVE, "make /sys read-only");
 }
 
 void SetupDev(const Child& c) {
@@ -175,11 +200,7 @@ int ChildMain(void* arg) {
   CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount /proc");
   SetupDev(c);
-  EnsureDir(c.sys);
-  CHECK_SYS(
-      c,
-      mount("sysfs", c.sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
-      "mount /sys");
+  SetupSys(c);
   struct stat st;
   if (lstat(c.etc.c_str(), &st) != 0) EnsureDir(c.etc);
   if (lstat(c.etc.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -198,11 +219,15 @@ int ChildMain(void* arg) {
   DropCapabilities(c);
   // Raw syscalls: glibc's setuid() and friends would try to change every thread of the
   // process the child was cloned from, and wait for threads that do not exist here.
-  if (syscall(SYS_setgroups, spec.groups.size(), spec.groups.data()) != 0) {
+  // A user namespace that maps a single id has setgroups denied: the step keeps no groups.
+  if (!c.setgroups_denied && syscall(SYS_setgroups, spec.groups.size(), spec.groups.data()) != 0) {
     Fail(c, "setgroups", errno);
   }
   if (syscall(SYS_setresgid, spec.gid, spec.gid, spec.gid) != 0) Fail(c, "setgid", errno);
   if (syscall(SYS_setresuid, spec.uid, spec.uid, spec.uid) != 0) Fail(c, "setuid", errno);
+  // If kiln dies (the thread that made this sandbox waits for it), the step dies with it.
+  // Set after the id change, which would clear it.
+  CHECK_SYS(c, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "set the parent-death signal");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(c, "no_new_privs", errno);
 
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -246,6 +271,7 @@ void RemoveMountPoints(const SandboxSpec& spec) {
 
 absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("no command to run");
+  RETURN_IF_ERROR_CTX(CheckIdsMapped(spec.uid, spec.gid), "the step's user");
   Child c;
   c.spec = &spec;
   c.root = spec.root_mount;
@@ -257,7 +283,10 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     RETURN_IF_ERROR(MakeDirs(empty_lower));
     lowers.push_back(empty_lower);
   }
-  c.overlay_options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"),
+  // Inside a user namespace overlayfs cannot use trusted.* xattrs; the store's snapshots and
+  // upper directories then carry user.overlay.* ones (see OverlayXattrPrefix).
+  c.overlay_options = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,",
+                                   "lowerdir=", absl::StrJoin(lowers, ":"),
                                    ",upperdir=", spec.upper_dir, ",workdir=", spec.work_dir);
   if (c.overlay_options.size() > kMaxMountOptions) {
     return absl::ResourceExhaustedError(
@@ -311,6 +340,8 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
   c.error_fd = write_end.get();
+  auto setgroups = ReadFile("/proc/self/setgroups", 64);
+  c.setgroups_denied = setgroups.ok() && absl::StartsWith(*setgroups, "deny");
 
   constexpr size_t kStackSize = 1 << 20;
   void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,

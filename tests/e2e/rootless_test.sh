@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# kiln as an unprivileged user: it enters a user namespace of its own, with the user's
+# subordinate ids when /etc/subuid gives some (through newuidmap), else the user alone.
+# The test makes two users (one with subordinate ids, one without), runs kiln as each from a
+# directory they can reach, and checks the images against a build done as root.
+source "$(dirname "$0")/lib.sh" "$1"
+testdata=$(cd "$(dirname "$0")/../../testdata/build" && pwd)
+
+with_ids=kiln-rootless-a
+single=kiln-rootless-b
+for u in "$with_ids" "$single"; do
+  id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$u"
+  sed -i "/^$u:/d" /etc/subuid /etc/subgid
+done
+echo "$with_ids:200000:65536" >>/etc/subuid
+echo "$with_ids:200000:65536" >>/etc/subgid
+cleanup() {
+  for u in "$with_ids" "$single"; do
+    sed -i "/^$u:/d" /etc/subuid /etc/subgid
+    userdel "$u" 2>/dev/null || true
+  done
+  rm -rf "$WORK" "$HOMES"
+}
+# Users other than root cannot reach the test's own directories: give them one of their own.
+HOMES=$(mktemp -d /tmp/kiln-rootless-XXXXXX)
+trap cleanup EXIT
+chmod 755 "$HOMES"
+install -m 755 "$KILN" "$HOMES/kiln"
+ctx=$HOMES/ctx
+cp -rL "$testdata/app" "$ctx"
+mkdir -p "$ctx/bin"
+cp /bin/busybox "$ctx/bin/busybox"
+chmod -R a+rX "$ctx"
+for u in "$with_ids" "$single"; do
+  mkdir "$HOMES/$u"
+  chown "$u:" "$HOMES/$u"
+done
+
+# as USER CMD...: runs kiln's command line as USER, with a store of that user's.
+as() {
+  local u=$1
+  shift
+  setpriv --reuid="$u" --regid="$u" --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME="$HOMES/$u" "$HOMES/kiln" "$@"
+}
+
+root_digest=$("$KILN" build -q --source-date-epoch 1700000000 "$ctx" 2>"$WORK/root.log") \
+  || fail "root build: $(tail -3 "$WORK/root.log")"
+
+# A user with subordinate ids: every owner in the image exists, USER app runs as 1000.
+digest=$(as "$with_ids" build -t app:1 --source-date-epoch 1700000000 "$ctx" 2>"$WORK/a.log") \
+  || fail "rootless build: $(tail -5 "$WORK/a.log")"
+[ "$digest" = "$root_digest" ] || fail "rootless digest $digest differs from root's $root_digest"
+store=$HOMES/$with_ids/.local/share/kiln
+[ -d "$store/blobs/sha256" ] || fail "the store is not under the user's ~/.local/share/kiln"
+[ "$(stat -c %U "$store/blobs/sha256")" = "$with_ids" ] || fail "store not owned by the user"
+# Inside, id 1000 is subordinate id 200000 + 999 outside.
+owned=$(find "$store/snapshots" -name one.txt -printf '%u:%g\n' | sort -u)
+[ "$owned" = "200999:200999" ] || fail "files of uid 1000 are owned by '$owned' on the host"
+as "$with_ids" copy app:1 "oci:$HOMES/$with_ids/out:1" >/dev/null
+umoci unpack --image "$HOMES/$with_ids/out:1" "$WORK/bundle" >/dev/null
+root=$WORK/bundle/rootfs
+[ "$(cat "$root/srv/app/whoami")" = app ] || fail "USER app not applied: $(cat "$root/srv/app/whoami")"
+[ "$(stat -c %u:%g "$root/srv/app/made-by-app")" = 1000:1000 ] || fail "RUN as app made files as $(stat -c %u:%g "$root/srv/app/made-by-app")"
+[ ! -e "$root/etc/motd" ] || fail "a file removed by a rootless RUN is still there"
+ok "a user with subordinate ids builds the same image, digest for digest, as root"
+
+# Opaque directories (a directory removed and made again) use user.* xattrs rootless.
+mkdir -p "$HOMES/opq"
+cat >"$HOMES/opq/Dockerfile" <<EOF
+FROM app:1
+USER root
+RUN rm -rf /srv/app && mkdir /srv/app && echo fresh > /srv/app/only
+RUN ls /srv/app > /listing
+EOF
+chmod -R a+rX "$HOMES/opq"
+as "$with_ids" build -t opq:1 "$HOMES/opq" >/dev/null 2>"$WORK/opq.log" || fail "opaque build: $(tail -3 "$WORK/opq.log")"
+as "$with_ids" copy opq:1 "oci:$HOMES/$with_ids/opq:1" >/dev/null
+umoci unpack --image "$HOMES/$with_ids/opq:1" "$WORK/opq" >/dev/null
+[ "$(cat "$WORK/opq/rootfs/listing")" = only ] || fail "RUN saw the old directory: $(cat "$WORK/opq/rootfs/listing")"
+[ "$(ls "$WORK/opq/rootfs/srv/app")" = only ] || fail "opaque directory lost: $(ls "$WORK/opq/rootfs/srv/app")"
+ok "a directory replaced in a rootless RUN is opaque in the layer and to later steps"
+
+# Isolation holds rootless, with the host network (host /sys, read-only) and without.
+mkdir -p "$HOMES/iso"
+cat >"$HOMES/iso/Dockerfile" <<EOF
+FROM app:1
+USER root
+RUN ls /proc | grep -c '^[0-9]' > /pids; ls /sys/class/net | wc -l > /nics
+RUN if touch /sys/kernel/x 2>/dev/null; then echo writable; else echo ro; fi > /sysrw
+RUN if kill -0 1 && ! kill -0 $$ 2>/dev/null; then :; fi; cat /proc/1/cmdline | tr '\0' ' ' > /init
+EOF
+chmod -R a+rX "$HOMES/iso"
+for net in host none; do
+  as "$with_ids" build --network "$net" -t "iso-$net:1" "$HOMES/iso" >/dev/null 2>"$WORK/iso.log" \
+    || fail "isolation build ($net): $(tail -3 "$WORK/iso.log")"
+  as "$with_ids" copy "iso-$net:1" "oci:$HOMES/$with_ids/iso-$net:1" >/dev/null
+  umoci unpack --image "$HOMES/$with_ids/iso-$net:1" "$WORK/iso-$net" >/dev/null
+  r=$WORK/iso-$net/rootfs
+  [ "$(cat "$r/pids")" -le 3 ] || fail "rootless RUN ($net) sees $(cat "$r/pids") processes"
+  [ "$(cat "$r/sysrw")" = ro ] || fail "rootless /sys ($net) is writable"
+  [ ! -e "$r/sys" ] && [ ! -e "$r/proc" ] || fail "sandbox mount points leaked ($net)"
+done
+[ "$(cat "$WORK/iso-none/rootfs/nics")" = 1 ] || fail "--network none rootless has $(cat "$WORK/iso-none/rootfs/nics") interfaces"
+ok "rootless RUN sees only its own processes and a read-only /sys, with and without network"
+
+# gc as the user removes what only the user's namespace can: files of subordinate ids.
+as "$with_ids" rmi app:1 opq:1 iso-host:1 iso-none:1 >/dev/null
+as "$with_ids" gc >/dev/null 2>"$WORK/gc.log" || fail "rootless gc: $(cat "$WORK/gc.log")"
+left=$(find "$store/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
+[ "$left" = 0 ] || fail "gc left $left snapshots"
+ok "rootless gc removes the user's images and snapshots"
+
+# A user without subordinate ids: only id 0 exists; images that use no other build fine,
+# others fail with one clear error naming the fix.
+cat >"$HOMES/single.Dockerfile" <<EOF
+FROM scratch
+COPY bin/busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /out && /bin/busybox id -u > /out/uid && /bin/busybox rm /bin/busybox"]
+EOF
+chmod a+r "$HOMES/single.Dockerfile"
+as "$single" build -t one:1 -f "$HOMES/single.Dockerfile" "$ctx" >/dev/null 2>"$WORK/b.log" \
+  || fail "single-id build: $(tail -3 "$WORK/b.log")"
+as "$single" copy one:1 "oci:$HOMES/$single/one:1" >/dev/null
+umoci unpack --image "$HOMES/$single/one:1" "$WORK/one" >/dev/null
+[ "$(cat "$WORK/one/rootfs/out/uid")" = 0 ] || fail "single-id RUN ran as $(cat "$WORK/one/rootfs/out/uid")"
+[ ! -e "$WORK/one/rootfs/bin/busybox" ] || fail "single-id whiteout lost"
+ok "a user without subordinate ids builds images that use only root"
+expect_fail 1 "Dockerfile:13: COPY: --chown: owner 1000:1000 does not exist in kiln's user namespace.*subuid" \
+  as "$single" build -q "$ctx"
+ok "without subordinate ids, --chown to another user is one clear error"
+
+finish
