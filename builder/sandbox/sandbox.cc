@@ -43,13 +43,17 @@ constexpr int kDefaultCaps[] = {
 };
 
 constexpr size_t kMaxMountOptions = 4000;  // overlay options must fit in one page
+constexpr size_t kMaxLowerDirs = 500;      // overlayfs's own limit on stacked layers
 
 // Everything the child needs, prepared before clone: the child runs in a copy of a possibly
 // multi-threaded process without fork's atfork handlers, so it must not allocate or take any
 // lock another thread might have held (malloc, stdio). It uses only syscalls and these strings.
 struct Child {
   const SandboxSpec* spec;
-  std::string overlay_options;
+  std::vector<std::string> lower_paths;
+  std::string options_prefix, options_suffix;
+  std::vector<char> options_buffer;  // filled in by the child
+  std::vector<int> lower_fds;        // likewise
   std::string root;
   std::string proc, dev, sys, etc, resolv_conf, hosts;
   std::string dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
@@ -190,12 +194,40 @@ void DropCapabilities(const Child& c) {
   if (syscall(SYS_capset, &header, data) != 0) Fail(c, "set capabilities", errno);
 }
 
+char* AppendText(char* out, const char* text, size_t size) {
+  memcpy(out, text, size);
+  return out + size;
+}
+
+// Opens the lower directories here, in the sandbox's mount namespace (overlayfs refuses
+// mounts of another namespace), and mounts "lowerdir=FD:FD:..." from /proc/self/fd.
+void MountOverlay(const Child& c) {
+  char* out = const_cast<char*>(c.options_buffer.data());
+  out = AppendText(out, c.options_prefix.data(), c.options_prefix.size());
+  int* fds = const_cast<int*>(c.lower_fds.data());
+  for (size_t i = 0; i < c.lower_paths.size(); ++i) {
+    int fd = open(c.lower_paths[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) Fail(c, "open a layer directory", errno);
+    fds[i] = fd;
+    if (i > 0) *out++ = ':';
+    char digits[12];
+    int n = 0;
+    for (int v = fd; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+    while (n > 0) *out++ = digits[--n];
+  }
+  out = AppendText(out, c.options_suffix.data(), c.options_suffix.size());
+  *out = '\0';
+  CHECK_SYS(c, chdir("/proc/self/fd"), "chdir /proc/self/fd");
+  CHECK_SYS(c, mount("overlay", c.root.c_str(), "overlay", 0, c.options_buffer.data()),
+            "mount overlay root");
+  for (size_t i = 0; i < c.lower_paths.size(); ++i) close(fds[i]);
+}
+
 int ChildMain(void* arg) {
   Child& c = *static_cast<Child*>(arg);
   const SandboxSpec& spec = *c.spec;
   CHECK_SYS(c, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
-  CHECK_SYS(c, mount("overlay", c.root.c_str(), "overlay", 0, c.overlay_options.c_str()),
-            "mount overlay root");
+  MountOverlay(c);
   EnsureDir(c.proc);
   CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount /proc");
@@ -283,14 +315,23 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     RETURN_IF_ERROR(MakeDirs(empty_lower));
     lowers.push_back(empty_lower);
   }
+  if (lowers.size() > kMaxLowerDirs) {
+    return absl::ResourceExhaustedError(absl::StrCat("too many layers (", lowers.size(),
+                                                     "); one overlay mount takes ", kMaxLowerDirs));
+  }
+  // The options must fit in a page: the child opens the lower directories and names them by
+  // descriptor, relative to /proc/self/fd ("7:8:9"), whatever their real paths' length.
+  c.lower_paths = lowers;
+  c.lower_fds.resize(lowers.size());
   // Inside a user namespace overlayfs cannot use trusted.* xattrs; the store's snapshots and
   // upper directories then carry user.overlay.* ones (see OverlayXattrPrefix).
-  c.overlay_options = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,",
-                                   "lowerdir=", absl::StrJoin(lowers, ":"),
-                                   ",upperdir=", spec.upper_dir, ",workdir=", spec.work_dir);
-  if (c.overlay_options.size() > kMaxMountOptions) {
+  c.options_prefix = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,", "lowerdir=");
+  c.options_suffix = absl::StrCat(",upperdir=", spec.upper_dir, ",workdir=", spec.work_dir);
+  c.options_buffer.resize(c.options_prefix.size() + 11 * lowers.size() + c.options_suffix.size() +
+                          1);
+  if (c.options_buffer.size() > kMaxMountOptions) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("too many layers (", lowers.size(), ") for one overlay mount"));
+        absl::StrCat("overlay mount options too long for ", lowers.size(), " layers"));
   }
   c.proc = c.root + "/proc";
   c.dev = c.root + "/dev";

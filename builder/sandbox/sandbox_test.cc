@@ -123,6 +123,39 @@ TEST_F(SandboxTest, NetworkNone) {
   EXPECT_EQ(Run("ls /sys/class/net", spec), "lo\n");
 }
 
+TEST_F(SandboxTest, ManyLayersWithLongPaths) {
+  // 200 lower directories with 120-byte paths: far more than fit in one page of options.
+  SandboxSpec spec;
+  const std::string deep = dir_->path() + "/" + std::string(100, 'd');
+  for (int i = 0; i < 200; ++i) {
+    std::string layer = deep + "/layer-" + std::to_string(i);
+    ASSERT_TRUE(MakeDirs(layer + "/layers").ok());
+    ASSERT_TRUE(WriteFileAtomic(layer + "/layers/" + std::to_string(i), "").ok());
+    ASSERT_TRUE(WriteFileAtomic(layer + "/top", std::to_string(i)).ok());
+    spec.lower_dirs.push_back(layer);
+  }
+  spec.lower_dirs.push_back(lower_);  // busybox at the bottom
+  spec.upper_dir = dir_->path() + "/many-u";
+  spec.work_dir = dir_->path() + "/many-w";
+  spec.root_mount = dir_->path() + "/many-r";
+  ASSERT_TRUE(MakeDirs(spec.upper_dir).ok());
+  ASSERT_TRUE(MakeDirs(spec.work_dir).ok());
+  spec.argv = {"/bin/sh", "-c", "ls /layers | wc -l; cat /top"};
+  spec.env = {"PATH=/bin"};
+  std::string out_path = dir_->path() + "/many-out";
+  int fd = ::open(out_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  spec.stdout_fd = spec.stderr_fd = fd;
+  auto result = RunInSandbox(spec);
+  ::close(fd);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*ReadFile(out_path, 1 << 20), "200\n0");  // the first lower dir is the topmost
+
+  spec.lower_dirs.assign(501, lower_);
+  auto too_many = RunInSandbox(spec);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("too many layers (501)"), std::string::npos);
+}
+
 TEST_F(SandboxTest, SetupErrorsAreReported) {
   SandboxSpec spec;
   spec.lower_dirs = {lower_};

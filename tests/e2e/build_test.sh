@@ -183,4 +183,19 @@ printf 'FROM 127.0.0.1:1/nosuch/image:1\n' >"$WORK/fail/Dockerfile"
 expect_fail 1 'base image 127.0.0.1:1/nosuch/image:1 \(pulling 127.0.0.1:1/nosuch/image:1\): cannot reach registry 127.0.0.1:1' "$KILN" build -q "$WORK/fail"
 ok "a failing step reports its exit code and output; a missing base image is named"
 
+# Many layers: one overlay mount stacks them all (the lower directories are passed by
+# descriptor, so their path lengths do not limit the count).
+mkdir -p "$WORK/many"
+{
+  echo "FROM base:1"
+  for i in $(seq 1 60); do echo "RUN echo $i > /n$i"; done
+  echo 'RUN ls / | grep -c "^n[0-9]" > /count'
+} >"$WORK/many/Dockerfile"
+"$KILN" build -q -t many:1 "$WORK/many" >/dev/null 2>"$WORK/many.log" || fail "60-step build: $(tail -3 "$WORK/many.log")"
+[ "$("$KILN" inspect many:1 | jq '.manifest.layers | length')" -gt 60 ] || fail "layers missing"
+"$KILN" copy many:1 "oci:$WORK/many-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/many-out:1" "$WORK/many-bundle" >/dev/null
+[ "$(cat "$WORK/many-bundle/rootfs/count")" = 60 ] || fail "the last step saw $(cat "$WORK/many-bundle/rootfs/count") of 60 layers"
+ok "a RUN step stacks more than 60 layers"
+
 finish
