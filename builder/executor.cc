@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "base/file_util.h"
 #include "base/glob.h"
@@ -440,6 +442,42 @@ class Executor {
     return absl::OkStatus();
   }
 
+  // "<<EOF", "<<-EOF", "<<'EOF'" ...: how a heredoc's operator is written (its raw form is not
+  // kept, so every spelling is tried).
+  static bool IsHeredocOperator(absl::string_view word, const dockerfile::Heredoc& h) {
+    if (!absl::ConsumePrefix(&word, "<<")) return false;
+    absl::ConsumePrefix(&word, "-");
+    if (word.size() >= 2 && (word.front() == '"' || word.front() == '\'') &&
+        word.back() == word.front()) {
+      word = word.substr(1, word.size() - 2);
+    }
+    return word == h.name;
+  }
+
+  // The interpreter of a "#!" script and its optional argument, reading the script from stdin.
+  static absl::StatusOr<std::vector<std::string>> ShebangCommand(const std::string& script) {
+    absl::string_view line = absl::string_view(script).substr(2, script.find('\n') - 2);
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) return absl::InvalidArgumentError("heredoc script: empty #! line");
+    std::vector<std::string> argv;
+    size_t space = line.find_first_of(" \t");
+    argv.emplace_back(line.substr(0, space));
+    if (space != absl::string_view::npos) {
+      absl::string_view arg = absl::StripAsciiWhitespace(line.substr(space));
+      if (!arg.empty()) argv.emplace_back(arg);  // like the kernel: the rest is one argument
+    }
+    argv.push_back("/dev/stdin");
+    return argv;
+  }
+
+  static absl::StatusOr<UniqueFd> MemoryFile(const char* name, absl::string_view content) {
+    UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("memfd_create");
+    RETURN_IF_ERROR(WriteAll(fd.get(), content));
+    if (::lseek(fd.get(), 0, SEEK_SET) != 0) return ErrnoError("rewind the heredoc");
+    return fd;
+  }
+
   static std::vector<std::string> ShellCommand(const oci::ContainerConfig& c,
                                                const std::string& command) {
     std::vector<std::string> argv =
@@ -502,14 +540,27 @@ class Executor {
   absl::Status RunStep(const PlannedInstruction& p, const std::string& text, ImageState* state) {
     const oci::ContainerConfig& c = state->config.config;
     std::vector<std::string> argv;
+    UniqueFd script_fd;  // the step's stdin, when it runs a heredoc with a #! line
+    const auto& heredocs = p.node->heredocs;
     if (p.json) {
       argv = p.args;
-    } else if (!p.node->heredocs.empty() &&
-               p.args[0] == absl::StrCat("<<", p.node->heredocs[0].name)) {
-      std::string script = p.node->heredocs[0].content;  // RUN <<EOF: the heredoc is the script
+    } else if (heredocs.size() == 1 &&
+               IsHeredocOperator(absl::StripAsciiWhitespace(p.args[0]), heredocs[0])) {
+      // RUN <<EOF: the heredoc is the script; one starting with #! runs with its interpreter
+      // (reading the script from stdin, as /dev/stdin), else with the shell.
+      const std::string& script = heredocs[0].content;
+      if (absl::StartsWith(script, "#!")) {
+        ASSIGN_OR_RETURN(argv, ShebangCommand(script));
+        ASSIGN_OR_RETURN(script_fd, MemoryFile("heredoc", script));
+      } else {
+        argv = ShellCommand(c, script);
+      }
+    } else if (!heredocs.empty()) {
+      // cmd <<EOF ...: the shell gets the command line with the heredocs after it and feeds
+      // them to the command itself (expansion, <<- and fd numbers as in any shell script).
+      std::string script = p.args[0];
+      for (const auto& h : heredocs) absl::StrAppend(&script, "\n", h.content, h.name);
       argv = ShellCommand(c, script);
-    } else if (!p.node->heredocs.empty()) {
-      return absl::UnimplementedError("heredocs as command input are not supported yet");
     } else {
       argv = ShellCommand(c, p.args[0]);
     }
@@ -523,6 +574,7 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(spec.upper_dir));
     RETURN_IF_ERROR(MakeDirs(spec.work_dir));
     spec.argv = argv;
+    spec.stdin_fd = script_fd.valid() ? script_fd.get() : -1;
     spec.network_none =
         req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none");
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {

@@ -262,8 +262,8 @@ int ChildMain(void* arg) {
   CHECK_SYS(c, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "set the parent-death signal");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(c, "no_new_privs", errno);
 
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0 || dup2(null_fd, 0) < 0) Fail(c, "stdin", errno);
+  int stdin_fd = spec.stdin_fd >= 0 ? spec.stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (stdin_fd < 0 || dup2(stdin_fd, 0) < 0) Fail(c, "stdin", errno);
   if (dup2(spec.stdout_fd, 1) < 0 || dup2(spec.stderr_fd, 2) < 0) Fail(c, "stdout", errno);
   // Nothing but 0, 1, 2 survives exec (the error pipe included).
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) Fail(c, "close_range", errno);

@@ -38,6 +38,7 @@ struct SandboxSpec {
   bool network_none = false;
   std::string hostname = "kiln";
 
+  int stdin_fd = -1;  // not owned; the command's stdin (-1: /dev/null)
   int stdout_fd = 1;  // not owned; the command's stdout and stderr go here
   int stderr_fd = 2;
 };

@@ -198,4 +198,32 @@ umoci unpack --image "$WORK/many-out:1" "$WORK/many-bundle" >/dev/null
 [ "$(cat "$WORK/many-bundle/rootfs/count")" = 60 ] || fail "the last step saw $(cat "$WORK/many-bundle/rootfs/count") of 60 layers"
 ok "a RUN step stacks more than 60 layers"
 
+# Heredocs: as a command's input (the shell expands, <<- strips tabs, quoted delimiters keep
+# text as is) and as a script with its own #! interpreter.
+mkdir -p "$WORK/hd"
+cat >"$WORK/hd/Dockerfile" <<'XEOF'
+FROM base:1
+ENV WHO=world
+RUN cat <<EOF > /greet
+hello $WHO
+EOF
+RUN cat <<'EOF' > /raw && tr a-z A-Z <<-LOUD > /loud
+keep $WHO
+EOF
+	shout
+	LOUD
+RUN <<EOF
+#!/bin/sh -e
+echo "interpreted $WHO" > /script
+EOF
+XEOF
+"$KILN" build -q -t hd:1 "$WORK/hd" >/dev/null 2>"$WORK/hd.log" || fail "heredoc build: $(tail -3 "$WORK/hd.log")"
+"$KILN" copy hd:1 "oci:$WORK/hd-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/hd-out:1" "$WORK/hd-bundle" >/dev/null
+r=$WORK/hd-bundle/rootfs
+[ "$(cat "$r/greet")" = "hello world" ] && [ "$(cat "$r/raw")" = 'keep $WHO' ] \
+  && [ "$(cat "$r/loud")" = SHOUT ] && [ "$(cat "$r/script")" = "interpreted world" ] \
+  || fail "heredocs: $(cat "$r/greet" "$r/raw" "$r/loud" "$r/script")"
+ok "heredocs feed commands' stdin and run #! scripts with their interpreter"
+
 finish
