@@ -100,7 +100,7 @@ class Executor {
         req_.dockerfile.empty() ? req_.context_dir + "/Dockerfile" : req_.dockerfile;
     ASSIGN_OR_RETURN(std::string text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
     ASSIGN_OR_RETURN(df_, dockerfile::Parse(text, dockerfile));
-    for (const std::string& w : df_.warnings) progress_(w);
+    for (const std::string& w : df_.warnings) Message(w);
     ASSIGN_OR_RETURN(context_, context::BuildContext::Open(req_.context_dir, dockerfile));
     PlanOptions options;
     options.target = req_.target;
@@ -116,7 +116,7 @@ class Executor {
       return state.config.config.on_build;
     };
     ASSIGN_OR_RETURN(plan_, MakePlan(df_, options));
-    for (const std::string& w : plan_.warnings) progress_(w);
+    for (const std::string& w : plan_.warnings) Message(w);
     created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
                                 absl::UTCTimeZone());
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
@@ -139,7 +139,7 @@ class Executor {
     }
     for (const std::string& output : outputs) {
       ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(output));
-      progress_(absl::StrCat("writing ", loc.String()));
+      Message(absl::StrCat("writing ", loc.String()));
       auto source = layers::NewBlobStoreSource(&store_.blobs(), top);
       ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(loc, &store_, req_.transport),
                            "writing ", output);
@@ -218,7 +218,7 @@ class Executor {
   absl::StatusOr<Descriptor> PullBase(const std::string& name) {
     absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
     if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
-    progress_(absl::StrCat("pulling ", ref->Familiar()));
+    Message(absl::StrCat("pulling ", ref->Familiar()));
     layers::ImageLocation src{layers::Transport::kRegistry, "", ref->String()};
     layers::ImageLocation dst{layers::Transport::kStore, "", ref->String()};
     const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
@@ -249,7 +249,11 @@ class Executor {
     for (const PlannedInstruction& p : stage.instructions) {
       ++step_;
       std::string text = Describe(p);
-      progress_(absl::StrCat("#", step_, " [", label, " ", step_, "/", total_steps_, "] ", text));
+      Event(BuildEvent::Kind::kStepStart, [&](BuildEvent& e) {
+        e.total = total_steps_;
+        e.stage = label;
+        e.text = text;
+      });
       if (p.instruction == "ARG") {
         for (const std::string& a : p.args) {
           std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
@@ -263,7 +267,7 @@ class Executor {
         if (auto hit = LoadCache(key); hit) {
           state = std::move(*hit);
           ++result_.steps_cached;
-          progress_(absl::StrCat("#", step_, " CACHED"));
+          Event(BuildEvent::Kind::kStepCached);
           continue;
         }
       }
@@ -275,9 +279,21 @@ class Executor {
       RETURN_IF_ERROR(SaveCache(key, state));
       ++result_.steps_run;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      progress_(absl::StrCat("#", step_, " DONE ", absl::StrFormat("%.1fs", secs)));
+      Event(BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
     }
     return state;
+  }
+
+  void Message(const std::string& text) {
+    Event(BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
+  }
+
+  void Event(BuildEvent::Kind kind, const std::function<void(BuildEvent&)>& fill = nullptr) {
+    BuildEvent e;
+    e.kind = kind;
+    e.step = step_;
+    if (fill) fill(e);
+    progress_(e);
   }
 
   std::string Describe(const PlannedInstruction& p) {
@@ -523,7 +539,14 @@ class Executor {
     options.compression = req_.compression;
     options.tar.source_date_epoch = req_.source_date_epoch;
     options.tar.overlay_whiteouts = overlay;
+    options.on_progress = [this](uint64_t bytes) {
+      Event(BuildEvent::Kind::kStepCommit, [&](BuildEvent& e) { e.bytes = bytes; });
+    };
     ASSIGN_OR_RETURN(layers::Layer layer, layers::CreateLayer(dir, options, store_.blobs()));
+    Event(BuildEvent::Kind::kStepLayer, [&](BuildEvent& e) {
+      e.text = layer.descriptor.digest.str();
+      e.bytes = layer.descriptor.size;
+    });
     state->layers.push_back(layer.descriptor);
     state->config.diff_ids.push_back(layer.diff_id);
     AddHistory(state, text, /*empty=*/false);
@@ -610,13 +633,13 @@ class Executor {
         while ((nl = partial.find('\n')) != std::string::npos) {
           std::string line = partial.substr(0, nl);
           partial.erase(0, nl + 1);
-          progress_(absl::StrCat("#", step_, " ", line));
+          Event(BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = line; });
           tail.push_back(line);
           if (tail.size() > 10) tail.pop_front();
         }
       }
       if (!partial.empty()) {
-        progress_(absl::StrCat("#", step_, " ", partial));
+        Event(BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = partial; });
         tail.push_back(partial);
       }
     });

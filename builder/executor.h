@@ -43,8 +43,28 @@ struct BuildRequest {
   layers::TransportOptions transport;  // registry settings for pulls and pushes
 };
 
-// Where progress goes: one call per line of output, already prefixed.
-using ProgressFn = std::function<void(const std::string& line)>;
+// What a build reports as it goes. Steps are numbered over the whole build, from 1.
+struct BuildEvent {
+  enum class Kind {
+    kMessage,     // text: a warning or what the build does outside steps (pulling, writing)
+    kStepStart,   // step, total, stage, text (the instruction)
+    kStepCached,  // step: restored from the cache
+    kStepOutput,  // step, text: one line a RUN printed (without the newline)
+    kStepCommit,  // step, bytes: the step's layer has `bytes` of tar written so far
+    kStepLayer,   // step, text (layer digest), bytes (compressed size): the layer is stored
+    kStepDone,    // step, seconds
+  };
+  Kind kind = Kind::kMessage;
+  int step = 0;
+  int total = 0;
+  std::string stage;
+  std::string text;
+  uint64_t bytes = 0;
+  double seconds = 0;
+};
+// Called from the thread that runs the build and from the one reading a step's output, never
+// from both at once.
+using ProgressFn = std::function<void(const BuildEvent& event)>;
 
 struct BuildResult {
   oci::Digest manifest_digest;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "builder/executor.h"
+#include "cli/build_progress.h"
 #include "cli/common.h"
 #include "layers/image_location.h"
 #include "nlohmann/json.hpp"
@@ -103,22 +104,15 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.source_date_epoch = epoch.value_or(0);
 
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
-  builder::ProgressFn progress = [&o](const std::string& line) {
-    if (o.quiet) return;
-    if (o.progress == "json") {
-      std::fprintf(stderr, "%s\n",
-                   nlohmann::json({{"line", line}})
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                       .c_str());
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
+  ASSIGN_OR_RETURN(builder::BuildResult result, [&] {
+    BuildProgress progress(BuildProgress::Choose(o.progress, o.quiet));
+    auto result = builder::Build(
+        *store, req, [&progress](const builder::BuildEvent& e) { progress.OnEvent(e); });
+    if (result.ok()) {
+      progress.Built(result->manifest_digest, result->steps_run, result->steps_cached);
     }
-  };
-  ASSIGN_OR_RETURN(builder::BuildResult result, builder::Build(*store, req, progress));
-  if (!o.quiet) {
-    std::fprintf(stderr, "built %s (%d steps run, %d cached)\n",
-                 result.manifest_digest.str().c_str(), result.steps_run, result.steps_cached);
-  }
+    return result;
+  }());
   std::printf("%s\n", result.manifest_digest.str().c_str());
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/common.h"
@@ -21,58 +22,54 @@ std::string Rate(int64_t bytes, absl::Duration elapsed) {
 
 }  // namespace
 
-TransferProgress::TransferProgress(bool quiet)
-    : quiet_(quiet), live_(!quiet && isatty(2) && std::getenv("TERM") != nullptr) {
-  if (live_) thread_ = std::thread([this] { Loop(); });
+TransferProgress::TransferProgress(bool quiet) : quiet_(quiet) {
+  if (!quiet && LiveView::Available()) view_.emplace(&mu_, [this] { return Draw(); });
 }
 
 TransferProgress::~TransferProgress() {
-  if (!thread_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
     active_.clear();
-    Redraw();
   }
-  cv_.notify_all();
-  thread_.join();
+  view_.reset();
 }
 
 void TransferProgress::Attach(layers::CopyOptions& options) {
   if (quiet_) return;
   options.on_blob = [this](const layers::BlobEvent& e) { OnBlob(e); };
-  if (live_) options.on_bytes = [this](const oci::Digest& d, size_t n) { OnBytes(d, n); };
+  if (view_) options.on_bytes = [this](const oci::Digest& d, size_t n) { OnBytes(d, n); };
+}
+
+void TransferProgress::Print(const std::string& line) {
+  if (view_) {
+    view_->PrintLocked(line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
 }
 
 void TransferProgress::OnBlob(const layers::BlobEvent& e) {
   const oci::Descriptor& d = e.descriptor;
   std::lock_guard<std::mutex> lock(mu_);
-  if (live_) {
-    // Permanent lines go above the live ones.
-    if (drawn_ > 0) std::fprintf(stderr, "\x1b[%dA\x1b[J", drawn_);
-    drawn_ = 0;
-  }
   switch (e.kind) {
     case layers::BlobEvent::kStarted: {
       auto b = std::make_unique<Blob>();
       b->size = d.size;
       b->start = absl::Now();
       active_[d.digest.str()] = std::move(b);
-      if (!live_)
-        std::fprintf(stderr, "%s: copying %s\n", Id(d.digest).c_str(), HumanSize(d.size).c_str());
+      if (!view_) Print(absl::StrCat(Id(d.digest), ": copying ", HumanSize(d.size)));
       break;
     }
     case layers::BlobEvent::kSkipped:
-      std::fprintf(stderr, "%s: already present\n", Id(d.digest).c_str());
+      Print(absl::StrCat(Id(d.digest), ": already present"));
       break;
     case layers::BlobEvent::kCopied:
       active_.erase(d.digest.str());
-      std::fprintf(stderr, "%s: done %s in %.2fs (%s)\n", Id(d.digest).c_str(),
-                   HumanSize(d.size).c_str(), e.seconds,
-                   Rate(d.size, absl::Seconds(e.seconds)).c_str());
+      Print(absl::StrFormat("%s: done %s in %.2fs (%s)", Id(d.digest), HumanSize(d.size), e.seconds,
+                            Rate(d.size, absl::Seconds(e.seconds))));
       break;
   }
-  if (live_) Redraw();
+  if (view_) view_->RedrawLocked();
 }
 
 void TransferProgress::OnBytes(const oci::Digest& d, size_t n) {
@@ -81,29 +78,19 @@ void TransferProgress::OnBytes(const oci::Digest& d, size_t n) {
   if (it != active_.end()) it->second->done += n;
 }
 
-void TransferProgress::Redraw() {
-  if (drawn_ > 0) std::fprintf(stderr, "\x1b[%dA\x1b[J", drawn_);
-  drawn_ = 0;
+std::vector<std::string> TransferProgress::Draw() {
+  std::vector<std::string> lines;
   absl::Time now = absl::Now();
   for (const auto& [digest, b] : active_) {
     int64_t done = std::min<int64_t>(b->done, b->size);
     int pct = b->size > 0 ? static_cast<int>(100 * done / b->size) : 100;
     int bar = pct / 5;
-    std::fprintf(stderr, "%s: [%s%s] %3d%% %s/%s %s\n", digest.substr(7, 12).c_str(),
-                 std::string(bar, '=').c_str(), std::string(20 - bar, ' ').c_str(), pct,
-                 HumanSize(done).c_str(), HumanSize(b->size).c_str(),
-                 Rate(done, now - b->start).c_str());
-    ++drawn_;
+    lines.push_back(absl::StrFormat("%s: [%s%s] %3d%% %s/%s %s", digest.substr(7, 12),
+                                    std::string(bar, '='), std::string(20 - bar, ' '), pct,
+                                    HumanSize(done), HumanSize(b->size),
+                                    Rate(done, now - b->start)));
   }
-  std::fflush(stderr);
-}
-
-void TransferProgress::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(200));
-    if (!stop_) Redraw();
-  }
+  return lines;
 }
 
 }  // namespace kiln::cli

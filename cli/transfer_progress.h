@@ -5,15 +5,16 @@
 #define KILN_CLI_TRANSFER_PROGRESS_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "cli/live_view.h"
 #include "layers/image_transfer.h"
 
 namespace kiln::cli {
@@ -33,17 +34,13 @@ class TransferProgress {
   };
   void OnBlob(const layers::BlobEvent& e);
   void OnBytes(const oci::Digest& d, size_t n);
-  void Redraw();  // with mu_ held
-  void Loop();
+  std::vector<std::string> Draw();      // with mu_ held
+  void Print(const std::string& line);  // with mu_ held
 
   bool quiet_;
-  bool live_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   std::map<std::string, std::unique_ptr<Blob>> active_;  // by digest
-  int drawn_ = 0;                                        // live lines on screen
-  std::thread thread_;
+  std::optional<LiveView> view_;                         // on a terminal
 };
 
 }  // namespace kiln::cli

@@ -9,10 +9,12 @@ namespace {
 // Hashes and counts what passes through to `next`.
 class HashingWriter : public Writer {
  public:
-  explicit HashingWriter(Writer* next) : next_(next) {}
+  HashingWriter(Writer* next, const std::function<void(uint64_t)>& on_progress)
+      : next_(next), on_progress_(on_progress) {}
   absl::Status Write(absl::string_view data) override {
     hash_.Update(data);
     size_ += data.size();
+    if (on_progress_) on_progress_(size_);
     return next_->Write(data);
   }
   oci::Digest Finish() { return hash_.Finish(); }
@@ -20,6 +22,7 @@ class HashingWriter : public Writer {
 
  private:
   Writer* next_;
+  const std::function<void(uint64_t)>& on_progress_;
   oci::Sha256 hash_;
   uint64_t size_ = 0;
 };
@@ -34,7 +37,7 @@ absl::StatusOr<Layer> CreateLayer(const std::string& dir, const LayerOptions& op
   Layer layer;
   {
     ThreadedWriter async(compressor.get());
-    HashingWriter tar_hash(&async);
+    HashingWriter tar_hash(&async, options.on_progress);
     absl::Status status = WriteLayerTar(dir, options.tar, &tar_hash);
     absl::Status closed = async.Close();
     RETURN_IF_ERROR(status);

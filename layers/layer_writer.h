@@ -6,6 +6,7 @@
 #define KILN_LAYERS_LAYER_WRITER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,8 @@ struct LayerOptions {
   Compression compression = Compression::kGzip;
   int level = -1;  // -1: DefaultLevel(compression)
   TarOptions tar;
+  // Called as the tar grows, with the bytes written so far (from the calling thread).
+  std::function<void(uint64_t tar_bytes)> on_progress;
 };
 
 struct Layer {

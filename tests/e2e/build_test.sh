@@ -226,4 +226,24 @@ r=$WORK/hd-bundle/rootfs
   || fail "heredocs: $(cat "$r/greet" "$r/raw" "$r/loud" "$r/script")"
 ok "heredocs feed commands' stdin and run #! scripts with their interpreter"
 
+# Progress: JSON events, one object per line; on a terminal, a live status line with
+# finished steps and RUN output above it.
+mkdir -p "$WORK/prog"
+printf 'FROM base:1\nRUN echo streamed-line\nENV A=1\n' >"$WORK/prog/Dockerfile"
+digest=$("$KILN" build --no-cache --progress json "$WORK/prog" 2>"$WORK/prog.json") || fail "json build: $(tail -3 "$WORK/prog.json")"
+jq -e . "$WORK/prog.json" >/dev/null || fail "--progress json printed something that is not JSON"
+jq -se --arg d "$digest" '
+  (map(select(.event == "start")) | length) == 2 and
+  (map(select(.event == "output" and .step == 1 and .line == "streamed-line")) | length) == 1 and
+  (map(select(.event == "layer" and .step == 1 and (.digest | startswith("sha256:")))) | length) == 1 and
+  (map(select(.event == "done")) | length) == 2 and
+  (map(select(.event == "built" and .digest == $d and .steps_run == 2)) | length) == 1' \
+  "$WORK/prog.json" >/dev/null || fail "json events: $(cat "$WORK/prog.json")"
+TERM=xterm script -qec "$KILN build --no-cache $WORK/prog" "$WORK/prog.tty" >/dev/null \
+  || fail "build on a terminal failed: $(tail -3 "$WORK/prog.tty")"
+grep -q $'\x1b\[1A' "$WORK/prog.tty" || fail "no live view on a terminal"
+grep -q '#1 streamed-line' "$WORK/prog.tty" || fail "RUN output not streamed on a terminal"
+grep -q '#2 \[stage-0 2/2\] ENV A=1  DONE' "$WORK/prog.tty" || fail "finished steps not listed: $(cat -v "$WORK/prog.tty")"
+ok "--progress json emits one event per line; a terminal gets a live view"
+
 finish

@@ -1,0 +1,53 @@
+// How `kiln build` shows its progress on stderr. Plain: one line per event, prefixed by the
+// step number ("#3 [build 3/9] RUN make", "#3 <output>", "#3 DONE 1.2s"). JSON: one object
+// per line ({"event": "start"|"cached"|"output"|"layer"|"done"|"message"|"built", ...}).
+// Live (a terminal, --progress auto): finished steps and RUN output scroll above one status
+// line that shows the current step, its elapsed time and the bytes of the layer being
+// committed. Quiet: nothing.
+#ifndef KILN_CLI_BUILD_PROGRESS_H_
+#define KILN_CLI_BUILD_PROGRESS_H_
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/executor.h"
+#include "cli/live_view.h"
+#include "oci/digest.h"
+
+namespace kiln::cli {
+
+class BuildProgress {
+ public:
+  enum class Mode { kQuiet, kPlain, kJson, kLive };
+  // `flag` is --progress: auto (live on a terminal, else plain), plain or json.
+  static Mode Choose(const std::string& flag, bool quiet);
+
+  explicit BuildProgress(Mode mode);
+  ~BuildProgress();  // clears the live line
+
+  void OnEvent(const builder::BuildEvent& e);
+  // The last word: the image made and how many steps ran.
+  void Built(const oci::Digest& digest, int steps_run, int steps_cached);
+
+ private:
+  std::vector<std::string> Draw();  // with mu_ held
+  void Print(const std::string& line);
+  void OnLiveEvent(const builder::BuildEvent& e);
+
+  Mode mode_;
+  std::mutex mu_;
+  // The step under way (live mode).
+  int step_ = 0;
+  std::string header_;  // "#3 [build 3/9] RUN make"
+  bool header_shown_ = false;
+  uint64_t committed_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  std::optional<LiveView> view_;
+};
+
+}  // namespace kiln::cli
+
+#endif  // KILN_CLI_BUILD_PROGRESS_H_
