@@ -30,6 +30,7 @@
 #include "builder/context/dockerignore.h"
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
+#include "builder/layered_fs.h"
 #include "builder/plan.h"
 #include "builder/sandbox/sandbox.h"
 #include "builder/url_fetch.h"
@@ -82,6 +83,12 @@ bool DirIsEmpty(const std::string& dir) {
 }
 
 std::string Hex(absl::string_view text) { return Digest::Of(text).hex(); }
+
+// A boolean instruction flag (--link, --parents): given without "=false".
+bool FlagSet(const PlannedInstruction& p, const char* name) {
+  auto it = p.flags.find(name);
+  return it != p.flags.end() && it->second.back() == "true";
+}
 
 class Executor {
  public:
@@ -271,12 +278,26 @@ class Executor {
           continue;
         }
       }
+      std::string link_key;
+      if (LinkReusable(p)) {
+        ASSIGN_OR_RETURN_CTX(link_key, StepKey(state, p, stage, /*link=*/true), df_.filename, ":",
+                             p.line, ": ", p.instruction);
+        if (!req_.no_cache && ReuseLinkedLayer(link_key, text, &state)) {
+          state.key = key;
+          RETURN_IF_ERROR(SaveCache(key, state));
+          ++result_.steps_cached;
+          Event(BuildEvent::Kind::kStepCached);
+          continue;
+        }
+      }
+      size_t layers_before = state.layers.size();
       absl::Status s = Execute(p, stage, text, &state);
       if (!s.ok()) {
         return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
       }
       state.key = key;
       RETURN_IF_ERROR(SaveCache(key, state));
+      if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
       ++result_.steps_run;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       Event(BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
@@ -307,12 +328,27 @@ class Executor {
   }
 
   // sha256(parent key, the expanded instruction, ARG values, COPY sources, heredocs, options).
+  // A COPY --link step's layer does not depend on the layers below it: its key names only
+  // what it copies and where (the working directory), so the layer is reused on any base.
+  // Names in --chown are resolved in the base, so only numeric owners qualify.
+  static bool LinkReusable(const PlannedInstruction& p) {
+    if (!FlagSet(p, "link")) return false;
+    auto it = p.flags.find("chown");
+    if (it == p.flags.end()) return true;
+    return std::all_of(it->second.back().begin(), it->second.back().end(),
+                       [](char ch) { return absl::ascii_isdigit(ch) || ch == ':'; });
+  }
+
   absl::StatusOr<std::string> StepKey(const ImageState& state, const PlannedInstruction& p,
-                                      const Stage& stage) {
+                                      const Stage& stage, bool link = false) {
+    std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
     std::string material =
-        absl::StrCat("kiln-step-v1\n", state.key, "\n", Describe(p), "\n", req_.source_date_epoch,
-                     " ", layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
-    for (const auto& [k, v] : stage_args_) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
+        absl::StrCat("kiln-step-v1\n", parent, "\n", Describe(p), "\n", req_.source_date_epoch, " ",
+                     layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
+    // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
+    if (!link) {
+      for (const auto& [k, v] : stage_args_) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
+    }
     for (const auto& h : p.node->heredocs) absl::StrAppend(&material, "heredoc ", h.content, "\n");
     if (p.instruction == "ADD") {
       // A URL is keyed by its content: the --checksum if given, else the bytes downloaded now.
@@ -368,6 +404,43 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
     return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/", key, ".json"),
                            doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
+  // Link records (`cache/link-<key>.json`): the layer a COPY --link made, or none when it
+  // copied nothing, for any base.
+  bool ReuseLinkedLayer(const std::string& link_key, const std::string& text, ImageState* state) {
+    auto bytes = ReadFile(absl::StrCat(store_.root(), "/cache/link-", link_key, ".json"), 1 << 16);
+    if (!bytes.ok()) return false;
+    auto doc = oci::ParseJsonObject(*bytes, "link record", 1 << 16);
+    if (!doc.ok() || !(*doc)["layers"].is_array() || !(*doc)["diff_ids"].is_array()) return false;
+    if ((*doc)["layers"].size() != (*doc)["diff_ids"].size() || (*doc)["layers"].size() > 1) {
+      return false;
+    }
+    if ((*doc)["layers"].empty()) {
+      AddHistory(state, text, /*empty=*/true);
+      return true;
+    }
+    auto layer = Descriptor::FromJson((*doc)["layers"][0]);
+    auto diff_id = (*doc)["diff_ids"][0].is_string()
+                       ? Digest::Parse((*doc)["diff_ids"][0].get<std::string>())
+                       : absl::InvalidArgumentError("diff_id");
+    if (!layer.ok() || !diff_id.ok() || !store_.blobs().Has(layer->digest)) return false;
+    state->layers.push_back(*layer);
+    state->config.diff_ids.push_back(*diff_id);
+    AddHistory(state, text, /*empty=*/false);
+    return true;
+  }
+
+  absl::Status SaveLinkedLayer(const std::string& link_key, const ImageState& state,
+                               size_t layers_before) {
+    nlohmann::json layers = nlohmann::json::array(), diff_ids = nlohmann::json::array();
+    for (size_t i = layers_before; i < state.layers.size(); ++i) {
+      layers.push_back(state.layers[i].ToJson());
+      diff_ids.push_back(state.config.diff_ids[i].str());
+    }
+    nlohmann::json doc = {{"layers", layers}, {"diff_ids", diff_ids}};
+    return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/link-", link_key, ".json"),
+                           doc.dump());
   }
 
   void AddHistory(ImageState* state, const std::string& created_by, bool empty) {
@@ -516,15 +589,7 @@ class Executor {
   // A file of the image's root as the overlay would show it.
   static std::optional<std::string> ReadFromLayers(const std::vector<std::string>& lowers,
                                                    const std::string& path) {
-    for (const std::string& dir : lowers) {
-      struct stat st;
-      std::string full = dir + path;
-      if (::lstat(full.c_str(), &st) != 0) continue;
-      if (!S_ISREG(st.st_mode)) return std::nullopt;  // a whiteout or something else
-      auto data = ReadFile(full, 16 << 20);
-      return data.ok() ? std::optional<std::string>(*data) : std::nullopt;
-    }
-    return std::nullopt;
+    return LayeredFs(lowers).ReadFile(path);
   }
 
   // Adds the layer made from `dir` (or an empty history entry when nothing changed), and keeps
@@ -707,11 +772,22 @@ class Executor {
                        std::any_of(sources.begin(), sources.end(),
                                    [](const std::string& s) { return HasGlobMeta(s); });
 
+    // --link: the layer is made without looking at the layers below (it can then sit on any
+    // base), so the destination's symlinks in the image are not followed.
+    std::vector<std::string> lowers;
+    if (!FlagSet(p, "link")) {
+      ASSIGN_OR_RETURN(lowers, LowerDirs(*state));
+    }
+    LayeredFs image(lowers);
+    const bool parents = FlagSet(p, "parents");
+    if (parents) dest_is_dir = true;
+    // An existing directory (a symlink to one included) is copied into, whatever the spelling.
+    ASSIGN_OR_RETURN(std::string dest_in_image, image.Resolve(dest, /*follow_last=*/true));
+    if (auto e = image.Lookup(dest_in_image); e && S_ISDIR(e->st.st_mode)) dest_is_dir = true;
     std::optional<ResolvedUser> owner;
     if (auto it = p.flags.find("chown"); it != p.flags.end()) {
-      ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
       ASSIGN_OR_RETURN(owner, ResolveUser(it->second.back(), [&](const std::string& path) {
-                         return ReadFromLayers(lowers, path);
+                         return image.ReadFile(path);
                        }));
     }
     std::optional<mode_t> chmod;
@@ -730,7 +806,7 @@ class Executor {
     }
     std::string diff = absl::StrCat(work_, "/step-", step_, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
-    Writer writer{diff, owner, chmod};
+    Writer writer{diff, owner, chmod, &image};
     for (const std::string& source : sources) {
       if (IsUrl(source)) {
         // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
@@ -758,6 +834,19 @@ class Executor {
       }
       ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));
       std::string root = context::CleanPath(source);
+      // --parents keeps each match's path from the context root, or from a "/./" pivot.
+      std::string pivot;
+      if (size_t at = source.find("/./"); parents && at != std::string::npos) {
+        pivot = context::CleanPath(source.substr(0, at));
+      }
+      auto parents_dest = [&](const std::string& path) {
+        std::string rel = path;
+        if (!pivot.empty() && pivot != "." && absl::StartsWith(path, pivot + "/")) {
+          rel = path.substr(pivot.size() + 1);
+        }
+        return rel == "." ? dest : JoinPath(dest, rel);
+      };
+      std::string root_dest = dest;  // where the current match goes
       bool wildcard = HasGlobMeta(root);
       std::string current_root;  // the selected path entries are copied relative to
       bool root_is_dir = false;
@@ -801,34 +890,36 @@ class Executor {
         if (!under_root) {
           current_root = e.path;
           root_is_dir = S_ISDIR(e.mode);
+          root_dest = parents ? parents_dest(e.path) : dest;
           if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode)) {
             ASSIGN_OR_RETURN(bool archive, IsTarArchive(*ctx, e));
             if (archive) {
               // ADD unpacks local tar archives (any compression) into the destination.
               RETURN_IF_ERROR(writer.MakeDir(dest, 0755));
+              ASSIGN_OR_RETURN(std::string where, writer.Place(dest, /*is_dir=*/true));
               ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
               FdReader reader(fd.get());
               layers::ExtractOptions options;
               options.whiteouts = layers::WhiteoutMode::kLiteral;
               options.devices = layers::DevicePolicy::kSkip;
               RETURN_IF_ERROR_CTX(
-                  layers::ExtractLayer(reader, writer.diff + dest, options).status(), "unpacking ",
+                  layers::ExtractLayer(reader, writer.diff + where, options).status(), "unpacking ",
                   e.path);
               continue;
             }
           }
           if (!root_is_dir) {
             std::string name = e.path.substr(e.path.rfind('/') + 1);
-            std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
+            std::string target = parents ? root_dest : dest_is_dir ? JoinPath(dest, name) : dest;
             RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, target));
           } else {
-            RETURN_IF_ERROR(writer.MakeDir(dest, e.mode & 07777));
+            RETURN_IF_ERROR(writer.MakeDir(root_dest, e.mode & 07777));
           }
           continue;
         }
         if (is_excluded(e)) continue;
         std::string rel = current_root == "." ? e.path : e.path.substr(current_root.size() + 1);
-        RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(dest, rel)));
+        RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(root_dest, rel)));
       }
     }
     return CommitDiff(diff, /*overlay=*/false, text, state);
@@ -850,15 +941,50 @@ class Executor {
     return std::memcmp(header + 257, "ustar", 5) == 0;
   }
 
-  // Writes COPY results into a diff directory.
+  // Writes COPY results into a diff directory. Destinations are placed where the image has
+  // them: symlinks in the image are followed (a file for /bin/x lands in /usr/bin/x when /bin
+  // links to usr/bin), and parent directories the image has keep its modes and owners.
   struct Writer {
     std::string diff;
     std::optional<ResolvedUser> owner;
     std::optional<mode_t> chmod;
+    const LayeredFs* image;  // the layers below this step
 
-    absl::Status Own(const std::string& path) const {
-      uid_t uid = owner ? owner->uid : 0;
-      gid_t gid = owner ? owner->gid : 0;
+    struct Dir {
+      std::string path;  // in the image, symlinks followed
+      bool in_image;     // exists there as a directory
+    };
+    mutable std::map<std::string, Dir> dirs;
+
+    absl::StatusOr<Dir> PlaceDir(const std::string& dir) const {
+      if (dir == "/" || dir.empty()) return Dir{"/", true};
+      if (auto it = dirs.find(dir); it != dirs.end()) return it->second;
+      ASSIGN_OR_RETURN(Dir parent, PlaceDir(Dirname(dir)));
+      Dir place{JoinPath(parent.path, dir.substr(dir.rfind('/') + 1)), false};
+      if (parent.in_image) {  // below a directory the image lacks, it has nothing
+        auto e = image->Lookup(place.path);
+        if (e && S_ISLNK(e->st.st_mode)) {
+          ASSIGN_OR_RETURN(place.path, image->Resolve(place.path, /*follow_last=*/true));
+          e = image->Lookup(place.path);
+        }
+        place.in_image = e && S_ISDIR(e->st.st_mode);
+      }
+      return dirs[dir] = place;
+    }
+    // Where `target` goes in the diff (a path inside it, from its root).
+    absl::StatusOr<std::string> Place(const std::string& target, bool is_dir) const {
+      if (is_dir) {
+        ASSIGN_OR_RETURN(Dir d, PlaceDir(target));
+        return d.path;
+      }
+      ASSIGN_OR_RETURN(Dir parent, PlaceDir(Dirname(target)));
+      return JoinPath(parent.path, target.substr(target.rfind('/') + 1));
+    }
+
+    absl::Status Own(const std::string& path) const { return OwnAs(path, owner); }
+    absl::Status OwnAs(const std::string& path, const std::optional<ResolvedUser>& who) const {
+      uid_t uid = who ? who->uid : 0;
+      gid_t gid = who ? who->gid : 0;
       if (::lchown(path.c_str(), uid, gid) != 0) {
         int err = errno;
         RETURN_IF_ERROR_CTX(CheckIdsMapped(uid, gid), "--chown");
@@ -866,36 +992,48 @@ class Executor {
       }
       return absl::OkStatus();
     }
-    // Creates the missing parents of `target`, owned like the copied files (as --chown does).
-    absl::Status Parents(const std::string& target) const {
+    // Creates the missing parents of `placed` (a placed path) in the diff: as the image has
+    // them, else owned like the copied files (as --chown does).
+    absl::Status Parents(const std::string& placed) const {
       std::string path = diff;
-      std::string parent = Dirname(target);
+      std::string in_image;
+      std::string parent = Dirname(placed);
       for (absl::string_view part : absl::StrSplit(parent, '/', absl::SkipEmpty())) {
         absl::StrAppend(&path, "/", part);
+        absl::StrAppend(&in_image, "/", part);
         if (PathExists(path)) continue;
+        auto e = image->Lookup(in_image);
         if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
-        RETURN_IF_ERROR(Own(path));
+        if (e && S_ISDIR(e->st.st_mode)) {
+          RETURN_IF_ERROR(OwnAs(path, ResolvedUser{e->st.st_uid, e->st.st_gid}));
+          if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
+        } else {
+          RETURN_IF_ERROR(Own(path));
+        }
       }
       return absl::OkStatus();
     }
     absl::Status MakeDir(const std::string& target, mode_t mode) const {
-      std::string path = diff + target;
-      RETURN_IF_ERROR(Parents(target));
+      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/true));
+      std::string path = diff + placed;
+      RETURN_IF_ERROR(Parents(placed));
       if (!PathExists(path) && ::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
       if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
       return Own(path);
     }
     absl::Status WriteData(const std::string& target, const std::string& data, mode_t mode) const {
-      RETURN_IF_ERROR(Parents(target));
-      std::string path = diff + target;
+      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
+      RETURN_IF_ERROR(Parents(placed));
+      std::string path = diff + placed;
       RETURN_IF_ERROR(WriteFileAtomic(path, data, chmod.value_or(mode)));
       return Own(path);
     }
     // Moves a file (on the same file system) to `target`.
     absl::Status MoveFile(const std::string& target, const std::string& from, mode_t mode,
                           std::optional<int64_t> mtime) const {
-      RETURN_IF_ERROR(Parents(target));
-      std::string path = diff + target;
+      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
+      RETURN_IF_ERROR(Parents(placed));
+      std::string path = diff + placed;
       (void)RemoveAll(path);
       if (::rename(from.c_str(), path.c_str()) != 0) return ErrnoError("rename to " + path);
       if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
@@ -909,9 +1047,10 @@ class Executor {
     }
     absl::Status CopyEntry(const context::BuildContext& ctx, const context::ContextEntry& e,
                            const std::string& target) const {
-      std::string path = diff + target;
       if (S_ISDIR(e.mode)) return MakeDir(target, e.mode & 07777);
-      RETURN_IF_ERROR(Parents(target));
+      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
+      std::string path = diff + placed;
+      RETURN_IF_ERROR(Parents(placed));
       (void)RemoveAll(path);
       if (S_ISLNK(e.mode)) {
         if (::symlink(e.link_target.c_str(), path.c_str()) != 0)

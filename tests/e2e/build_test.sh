@@ -246,4 +246,42 @@ grep -q '#1 streamed-line' "$WORK/prog.tty" || fail "RUN output not streamed on 
 grep -q '#2 \[stage-0 2/2\] ENV A=1  DONE' "$WORK/prog.tty" || fail "finished steps not listed: $(cat -v "$WORK/prog.tty")"
 ok "--progress json emits one event per line; a terminal gets a live view"
 
+# COPY into an image's symlinks and directories: /bin -> usr/bin is followed, /tmp keeps its
+# mode, an existing directory is copied into; --parents keeps source paths; --link layers
+# are reused on a changed base.
+mkdir -p "$WORK/cp/src/a/b" "$WORK/cp/src/c" "$WORK/cp/tree/bin"
+echo 1 >"$WORK/cp/src/a/b/one.txt"
+echo 2 >"$WORK/cp/src/c/two.txt"
+echo 3 >"$WORK/cp/src/c/three.md"
+echo tool >"$WORK/cp/tree/bin/tool"
+echo hi >"$WORK/cp/hello"
+cat >"$WORK/cp/Dockerfile" <<'XEOF'
+FROM base:1
+ARG V=1
+RUN mkdir -p /usr/bin /opt/app && mv /bin/* /usr/bin/ && rmdir /bin && ln -s usr/bin /bin \
+    && ln -s /opt/app /app && echo $V > /v
+COPY hello /bin/hello
+COPY hello /tmp/sub/
+COPY hello /app
+COPY tree/ /
+COPY --parents src/a/b/one.txt src/c/*.txt /p/
+COPY --parents ./src/./c /q/
+COPY --link src/c/ /linked/
+XEOF
+"$KILN" build -q -t cp:1 "$WORK/cp" >/dev/null 2>"$WORK/cp.log" || fail "copy build: $(tail -3 "$WORK/cp.log")"
+"$KILN" copy cp:1 "oci:$WORK/cp-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/cp-out:1" "$WORK/cp-bundle" >/dev/null
+r=$WORK/cp-bundle/rootfs
+[ -L "$r/bin" ] && [ "$(readlink "$r/bin")" = usr/bin ] || fail "COPY replaced the /bin symlink"
+[ -f "$r/usr/bin/hello" ] && [ -f "$r/usr/bin/tool" ] && [ -x "$r/usr/bin/busybox" ] \
+  || fail "COPY did not follow /bin to /usr/bin"
+[ "$(stat -c %a "$r/tmp")" = 1777 ] || fail "COPY reset /tmp to $(stat -c %a "$r/tmp")"
+[ -L "$r/app" ] && [ -f "$r/opt/app/hello" ] || fail "COPY to a symlinked directory"
+[ "$(cd "$r" && find p q linked -type f | sort | tr '\n' ' ')" = "linked/three.md linked/two.txt p/src/a/b/one.txt p/src/c/two.txt q/c/three.md q/c/two.txt " ] \
+  || fail "--parents/--link: $(cd "$r" && find p q linked -type f | sort | tr '\n' ' ')"
+"$KILN" build --progress plain --build-arg V=2 "$WORK/cp" >/dev/null 2>"$WORK/cp2.log" || fail "rebuild with V=2"
+grep -A1 'COPY --link' "$WORK/cp2.log" | grep -q CACHED || fail "--link layer not reused on a changed base: $(cat "$WORK/cp2.log")"
+grep -A1 'COPY --parents=true ./src' "$WORK/cp2.log" | grep -q DONE || fail "a plain COPY after a changed base was not re-run"
+ok "COPY follows the image's symlinks and keeps its directories; --parents and --link work"
+
 finish
