@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <deque>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -133,6 +135,10 @@ class Executor {
       ASSIGN_OR_RETURN(ImageState state, RunStage(stage));
       done_[stage.index] = std::move(state);
     }
+    if (file_digests_) {
+      // Only a cache: a failure to keep it costs the next build some reading.
+      (void)file_digests_->Save(FileDigestsPath());
+    }
     ImageState& final_state = done_[plan_.target];
     for (const auto& [k, v] : req_.labels) final_state.config.config.labels[k] = v;
     ASSIGN_OR_RETURN(Descriptor top, Commit(final_state));
@@ -147,7 +153,7 @@ class Executor {
     for (const std::string& output : outputs) {
       ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(output));
       Message(absl::StrCat("writing ", loc.String()));
-      auto source = layers::NewBlobStoreSource(&store_.blobs(), top);
+      auto source = layers::NewBlobStoreSource(&store_.blobs(), top, /*verified=*/true);
       ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(loc, &store_, req_.transport),
                            "writing ", output);
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
@@ -367,7 +373,10 @@ class Executor {
       std::erase_if(sources,
                     [](const std::string& s) { return absl::StartsWith(s, "<<") || IsUrl(s); });
       if (!sources.empty()) {
-        ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources));
+        if (!file_digests_) {
+          file_digests_.emplace(context::FileDigests::Load(FileDigestsPath()));
+        }
+        ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources, &*file_digests_));
         absl::StrAppend(&material, "context ", d.str(), "\n");
       }
     }
@@ -955,6 +964,7 @@ class Executor {
       bool in_image;     // exists there as a directory
     };
     mutable std::map<std::string, Dir> dirs;
+    mutable absl::flat_hash_set<std::pair<dev_t, ino_t>> linked;  // see LinkInstead
 
     absl::StatusOr<Dir> PlaceDir(const std::string& dir) const {
       if (dir == "/" || dir.empty()) return Dir{"/", true};
@@ -1059,6 +1069,9 @@ class Executor {
       }
       if (!S_ISREG(e.mode)) return absl::OkStatus();  // sockets, devices: not copied
       ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
+      struct stat st;
+      if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + e.path);
+      if (LinkInstead(in.get(), st, path)) return absl::OkStatus();
       UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
       if (!out.valid()) return ErrnoError("create " + path);
       FdReader from(in.get());
@@ -1067,7 +1080,30 @@ class Executor {
       RETURN_IF_ERROR(Own(path));
       if (::fchmod(out.get(), chmod.value_or(e.mode & 07777)) != 0)
         return ErrnoError("chmod " + path);
+      // The source's modification time, as Docker keeps it (the layer clamps it).
+      const struct timespec times[2] = {st.st_mtim, st.st_mtim};
+      if (::futimens(out.get(), times) != 0) return ErrnoError("set mtime of " + path);
       return absl::OkStatus();
+    }
+
+    // The diff only has to hold what the layer's tar will read. When the source file already
+    // has exactly the metadata the copy would get (owner, mode, no xattrs), a hard link to it
+    // (same file system) stands in for copying its bytes. Nothing writes through such a link:
+    // replaced targets are unlinked first, and the diff is removed after the commit. Each
+    // source inode is linked once, so the tar never sees hard links the copy would not have.
+    bool LinkInstead(int fd, const struct stat& st, const std::string& path) const {
+      uid_t uid = owner ? owner->uid : 0;
+      gid_t gid = owner ? owner->gid : 0;
+      if (chmod || st.st_uid != uid || st.st_gid != gid) return false;
+      if (::flistxattr(fd, nullptr, 0) != 0) return false;  // xattrs (or cannot tell)
+      auto inode = std::make_pair(st.st_dev, st.st_ino);
+      if (linked.contains(inode)) return false;
+      std::string proc = absl::StrCat("/proc/self/fd/", fd);
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        return false;  // another file system, or not allowed: copy
+      }
+      linked.insert(inode);
+      return true;
     }
   };
 
@@ -1077,8 +1113,11 @@ class Executor {
     return layers::CommitImage(store_.blobs(), image_config, state.layers);
   }
 
+  std::string FileDigestsPath() const { return store_.root() + "/file-digests"; }
+
   layers::Store& store_;
   const BuildRequest& req_;
+  std::optional<context::FileDigests> file_digests_;  // loaded at the first COPY
   const ProgressFn& progress_;
   layers::Snapshots snapshots_;
   std::unique_ptr<context::BuildContext> context_;

@@ -53,6 +53,10 @@ class BlobStore {
   };
 
   absl::StatusOr<std::unique_ptr<Ingest>> StartIngest() const;
+  // Adds blob `d` as a hard link to `file`, whose bytes the caller vouches for (another
+  // store's verified blob); only the size is checked. Fails (and stores nothing) when the file
+  // is on another file system or may not be linked: then copy instead.
+  absl::Status Link(const std::string& file, const oci::Digest& d, int64_t size) const;
   // Stores `data`; returns its sha256 digest.
   absl::StatusOr<oci::Digest> Put(absl::string_view data) const;
   // Stores everything `from` yields, checking it against `expected` and `expected_size` (>= 0).

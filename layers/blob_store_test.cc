@@ -1,6 +1,7 @@
 #include "layers/blob_store.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -44,6 +45,21 @@ TEST_F(BlobStoreTest, PutReadIdempotent) {
   EXPECT_EQ(*store_->Put("hello"), *d);
   EXPECT_EQ(store_->List()->size(), 1u);
   EXPECT_EQ(CountEntries(dir_->path() + "/ingest"), 0);
+}
+
+TEST_F(BlobStoreTest, LinksAnotherStoresBlob) {
+  auto other = BlobStore::Open(dir_->path() + "/other", dir_->path() + "/other-ingest");
+  ASSERT_TRUE(other.ok());
+  auto d = store_->Put("shared bytes");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*other)->Link(store_->PathOf(*d), *d, 4).code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE((*other)->Has(*d));
+  ASSERT_TRUE((*other)->Link(store_->PathOf(*d), *d, 12).ok());
+  EXPECT_EQ(*(*other)->ReadAll(*d, 100), "shared bytes");
+  struct stat st;
+  ASSERT_EQ(::stat((*other)->PathOf(*d).c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);                                    // one file, two names
+  EXPECT_TRUE((*other)->Link(store_->PathOf(*d), *d, 12).ok());  // idempotent
 }
 
 TEST_F(BlobStoreTest, WrongDigestStoresNothing) {

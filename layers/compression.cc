@@ -1,9 +1,15 @@
 #include "layers/compression.h"
 
 #include <archive.h>
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -97,56 +103,176 @@ class PassThroughWriter : public Writer {
   Writer* out_;
 };
 
-// gzip through ISA-L's igzip. Its generic gzip header has mtime 0 and no name.
+// gzip through ISA-L's igzip, on every core, as one gzip member. The input is cut into fixed
+// blocks of kGzipBlock bytes, each compressed on its own (fresh state, so no back-reference
+// crosses a block) into raw deflate that ends byte-aligned with a full flush, the last one with
+// the final-block bit. Their concatenation is one valid deflate stream; the header (mtime 0, no
+// name, OS unknown: ISA-L's own) and the trailer (CRC-32 and size of the whole input, computed
+// in order here) frame it. Block boundaries depend only on the byte count, so the output does
+// not depend on how writes are sized or how many workers run.
 class GzipWriter : public Writer {
  public:
-  GzipWriter(int level, Writer* out) : out_(out), buf_(kOutChunk) {
-    isal_deflate_init(&stream_);
-    stream_.gzip_flag = IGZIP_GZIP;
-    stream_.level = level;
-    static const uint32_t kLevelBufSize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
-                                             ISAL_DEF_LVL3_DEFAULT};
-    level_buf_.resize(kLevelBufSize[level]);
-    stream_.level_buf = level_buf_.empty() ? nullptr : level_buf_.data();
-    stream_.level_buf_size = level_buf_.size();
+  GzipWriter(int level, Writer* out)
+      : level_(level), out_(out), workers_(std::max(1u, std::thread::hardware_concurrency())) {
+    for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { Work(); });
   }
 
+  ~GzipWriter() override { Stop(); }
+
   absl::Status Write(absl::string_view data) override {
+    if (!header_written_) {
+      static constexpr char kHeader[] = {'\x1f', '\x8b', 8, 0, 0, 0, 0, 0, 0, '\xff'};
+      RETURN_IF_ERROR(out_->Write(absl::string_view(kHeader, sizeof kHeader)));
+      header_written_ = true;
+    }
+    crc_ = crc32_gzip_refl(crc_, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    size_ += data.size();
     while (!data.empty()) {
-      // avail_in is 32 bits wide.
-      size_t n = std::min<size_t>(data.size(), 1u << 30);
-      stream_.next_in = reinterpret_cast<uint8_t*>(const_cast<char*>(data.data()));
-      stream_.avail_in = n;
-      stream_.end_of_stream = 0;
-      while (stream_.avail_in > 0) RETURN_IF_ERROR(Step());
+      size_t n = std::min(data.size(), kGzipBlock - pending_.size());
+      pending_.append(data.data(), n);
       data.remove_prefix(n);
+      // A full block is only sent once more input shows it is not the last one.
+      if (pending_.size() == kGzipBlock && !data.empty()) RETURN_IF_ERROR(Submit(false));
     }
     return absl::OkStatus();
   }
 
   absl::Status Close() override {
-    stream_.next_in = nullptr;
-    stream_.avail_in = 0;
-    stream_.end_of_stream = 1;
-    while (stream_.internal_state.state != ZSTATE_END) RETURN_IF_ERROR(Step());
-    return absl::OkStatus();
+    if (!header_written_) RETURN_IF_ERROR(Write(""));
+    RETURN_IF_ERROR(Submit(true));
+    RETURN_IF_ERROR(Drain(0));
+    Stop();
+    unsigned char trailer[8];
+    for (int i = 0; i < 4; ++i) trailer[i] = static_cast<unsigned char>(crc_ >> (8 * i));
+    for (int i = 0; i < 4; ++i) trailer[4 + i] = static_cast<unsigned char>(size_ >> (8 * i));
+    return out_->Write(absl::string_view(reinterpret_cast<char*>(trailer), sizeof trailer));
   }
 
  private:
-  absl::Status Step() {
-    stream_.next_out = buf_.data();
-    stream_.avail_out = buf_.size();
-    int rc = isal_deflate(&stream_);
-    if (rc != COMP_OK) return absl::InternalError(absl::StrCat("igzip deflate failed: ", rc));
-    size_t produced = buf_.size() - stream_.avail_out;
-    if (produced == 0) return absl::OkStatus();
-    return out_->Write(absl::string_view(reinterpret_cast<char*>(buf_.data()), produced));
+  static constexpr size_t kGzipBlock = 1 << 20;
+
+  struct Block {
+    std::string in;
+    std::vector<uint8_t> out;  // reused: resizing to the same bound does not clear it
+    size_t out_size = 0;
+    bool last = false;
+    bool done = false;
+    absl::Status status;
+  };
+
+  // Queues the pending input (after writing out finished blocks if too many are in flight).
+  absl::Status Submit(bool last) {
+    if (pending_.empty() && !last) return absl::OkStatus();
+    RETURN_IF_ERROR(Drain(2 * workers_));
+    std::shared_ptr<Block> block;
+    if (!free_.empty()) {
+      block = std::move(free_.back());
+      free_.pop_back();
+    } else {
+      block = std::make_shared<Block>();
+    }
+    block->in.swap(pending_);
+    pending_.clear();
+    pending_.reserve(kGzipBlock);
+    block->last = last;
+    block->done = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(block);
+      todo_.push_back(block);
+    }
+    cv_.notify_one();
+    return absl::OkStatus();
   }
 
+  // Writes finished blocks, in order, until at most `in_flight` remain.
+  absl::Status Drain(size_t in_flight) {
+    while (true) {
+      std::shared_ptr<Block> head;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (queue_.size() <= in_flight) return absl::OkStatus();
+        head = queue_.front();
+        cv_.wait(lock, [&] { return head->done; });
+        queue_.pop_front();
+      }
+      RETURN_IF_ERROR(head->status);
+      RETURN_IF_ERROR(out_->Write(
+          absl::string_view(reinterpret_cast<const char*>(head->out.data()), head->out_size)));
+      free_.push_back(std::move(head));  // its buffers serve a later block
+    }
+  }
+
+  void Work() {
+    while (true) {
+      std::shared_ptr<Block> block;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !todo_.empty(); });
+        if (todo_.empty()) return;
+        block = todo_.front();
+        todo_.pop_front();
+      }
+      block->status = Compress(*block);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        block->done = true;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  absl::Status Compress(Block& b) const {
+    isal_zstream stream;
+    isal_deflate_init(&stream);
+    stream.gzip_flag = IGZIP_DEFLATE;
+    stream.level = level_;
+    static const uint32_t kLevelBufSize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
+                                             ISAL_DEF_LVL3_DEFAULT};
+    std::vector<uint8_t> level_buf(kLevelBufSize[level_]);
+    stream.level_buf = level_buf.empty() ? nullptr : level_buf.data();
+    stream.level_buf_size = level_buf.size();
+    stream.flush = b.last ? NO_FLUSH : FULL_FLUSH;
+    stream.end_of_stream = b.last ? 1 : 0;
+    stream.next_in = reinterpret_cast<uint8_t*>(b.in.data());
+    stream.avail_in = b.in.size();
+    // Stored blocks bound the output: input + 5 bytes per 64 KiB + the flush marker.
+    b.out.resize(kGzipBlock + kGzipBlock / 8192 + 1024);
+    stream.next_out = b.out.data();
+    stream.avail_out = b.out.size();
+    int rc = isal_deflate(&stream);
+    if (rc != COMP_OK) return absl::InternalError(absl::StrCat("igzip deflate failed: ", rc));
+    if (stream.avail_in != 0 || (b.last && stream.internal_state.state != ZSTATE_END)) {
+      return absl::InternalError("igzip: compressed block larger than its bound");
+    }
+    b.out_size = b.out.size() - stream.avail_out;
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  const int level_;
   Writer* out_;
-  isal_zstream stream_;
-  std::vector<uint8_t> level_buf_;
-  std::vector<uint8_t> buf_;
+  const int workers_;
+  bool header_written_ = false;
+  uint32_t crc_ = 0;
+  uint64_t size_ = 0;
+  std::string pending_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::deque<std::shared_ptr<Block>> queue_;  // submitted, in order, until written
+  std::deque<std::shared_ptr<Block>> todo_;   // not yet taken by a worker
+  std::vector<std::shared_ptr<Block>> free_;  // written out; only this thread touches it
+  std::vector<std::thread> threads_;
 };
 
 class ZstdWriter : public Writer {

@@ -47,6 +47,12 @@ class ImageSource {
     return OpenBlob(d);
   }
   virtual bool ConcurrentBlobs() const { return false; }
+  // A local file that holds the blob's bytes, already verified (the store's own blobs): a
+  // destination on the same file system may hard-link it instead of copying. Blobs are
+  // immutable, so sharing the file is safe.
+  virtual std::optional<std::string> VerifiedBlobFile(const oci::Descriptor& d) {
+    return std::nullopt;
+  }
   // Registry repositories ("registry.example/team/app") known to hold the blob, so a push to
   // the same registry can mount it instead of uploading.
   virtual std::vector<std::string> BlobOrigins(const oci::Descriptor& d) { return {}; }
@@ -70,6 +76,9 @@ class ForwardingSource : public ImageSource {
     return inner_->OpenBlobUnverified(d);
   }
   bool ConcurrentBlobs() const override { return inner_->ConcurrentBlobs(); }
+  std::optional<std::string> VerifiedBlobFile(const oci::Descriptor& d) override {
+    return inner_->VerifiedBlobFile(d);
+  }
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
     return inner_->BlobOrigins(d);
   }

@@ -9,8 +9,8 @@ namespace {
 
 class BlobStoreSource : public ImageSource {
  public:
-  BlobStoreSource(const BlobStore* blobs, oci::Descriptor root)
-      : blobs_(blobs), root_(std::move(root)) {}
+  BlobStoreSource(const BlobStore* blobs, oci::Descriptor root, bool verified)
+      : blobs_(blobs), root_(std::move(root)), verified_(verified) {}
 
   absl::StatusOr<ManifestData> GetManifest() override { return Read(root_); }
   absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
@@ -23,6 +23,10 @@ class BlobStoreSource : public ImageSource {
     return blobs_->OpenUnverified(d.digest);
   }
   bool ConcurrentBlobs() const override { return true; }
+  std::optional<std::string> VerifiedBlobFile(const oci::Descriptor& d) override {
+    if (!verified_ || !blobs_->Has(d.digest)) return std::nullopt;
+    return blobs_->PathOf(d.digest);
+  }
 
  private:
   absl::StatusOr<ManifestData> Read(const oci::Descriptor& d) {
@@ -41,6 +45,7 @@ class BlobStoreSource : public ImageSource {
 
   const BlobStore* blobs_;
   oci::Descriptor root_;
+  bool verified_;
 };
 
 class BlobStoreDestination : public ImageDestination {
@@ -56,8 +61,12 @@ class BlobStoreDestination : public ImageDestination {
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     return blobs_->PutFrom(from, d.digest, d.size).status();
   }
-  // The ingest checks digest and size before the blob becomes visible.
+  // A verified local file on the same file system is linked; otherwise the ingest checks
+  // digest and size before the blob becomes visible.
   absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
+    if (std::optional<std::string> file = src.VerifiedBlobFile(d); file) {
+      if (blobs_->Link(*file, d.digest, d.size).ok()) return absl::OkStatus();
+    }
     ASSIGN_OR_RETURN(auto reader, src.OpenBlobUnverified(d));
     return PutBlob(d, *reader);
   }
@@ -76,8 +85,9 @@ class BlobStoreDestination : public ImageDestination {
 
 }  // namespace
 
-std::unique_ptr<ImageSource> NewBlobStoreSource(const BlobStore* blobs, oci::Descriptor root) {
-  return std::make_unique<BlobStoreSource>(blobs, std::move(root));
+std::unique_ptr<ImageSource> NewBlobStoreSource(const BlobStore* blobs, oci::Descriptor root,
+                                                bool verified) {
+  return std::make_unique<BlobStoreSource>(blobs, std::move(root), verified);
 }
 
 std::unique_ptr<ImageDestination> NewBlobStoreDestination(

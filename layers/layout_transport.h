@@ -12,7 +12,9 @@
 namespace kiln::layers {
 
 // Reads the image rooted at `root` from `blobs` (not owned; must outlive the source).
-std::unique_ptr<ImageSource> NewBlobStoreSource(const BlobStore* blobs, oci::Descriptor root);
+// `verified`: the blobs are kiln's own (checked when stored), so their files may be linked.
+std::unique_ptr<ImageSource> NewBlobStoreSource(const BlobStore* blobs, oci::Descriptor root,
+                                                bool verified = false);
 
 // Writes blobs into `blobs` (not owned) and calls `commit` with the top manifest's descriptor.
 std::unique_ptr<ImageDestination> NewBlobStoreDestination(

@@ -92,7 +92,8 @@ void RecordOrigins(const Store& store, const oci::Digest& d, std::vector<std::st
 class StoreSource : public ForwardingSource {
  public:
   StoreSource(Store* store, const oci::Descriptor& root)
-      : ForwardingSource(NewBlobStoreSource(&store->blobs(), root)), store_(store) {}
+      : ForwardingSource(NewBlobStoreSource(&store->blobs(), root, /*verified=*/true)),
+        store_(store) {}
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
     return ReadOrigins(*store_, d.digest);
   }

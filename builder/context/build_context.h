@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "base/unique_fd.h"
 #include "builder/context/dockerignore.h"
+#include "builder/context/file_digests.h"
 #include "oci/digest.h"
 
 namespace kiln::builder::context {
@@ -51,7 +52,9 @@ class BuildContext {
 
   // A digest of what `sources` select: paths, types, modes, sizes, file contents and link
   // targets. It changes iff something a COPY of these sources would copy changes.
-  absl::StatusOr<oci::Digest> DigestOf(const std::vector<std::string>& sources) const;
+  // Files are hashed in parallel; `known` (optional) supplies and learns file digests.
+  absl::StatusOr<oci::Digest> DigestOf(const std::vector<std::string>& sources,
+                                       FileDigests* known = nullptr) const;
 
  private:
   BuildContext(std::string dir, UniqueFd root, DockerIgnore ignore)
