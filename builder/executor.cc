@@ -931,7 +931,20 @@ class Executor {
         RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(root_dest, rel)));
       }
     }
-    return CommitDiff(diff, /*overlay=*/false, text, state);
+    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, text, state));
+    // Linking and unlinking changed the context files' ctime: tell the file digest cache the
+    // files it knows are the same, or the next build would read them all again.
+    RETURN_IF_ERROR(RemoveAll(diff));
+    if (ctx == context_.get() && file_digests_) {
+      for (const auto& [path, before] : writer.linked_files) {
+        context::ContextEntry e;
+        e.path = path;
+        auto fd = ctx->OpenEntry(e);
+        struct stat after;
+        if (fd.ok() && ::fstat(fd->get(), &after) == 0) file_digests_->Relink(before, after);
+      }
+    }
+    return absl::OkStatus();
   }
 
   // True iff the file is a tar archive, compressed or not (as ADD decides what to unpack).
@@ -964,7 +977,8 @@ class Executor {
       bool in_image;     // exists there as a directory
     };
     mutable std::map<std::string, Dir> dirs;
-    mutable absl::flat_hash_set<std::pair<dev_t, ino_t>> linked;  // see LinkInstead
+    mutable absl::flat_hash_set<std::pair<dev_t, ino_t>> linked;            // see LinkInstead
+    mutable std::vector<std::pair<std::string, struct stat>> linked_files;  // context path, stat
 
     absl::StatusOr<Dir> PlaceDir(const std::string& dir) const {
       if (dir == "/" || dir.empty()) return Dir{"/", true};
@@ -1071,7 +1085,7 @@ class Executor {
       ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
       struct stat st;
       if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + e.path);
-      if (LinkInstead(in.get(), st, path)) return absl::OkStatus();
+      if (LinkInstead(in.get(), st, e.path, path)) return absl::OkStatus();
       UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
       if (!out.valid()) return ErrnoError("create " + path);
       FdReader from(in.get());
@@ -1091,7 +1105,8 @@ class Executor {
     // (same file system) stands in for copying its bytes. Nothing writes through such a link:
     // replaced targets are unlinked first, and the diff is removed after the commit. Each
     // source inode is linked once, so the tar never sees hard links the copy would not have.
-    bool LinkInstead(int fd, const struct stat& st, const std::string& path) const {
+    bool LinkInstead(int fd, const struct stat& st, const std::string& source_path,
+                     const std::string& path) const {
       uid_t uid = owner ? owner->uid : 0;
       gid_t gid = owner ? owner->gid : 0;
       if (chmod || st.st_uid != uid || st.st_gid != gid) return false;
@@ -1103,6 +1118,7 @@ class Executor {
         return false;  // another file system, or not allowed: copy
       }
       linked.insert(inode);
+      linked_files.emplace_back(source_path, st);
       return true;
     }
   };

@@ -75,6 +75,19 @@ void FileDigests::Remember(const struct stat& st, const oci::Digest& digest,
   entries_[KeyOf(st)] = Value{digest, true};
 }
 
+void FileDigests::Relink(const struct stat& before, const struct stat& after) {
+  if (before.st_dev != after.st_dev || before.st_ino != after.st_ino ||
+      before.st_size != after.st_size || Nanos(before.st_mtim) != Nanos(after.st_mtim)) {
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(KeyOf(before));
+  if (it == entries_.end()) return;
+  Value v = it->second;
+  v.used = true;
+  entries_[KeyOf(after)] = v;
+}
+
 size_t FileDigests::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();

@@ -35,6 +35,9 @@ class FileDigests {
   // `read_started`: the time (CLOCK_REALTIME) before the file was stat'ed and read.
   void Remember(const struct stat& st, const oci::Digest& digest,
                 const struct timespec& read_started);
+  // The file known as `before` was linked and unlinked by kiln itself, which changed only its
+  // ctime: if `after` is the same file otherwise, it keeps its digest.
+  void Relink(const struct stat& before, const struct stat& after);
   size_t size() const;
 
  private:

@@ -44,6 +44,20 @@ TEST(FileDigestsTest, DoesNotTrustFilesChangedWithinASecond) {
   EXPECT_EQ(cache.Find(Stat(2, 999'998)), D("b"));
 }
 
+TEST(FileDigestsTest, RelinkKeepsTheDigestOnlyForTheSameFile) {
+  FileDigests cache;
+  struct timespec now = {1'000'000, 0};
+  cache.Remember(Stat(1, 500'000), D("a"), now);
+  struct stat after = Stat(1, 500'000);
+  after.st_ctim = {999'999, 0};  // just now: linking changed it
+  cache.Relink(Stat(1, 500'000), after);
+  EXPECT_EQ(cache.Find(after), D("a"));
+  struct stat rewritten = after;
+  rewritten.st_mtim = {999'999, 0};
+  cache.Relink(Stat(1, 500'000), rewritten);
+  EXPECT_FALSE(cache.Find(rewritten).has_value());
+}
+
 TEST(FileDigestsTest, SavesAndLoads) {
   auto dir = TempDir::Create("/tmp/kiln-filedigests-");
   ASSERT_TRUE(dir.ok());
