@@ -7,9 +7,14 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <mutex>
+#include <semaphore>
+#include <set>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
@@ -92,6 +97,13 @@ bool FlagSet(const PlannedInstruction& p, const char* name) {
   return it != p.flags.end() && it->second.back() == "true";
 }
 
+// What the thread running a stage keeps for it: stages run concurrently, one per thread.
+struct StageRun {
+  int step = 0;                             // the step being run, numbered over the build
+  std::map<std::string, std::string> args;  // the stage's ARG values so far
+};
+thread_local StageRun* current_run = nullptr;
+
 class Executor {
  public:
   Executor(layers::Store& store, const BuildRequest& request, const ProgressFn& progress)
@@ -131,10 +143,9 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
     ASSIGN_OR_RETURN(work_, MakeTempDir(store_.root() + "/run/build-"));
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
-    for (const Stage& stage : plan_.stages) {
-      ASSIGN_OR_RETURN(ImageState state, RunStage(stage));
-      done_[stage.index] = std::move(state);
-    }
+    RETURN_IF_ERROR(RunStages());
+    result_.steps_run = steps_run_;
+    result_.steps_cached = steps_cached_;
     if (file_digests_) {
       // Only a cache: a failure to keep it costs the next build some reading.
       (void)file_digests_->Save(FileDigestsPath());
@@ -177,6 +188,7 @@ class Executor {
 
   // An image from the store or a transport location; its blobs are added to the store.
   absl::StatusOr<ImageState> ImportImage(const std::string& name) {
+    std::lock_guard<std::mutex> lock(import_mu_);  // one import (or pull) of each image
     if (auto it = imported_.find(name); it != imported_.end()) return it->second;
     ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(name));
     std::unique_ptr<layers::ImageSource> source;
@@ -211,8 +223,9 @@ class Executor {
   }
 
   // Downloads an ADD URL once per build step (kept until the step moves it into its diff).
-  absl::StatusOr<const FetchedUrl*> Fetch(const std::string& url,
-                                          const std::optional<std::string>& checksum) {
+  absl::StatusOr<FetchedUrl> Fetch(const std::string& url,
+                                   const std::optional<std::string>& checksum) {
+    std::lock_guard<std::mutex> lock(fetch_mu_);
     auto it = fetched_.find(url);
     if (it != fetched_.end()) {
       if (checksum && it->second.digest.str() != *checksum) {
@@ -220,11 +233,11 @@ class Executor {
                                                 it->second.digest.str(), ", --checksum wants ",
                                                 *checksum));
       }
-      return &it->second;
+      return it->second;
     }
     std::string path = absl::StrCat(work_, "/fetch-", Hex(url));
     ASSIGN_OR_RETURN(FetchedUrl f, FetchUrl(url, path, checksum));
-    return &(fetched_[url] = std::move(f));
+    return fetched_[url] = std::move(f);
   }
 
   // Pulls `name` from its registry into the store (this host's platform); returns its root.
@@ -245,7 +258,11 @@ class Executor {
   }
 
   absl::StatusOr<ImageState> Base(const Stage& stage) {
-    if (stage.base_stage >= 0) return done_.at(stage.base_stage);
+    if (stage.base_stage >= 0) {
+      std::optional<ImageState> base = DoneState(stage.base_stage);
+      if (!base) return absl::InternalError("base stage not built yet");
+      return *std::move(base);
+    }
     if (stage.base == "scratch") return Scratch();
     ASSIGN_OR_RETURN(ImageState state, ImportImage(stage.base));
     // The plan runs the image's ONBUILD triggers first; they are not passed on.
@@ -253,14 +270,79 @@ class Executor {
     return state;
   }
 
+  // --- the stages ---
+
+  // Runs every stage of the plan, each on its own thread as soon as the stages it uses are
+  // done, at most as many at once as there are cores (two at least). The first error stops the
+  // build: stages not started never start, running ones stop before their next step.
+  absl::Status RunStages() {
+    std::mutex mu;
+    std::condition_variable cv;
+    absl::Status first_error;
+    std::set<int> finished;
+    std::counting_semaphore<64> slots(
+        std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 2, 64));
+    std::vector<std::thread> threads;
+    int first_step = 0;
+    for (const Stage& stage : plan_.stages) {
+      threads.emplace_back([&, first_step, &stage = stage] {
+        std::vector<int> needs = stage.depends_on;
+        if (stage.base_stage >= 0) needs.push_back(stage.base_stage);
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] {
+            return failed_ || std::all_of(needs.begin(), needs.end(),
+                                          [&](int n) { return finished.count(n) > 0; });
+          });
+          if (failed_) return;
+        }
+        slots.acquire();
+        StageRun run;
+        run.step = first_step;
+        current_run = &run;
+        absl::StatusOr<ImageState> state = RunStage(stage);
+        current_run = nullptr;
+        slots.release();
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (state.ok()) {
+            SetDone(stage.index, *std::move(state));
+            finished.insert(stage.index);
+          } else if (!failed_) {
+            failed_ = true;
+            first_error = state.status();
+          }
+        }
+        cv.notify_all();
+      });
+      first_step += static_cast<int>(stage.instructions.size());
+    }
+    for (std::thread& t : threads) t.join();
+    return first_error;
+  }
+
+  void SetDone(int index, ImageState state) {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_[index] = std::move(state);
+  }
+  std::optional<ImageState> DoneState(int index) {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    auto it = done_.find(index);
+    if (it == done_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // The stage this thread runs (outside stages: a placeholder at step 0).
+  StageRun& Cur() { return current_run != nullptr ? *current_run : outside_; }
+
   // --- the steps ---
 
   absl::StatusOr<ImageState> RunStage(const Stage& stage) {
     ASSIGN_OR_RETURN(ImageState state, Base(stage));
-    stage_args_.clear();
     std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
     for (const PlannedInstruction& p : stage.instructions) {
-      ++step_;
+      if (failed_) return absl::CancelledError("another stage failed");
+      ++Cur().step;
       std::string text = Describe(p);
       Event(BuildEvent::Kind::kStepStart, [&](BuildEvent& e) {
         e.total = total_steps_;
@@ -270,7 +352,7 @@ class Executor {
       if (p.instruction == "ARG") {
         for (const std::string& a : p.args) {
           std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
-          if (a.find('=') != std::string::npos) stage_args_[kv.first] = kv.second;
+          if (a.find('=') != std::string::npos) Cur().args[kv.first] = kv.second;
         }
       }
       ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
@@ -279,7 +361,7 @@ class Executor {
       if (!req_.no_cache) {
         if (auto hit = LoadCache(key); hit) {
           state = std::move(*hit);
-          ++result_.steps_cached;
+          ++steps_cached_;
           Event(BuildEvent::Kind::kStepCached);
           continue;
         }
@@ -291,7 +373,7 @@ class Executor {
         if (!req_.no_cache && ReuseLinkedLayer(link_key, text, &state)) {
           state.key = key;
           RETURN_IF_ERROR(SaveCache(key, state));
-          ++result_.steps_cached;
+          ++steps_cached_;
           Event(BuildEvent::Kind::kStepCached);
           continue;
         }
@@ -304,7 +386,7 @@ class Executor {
       state.key = key;
       RETURN_IF_ERROR(SaveCache(key, state));
       if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
-      ++result_.steps_run;
+      ++steps_run_;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       Event(BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
     }
@@ -318,7 +400,7 @@ class Executor {
   void Event(BuildEvent::Kind kind, const std::function<void(BuildEvent&)>& fill = nullptr) {
     BuildEvent e;
     e.kind = kind;
-    e.step = step_;
+    e.step = Cur().step;
     if (fill) fill(e);
     progress_(e);
   }
@@ -353,7 +435,7 @@ class Executor {
                      layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
     // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
     if (!link) {
-      for (const auto& [k, v] : stage_args_) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
+      for (const auto& [k, v] : Cur().args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
     }
     for (const auto& h : p.node->heredocs) absl::StrAppend(&material, "heredoc ", h.content, "\n");
     if (p.instruction == "ADD") {
@@ -363,8 +445,8 @@ class Executor {
         if (auto c = p.flags.find("checksum"); c != p.flags.end()) {
           absl::StrAppend(&material, "url ", *it, " ", c->second.back(), "\n");
         } else {
-          ASSIGN_OR_RETURN(const FetchedUrl* f, Fetch(*it, std::nullopt));
-          absl::StrAppend(&material, "url ", *it, " ", f->digest.str(), "\n");
+          ASSIGN_OR_RETURN(FetchedUrl f, Fetch(*it, std::nullopt));
+          absl::StrAppend(&material, "url ", *it, " ", f.digest.str(), "\n");
         }
       }
     }
@@ -373,9 +455,9 @@ class Executor {
       std::erase_if(sources,
                     [](const std::string& s) { return absl::StartsWith(s, "<<") || IsUrl(s); });
       if (!sources.empty()) {
-        if (!file_digests_) {
+        std::call_once(file_digests_once_, [this] {
           file_digests_.emplace(context::FileDigests::Load(FileDigestsPath()));
-        }
+        });
         ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources, &*file_digests_));
         absl::StrAppend(&material, "context ", d.str(), "\n");
       }
@@ -664,7 +746,7 @@ class Executor {
     ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
     sandbox::SandboxSpec spec;
     spec.lower_dirs = lowers;
-    std::string dir = absl::StrCat(work_, "/step-", step_);
+    std::string dir = absl::StrCat(work_, "/step-", Cur().step);
     spec.upper_dir = dir + "/upper";
     spec.work_dir = dir + "/work";
     spec.root_mount = dir + "/root";
@@ -682,7 +764,7 @@ class Executor {
     spec.groups = user.groups;
     spec.cwd = c.working_dir.empty() ? "/" : c.working_dir;
     std::map<std::string, std::string> env;
-    for (const auto& [k, v] : stage_args_) env[k] = v;
+    for (const auto& [k, v] : Cur().args) env[k] = v;
     for (const std::string& e : c.env) {
       std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
       env[kv.first] = kv.second;
@@ -696,7 +778,8 @@ class Executor {
     UniqueFd read_end(fds[0]), write_end(fds[1]);
     spec.stdout_fd = spec.stderr_fd = write_end.get();
     std::deque<std::string> tail;
-    std::thread reader([&] {
+    std::thread reader([&, run = current_run] {
+      current_run = run;  // its events belong to this stage's step
       std::string partial;
       char buf[4096];
       while (true) {
@@ -736,9 +819,9 @@ class Executor {
       int n;
       if ((!s.name.empty() && s.name == lower) ||
           (absl::SimpleAtoi(from, &n) && n == s.index && s.index < stage.index)) {
-        auto it = done_.find(s.index);
-        if (it == done_.end()) return absl::InternalError("source stage not built yet");
-        return it->second;
+        std::optional<ImageState> done = DoneState(s.index);
+        if (!done) return absl::InternalError("source stage not built yet");
+        return *std::move(done);
       }
     }
     return ImportImage(from);
@@ -746,6 +829,7 @@ class Executor {
 
   // The root filesystem of a state, unpacked once per build.
   absl::StatusOr<std::string> Materialize(const ImageState& state) {
+    std::lock_guard<std::mutex> lock(materialize_mu_);
     std::string dir = absl::StrCat(work_, "/rootfs-", state.key);
     if (PathExists(dir)) return dir;
     RETURN_IF_ERROR(MakeDirs(dir));
@@ -813,7 +897,7 @@ class Executor {
       ASSIGN_OR_RETURN(exclude,
                        context::DockerIgnore::Parse(absl::StrJoin(it->second, "\n"), "--exclude"));
     }
-    std::string diff = absl::StrCat(work_, "/step-", step_, "/diff");
+    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
     Writer writer{diff, owner, chmod, &image};
     for (const std::string& source : sources) {
@@ -821,14 +905,13 @@ class Executor {
         // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
         std::optional<std::string> checksum;
         if (auto c = p.flags.find("checksum"); c != p.flags.end()) checksum = c->second.back();
-        ASSIGN_OR_RETURN(const FetchedUrl* f, Fetch(source, checksum));
-        if (dest_is_dir && f->file_name.empty()) {
+        ASSIGN_OR_RETURN(FetchedUrl f, Fetch(source, checksum));
+        if (dest_is_dir && f.file_name.empty()) {
           return absl::InvalidArgumentError(absl::StrCat("cannot tell a file name from ", source,
                                                          "; give a destination file name"));
         }
-        std::string target = dest_is_dir ? JoinPath(dest, f->file_name) : dest;
-        RETURN_IF_ERROR(writer.MoveFile(target, f->path, 0600, f->last_modified));
-        fetched_.erase(source);
+        std::string target = dest_is_dir ? JoinPath(dest, f.file_name) : dest;
+        RETURN_IF_ERROR(writer.CopyFile(target, f.path, 0600, f.last_modified));
         continue;
       }
       if (absl::StartsWith(source, "<<")) {
@@ -1052,20 +1135,24 @@ class Executor {
       RETURN_IF_ERROR(WriteFileAtomic(path, data, chmod.value_or(mode)));
       return Own(path);
     }
-    // Moves a file (on the same file system) to `target`.
-    absl::Status MoveFile(const std::string& target, const std::string& from, mode_t mode,
+    // Copies a downloaded file to `target` (the download may serve other stages too).
+    absl::Status CopyFile(const std::string& target, const std::string& from, mode_t mode,
                           std::optional<int64_t> mtime) const {
       ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
       RETURN_IF_ERROR(Parents(placed));
       std::string path = diff + placed;
       (void)RemoveAll(path);
-      if (::rename(from.c_str(), path.c_str()) != 0) return ErrnoError("rename to " + path);
-      if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
+      UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!in.valid()) return ErrnoError("open " + from);
+      UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!out.valid()) return ErrnoError("create " + path);
+      FdReader reader(in.get());
+      FdWriter writer(out.get());
+      RETURN_IF_ERROR(Copy(reader, writer).status());
+      if (::fchmod(out.get(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
       if (mtime) {
         struct timespec times[2] = {{*mtime, 0}, {*mtime, 0}};
-        if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-          return ErrnoError("utimensat " + path);
-        }
+        if (::futimens(out.get(), times) != 0) return ErrnoError("futimens " + path);
       }
       return Own(path);
     }
@@ -1139,14 +1226,18 @@ class Executor {
   std::unique_ptr<context::BuildContext> context_;
   Dockerfile df_;
   Plan plan_;
-  std::map<int, ImageState> done_;
+  std::mutex done_mu_;
+  std::map<int, ImageState> done_;  // finished stages' states, under done_mu_
+  std::mutex import_mu_, fetch_mu_, materialize_mu_;
+  std::once_flag file_digests_once_;
+  std::atomic<bool> failed_{false};
+  std::atomic<int> steps_run_{0}, steps_cached_{0};
+  StageRun outside_;
   std::map<std::string, ImageState> imported_;
   std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
-  std::map<std::string, std::string> stage_args_;
   std::optional<layers::Store::Lock> lock_;
   std::string created_;
   std::string work_;
-  int step_ = 0;
   int total_steps_ = 0;
   BuildResult result_;
 };

@@ -5,7 +5,8 @@
 // directory. Every step has a cache key (parent key, the expanded instruction, the ARG values
 // it sees, the digest of COPY sources); a hit restores the step's result without running it.
 // The result is stored in the store's blobs, tagged, and optionally exported.
-// One Executor runs one build; not thread-safe.
+// Independent stages run concurrently, each on a thread of its own. Build() may be called
+// from any thread; one call runs one build.
 #ifndef KILN_BUILDER_EXECUTOR_H_
 #define KILN_BUILDER_EXECUTOR_H_
 
@@ -62,8 +63,8 @@ struct BuildEvent {
   uint64_t bytes = 0;
   double seconds = 0;
 };
-// Called from the thread that runs the build and from the one reading a step's output, never
-// from both at once.
+// Called from several threads at once (stages run concurrently, RUN output is read on its
+// own thread): the function must be thread-safe. A stage's own events come in order.
 using ProgressFn = std::function<void(const BuildEvent& event)>;
 
 struct BuildResult {

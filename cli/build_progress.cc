@@ -109,44 +109,58 @@ void BuildProgress::OnLiveEvent(const builder::BuildEvent& e) {
   switch (e.kind) {
     case Kind::kMessage:
       Print(e.text);
-      break;
-    case Kind::kStepStart:
-      step_ = e.step;
-      header_ = Header(e);
-      header_shown_ = false;
-      committed_ = 0;
-      started_ = std::chrono::steady_clock::now();
+      return;
+    case Kind::kStepStart: {
+      Active& a = active_[e.step];
+      a.header = Header(e);
+      a.started = std::chrono::steady_clock::now();
       view_->RedrawLocked();
+      return;
+    }
+    default:
       break;
+  }
+  auto it = active_.find(e.step);
+  if (it == active_.end()) return;
+  Active& a = it->second;
+  switch (e.kind) {
     case Kind::kStepOutput:
       // A step's output goes under its header, printed once the first line arrives.
-      if (!header_shown_) Print(header_);
-      header_shown_ = true;
+      if (!a.header_shown) Print(a.header);
+      a.header_shown = true;
       Print(absl::StrCat("#", e.step, " ", e.text));
       break;
     case Kind::kStepCommit:
-      committed_ = e.bytes;
+      a.committed = e.bytes;
       break;
-    case Kind::kStepLayer:
+    case Kind::kStepCached: {
+      std::string line = absl::StrCat(a.header, "  CACHED");
+      active_.erase(it);  // no live line once the step is over
+      Print(line);
       break;
-    case Kind::kStepCached:
-      step_ = 0;  // no live line once the step is over
-      Print(absl::StrCat(header_, "  CACHED"));
+    }
+    case Kind::kStepDone: {
+      std::string line = a.header_shown ? absl::StrFormat("#%d DONE %.1fs", e.step, e.seconds)
+                                        : absl::StrFormat("%s  DONE %.1fs", a.header, e.seconds);
+      active_.erase(it);
+      Print(line);
       break;
-    case Kind::kStepDone:
-      step_ = 0;
-      Print(header_shown_ ? absl::StrFormat("#%d DONE %.1fs", e.step, e.seconds)
-                          : absl::StrFormat("%s  DONE %.1fs", header_, e.seconds));
+    }
+    default:
       break;
   }
 }
 
 std::vector<std::string> BuildProgress::Draw() {
-  if (step_ == 0) return {};
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  std::string line = absl::StrFormat("%s  %.1fs", header_, secs);
-  if (committed_ > 0) absl::StrAppend(&line, "  committing ", HumanSize(committed_));
-  return {line};
+  std::vector<std::string> lines;
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& [step, a] : active_) {
+    double secs = std::chrono::duration<double>(now - a.started).count();
+    std::string line = absl::StrFormat("%s  %.1fs", a.header, secs);
+    if (a.committed > 0) absl::StrAppend(&line, "  committing ", HumanSize(a.committed));
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 void BuildProgress::Built(const oci::Digest& digest, int steps_run, int steps_cached) {

@@ -1,13 +1,14 @@
 // How `kiln build` shows its progress on stderr. Plain: one line per event, prefixed by the
 // step number ("#3 [build 3/9] RUN make", "#3 <output>", "#3 DONE 1.2s"). JSON: one object
 // per line ({"event": "start"|"cached"|"output"|"layer"|"done"|"message"|"built", ...}).
-// Live (a terminal, --progress auto): finished steps and RUN output scroll above one status
-// line that shows the current step, its elapsed time and the bytes of the layer being
-// committed. Quiet: nothing.
+// Live (a terminal, --progress auto): finished steps and RUN output scroll above a status line
+// per step under way (stages run concurrently) with its elapsed time and the bytes of the
+// layer being committed. Quiet: nothing. Thread-safe.
 #ifndef KILN_CLI_BUILD_PROGRESS_H_
 #define KILN_CLI_BUILD_PROGRESS_H_
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,12 +40,14 @@ class BuildProgress {
 
   Mode mode_;
   std::mutex mu_;
-  // The step under way (live mode).
-  int step_ = 0;
-  std::string header_;  // "#3 [build 3/9] RUN make"
-  bool header_shown_ = false;
-  uint64_t committed_ = 0;
-  std::chrono::steady_clock::time_point started_;
+  // The steps under way (live mode), by number: stages run concurrently.
+  struct Active {
+    std::string header;  // "#3 [build 3/9] RUN make"
+    bool header_shown = false;
+    uint64_t committed = 0;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::map<int, Active> active_;
   std::optional<LiveView> view_;
 };
 

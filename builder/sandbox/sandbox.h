@@ -6,7 +6,8 @@
 // The command runs with Docker's default capabilities, no_new_privs, no inherited descriptors
 // beyond stdin/stdout/stderr, and cannot see or signal host processes; when it exits, every
 // process left in its PID namespace is killed.
-// RunInSandbox is thread-compatible: call it from one thread at a time per process.
+// RunInSandbox is thread-safe: each call prepares its own child state before clone(), and the
+// descriptors a child inherits from other threads' calls are close-on-exec.
 #ifndef KILN_BUILDER_SANDBOX_SANDBOX_H_
 #define KILN_BUILDER_SANDBOX_SANDBOX_H_
 

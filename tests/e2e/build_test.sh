@@ -284,4 +284,23 @@ grep -A1 'COPY --link' "$WORK/cp2.log" | grep -q CACHED || fail "--link layer no
 grep -A1 'COPY --parents=true ./src' "$WORK/cp2.log" | grep -q DONE || fail "a plain COPY after a changed base was not re-run"
 ok "COPY follows the image's symlinks and keeps its directories; --parents and --link work"
 
+# Independent stages run at the same time: stage a waits (with a timeout) for a message that
+# stage b sends over loopback, which only works when both run at once.
+port=$((20000 + RANDOM % 20000))
+mkdir -p "$WORK/conc"
+cat >"$WORK/conc/Dockerfile" <<XEOF
+FROM base:1 AS a
+RUN timeout 30 nc -l -p $port > /got
+FROM base:1 AS b
+RUN for i in \$(seq 1 150); do echo hello-from-b | nc 127.0.0.1 $port && break; sleep 0.2; done
+FROM base:1
+COPY --from=a /got /got
+COPY --from=b /etc/passwd /b-passwd
+XEOF
+"$KILN" build --no-cache -q -t conc:1 "$WORK/conc" >/dev/null 2>"$WORK/conc.log" || fail "concurrent stages: $(tail -3 "$WORK/conc.log")"
+"$KILN" copy conc:1 "oci:$WORK/conc-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/conc-out:1" "$WORK/conc-bundle" >/dev/null
+[ "$(cat "$WORK/conc-bundle/rootfs/got")" = hello-from-b ] || fail "stages did not run concurrently: $(cat "$WORK/conc-bundle/rootfs/got")"
+ok "independent stages run concurrently"
+
 finish
