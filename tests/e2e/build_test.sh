@@ -9,7 +9,8 @@ cp -rL "$testdata/app" "$ctx"
 mkdir -p "$ctx/bin"
 cp /bin/busybox "$ctx/bin/busybox"
 
-digest=$("$KILN" build -t app:1 --source-date-epoch 1700000000 "$ctx" 2>"$WORK/build.log") \
+digest=$("$KILN" build -t app:1 --source-date-epoch 1700000000 \
+  --output "docker-archive:$WORK/app.tar:app:1" "$ctx" 2>"$WORK/build.log") \
   || fail "build failed: $(tail -5 "$WORK/build.log")"
 grep -q '^#[0-9]* hello from a script$' "$WORK/build.log" || fail "RUN output is not streamed"
 "$KILN" images | grep -q '^app:1 ' || fail "app:1 not in the store"
@@ -34,7 +35,10 @@ hello from a script" ] || fail "greeting: $(cat "$root/srv/app/greeting")"
 [ ! -e "$root/proc" ] && [ ! -e "$root/dev" ] && [ ! -e "$root/etc/hosts" ] \
   || fail "sandbox mount points leaked into the image"
 [ "$(chroot "$root" /bin/sh -c 'cat /srv/app/greeting | wc -l')" = 2 ] || fail "image does not run"
-skopeo copy -q "oci:$WORK/out:1" "docker-archive:$WORK/app.tar:app:1" >/dev/null || fail "skopeo cannot copy it"
+skopeo copy -q "docker-archive:$WORK/app.tar" "oci:$WORK/via-skopeo:1" >/dev/null \
+  || fail "skopeo cannot copy the docker-archive output"
+umoci unpack --image "$WORK/via-skopeo:1" "$WORK/via-skopeo-bundle" >/dev/null
+[ "$(cat "$WORK/via-skopeo-bundle/rootfs/srv/app/whoami")" = app ] || fail "docker-archive content differs"
 ok "the image unpacks with umoci (whiteouts, ownership, modes, .dockerignore) and runs"
 
 # A rebuild with nothing changed runs nothing and gives the same digest.
