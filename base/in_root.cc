@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <deque>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/path_walk.h"
 #include "base/status_macros.h"
 
 namespace kiln {
@@ -39,47 +39,30 @@ std::pair<absl::string_view, absl::string_view> SplitParent(absl::string_view pa
 }
 
 absl::StatusOr<UniqueFd> MkdirAllInRoot(int root_fd, absl::string_view path) {
-  // Walks the path one component at a time. Symlinks are followed by hand, their targets taken
-  // relative to the root (absolute) or to the directory holding them, so that a dangling link
-  // such as "etc -> /opt/etc" gets its target created inside the root, as Docker does.
-  std::deque<std::string> todo;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    todo.emplace_back(part);
-  }
-  std::vector<std::string> done;  // real directories below the root, no symlinks
-  int hops = 0;
-  while (!todo.empty()) {
-    std::string part = std::move(todo.front());
-    todo.pop_front();
-    if (part == ".") continue;
-    if (part == "..") {
-      if (!done.empty()) done.pop_back();
-      continue;
-    }
-    ASSIGN_OR_RETURN(UniqueFd dir, OpenInRoot(root_fd, absl::StrJoin(done, "/"),
+  // Symlinks are followed by hand, their targets taken relative to the root (absolute) or to
+  // the directory holding them, so that a dangling link such as "etc -> /opt/etc" gets its
+  // target created inside the root, as Docker does.
+  auto visit = [&](const std::vector<std::string>& parents, const std::string& name,
+                   bool) -> absl::StatusOr<PathStep> {
+    ASSIGN_OR_RETURN(UniqueFd dir, OpenInRoot(root_fd, absl::StrJoin(parents, "/"),
                                               O_PATH | O_DIRECTORY | O_NOFOLLOW));
     struct stat st;
-    if (::fstatat(dir.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT) return ErrnoError(absl::StrCat("stat ", part));
-      if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoError(absl::StrCat("mkdir ", absl::StrJoin(done, "/"), "/", part));
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) return ErrnoError(absl::StrCat("stat ", name));
+      if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError(absl::StrCat("mkdir ", absl::StrJoin(parents, "/"), "/", name));
       }
-      done.push_back(std::move(part));
-    } else if (S_ISDIR(st.st_mode)) {
-      done.push_back(std::move(part));
-    } else if (S_ISLNK(st.st_mode)) {
-      if (++hops > 40) return ErrnoError(absl::StrCat("resolve ", path), ELOOP);
-      std::string target(4096, '\0');
-      ssize_t n = ::readlinkat(dir.get(), part.c_str(), target.data(), target.size());
-      if (n < 0) return ErrnoError(absl::StrCat("readlink ", part));
-      target.resize(n);
-      if (!target.empty() && target[0] == '/') done.clear();
-      std::vector<absl::string_view> parts = absl::StrSplit(target, '/', absl::SkipEmpty());
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.emplace_front(*it);
-    } else {
-      return ErrnoError(absl::StrCat("mkdir ", path), ENOTDIR);
+      return PathStep{};
     }
-  }
+    if (S_ISDIR(st.st_mode)) return PathStep{};
+    if (!S_ISLNK(st.st_mode)) return ErrnoError(absl::StrCat("mkdir ", path), ENOTDIR);
+    std::string target(4096, '\0');
+    ssize_t n = ::readlinkat(dir.get(), name.c_str(), target.data(), target.size());
+    if (n < 0) return ErrnoError(absl::StrCat("readlink ", name));
+    target.resize(n);
+    return PathStep{true, std::move(target)};
+  };
+  ASSIGN_OR_RETURN(std::vector<std::string> done, WalkPath(path, visit));
   return OpenInRoot(root_fd, absl::StrJoin(done, "/"), O_PATH | O_DIRECTORY);
 }
 

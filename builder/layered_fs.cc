@@ -4,18 +4,16 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <deque>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
+#include "base/path_walk.h"
 #include "base/status_macros.h"
 
 namespace kiln::builder {
 namespace {
-
-constexpr int kMaxSymlinkHops = 40;  // as the kernel's
 
 bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
 
@@ -65,43 +63,18 @@ std::optional<LayeredFs::Entry> LayeredFs::Lookup(absl::string_view path) const 
 }
 
 absl::StatusOr<std::string> LayeredFs::Resolve(absl::string_view path, bool follow_last) const {
-  std::deque<std::string> todo;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    todo.emplace_back(part);
-  }
-  std::string resolved;  // "" is the root
-  int hops = 0;
-  while (!todo.empty()) {
-    std::string part = std::move(todo.front());
-    todo.pop_front();
-    if (part == ".") continue;
-    if (part == "..") {
-      resolved.resize(resolved.empty() ? 0 : resolved.rfind('/'));
-      continue;
-    }
-    std::string candidate = absl::StrCat(resolved, "/", part);
-    if (todo.empty() && !follow_last) {
-      resolved = std::move(candidate);
-      break;
-    }
-    std::optional<Entry> e = Lookup(candidate);
-    if (e && S_ISLNK(e->st.st_mode)) {
-      if (++hops > kMaxSymlinkHops) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("too many levels of symbolic links resolving ", path));
-      }
-      char target[4096];
-      ssize_t n = ::readlink(e->host_path.c_str(), target, sizeof target - 1);
-      if (n < 0) return ErrnoError(absl::StrCat("readlink ", e->host_path));
-      absl::string_view t(target, n);
-      if (absl::StartsWith(t, "/")) resolved.clear();
-      std::vector<std::string> parts = absl::StrSplit(t, '/', absl::SkipEmpty());
-      todo.insert(todo.begin(), parts.begin(), parts.end());
-      continue;
-    }
-    resolved = std::move(candidate);
-  }
-  return resolved.empty() ? std::string("/") : resolved;
+  auto visit = [&](const std::vector<std::string>& parents, const std::string& name,
+                   bool last) -> absl::StatusOr<PathStep> {
+    if (last && !follow_last) return PathStep{};
+    std::optional<Entry> e = Lookup(absl::StrCat("/", absl::StrJoin(parents, "/"), "/", name));
+    if (!e || !S_ISLNK(e->st.st_mode)) return PathStep{};
+    char target[4096];
+    ssize_t n = ::readlink(e->host_path.c_str(), target, sizeof target);
+    if (n < 0) return ErrnoError(absl::StrCat("readlink ", e->host_path));
+    return PathStep{true, std::string(target, n)};
+  };
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, WalkPath(path, visit));
+  return absl::StrCat("/", absl::StrJoin(parts, "/"));
 }
 
 std::optional<std::string> LayeredFs::ReadFile(absl::string_view path, size_t max_size) const {

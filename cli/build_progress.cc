@@ -35,13 +35,7 @@ BuildProgress::BuildProgress(Mode mode) : mode_(mode) {
 
 BuildProgress::~BuildProgress() { view_.reset(); }
 
-void BuildProgress::Print(const std::string& line) {
-  if (view_) {
-    view_->PrintLocked(line);
-  } else {
-    std::fprintf(stderr, "%s\n", line.c_str());
-  }
-}
+void BuildProgress::Print(const std::string& line) { PrintProgressLine(view_, line); }
 
 void BuildProgress::OnEvent(const builder::BuildEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -62,4 +62,12 @@ void LiveView::Loop() {
   }
 }
 
+void PrintProgressLine(std::optional<LiveView>& view, absl::string_view line) {
+  if (view) {
+    view->PrintLocked(line);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  }
+}
+
 }  // namespace kiln::cli

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,10 @@ class LiveView {
   int width_ = 80;
   std::thread thread_;
 };
+
+// Prints a permanent line on stderr: above `view`'s region when there is one (call with its
+// mutex held), else as it is.
+void PrintProgressLine(std::optional<LiveView>& view, absl::string_view line);
 
 }  // namespace kiln::cli
 

@@ -40,13 +40,7 @@ void TransferProgress::Attach(layers::CopyOptions& options) {
   if (view_) options.on_bytes = [this](const oci::Digest& d, size_t n) { OnBytes(d, n); };
 }
 
-void TransferProgress::Print(const std::string& line) {
-  if (view_) {
-    view_->PrintLocked(line);
-  } else {
-    std::fprintf(stderr, "%s\n", line.c_str());
-  }
-}
+void TransferProgress::Print(const std::string& line) { PrintProgressLine(view_, line); }
 
 void TransferProgress::OnBlob(const layers::BlobEvent& e) {
   const oci::Descriptor& d = e.descriptor;
