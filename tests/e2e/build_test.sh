@@ -290,7 +290,7 @@ ok "COPY follows the image's symlinks and keeps its directories; --parents and -
 
 # Independent stages run at the same time: stage a waits (with a timeout) for a message that
 # stage b sends over loopback, which only works when both run at once.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 mkdir -p "$WORK/conc"
 cat >"$WORK/conc/Dockerfile" <<XEOF
 FROM base:1 AS a

@@ -9,10 +9,6 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 export REGISTRY_AUTH_FILE=$WORK/auth.json
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # wait_port FILE: waits for a helper to write its port into FILE; prints it.
 wait_port() {
   for _ in $(seq 100); do
