@@ -43,6 +43,7 @@ FileDigests FileDigests::Load(const std::string& path) {
 
 absl::Status FileDigests::Save(const std::string& path) const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!changed_) return absl::OkStatus();
   std::string out(kMagic);
   out.reserve(kMagic.size() + entries_.size() * kRecord);
   size_t n = 0;
@@ -73,6 +74,7 @@ void FileDigests::Remember(const struct stat& st, const oci::Digest& digest,
   if (Nanos(st.st_ctim) > Nanos(read_started) - 1'000'000'000) return;  // too fresh to trust
   std::lock_guard<std::mutex> lock(mu_);
   entries_[KeyOf(st)] = Value{digest, true};
+  changed_ = true;
 }
 
 void FileDigests::Relink(const struct stat& before, const struct stat& after) {
@@ -86,6 +88,7 @@ void FileDigests::Relink(const struct stat& before, const struct stat& after) {
   Value v = it->second;
   v.used = true;
   entries_[KeyOf(after)] = v;
+  changed_ = true;
 }
 
 size_t FileDigests::size() const {

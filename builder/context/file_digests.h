@@ -27,8 +27,10 @@ class FileDigests {
   static constexpr size_t kMaxEntries = 200'000;
 
   FileDigests() = default;
-  FileDigests(FileDigests&& other) noexcept : entries_(std::move(other.entries_)) {}
+  FileDigests(FileDigests&& other) noexcept
+      : entries_(std::move(other.entries_)), changed_(other.changed_) {}
   static FileDigests Load(const std::string& path);
+  // Writes the cache if anything was learned since it was loaded.
   absl::Status Save(const std::string& path) const;
 
   std::optional<oci::Digest> Find(const struct stat& st);
@@ -49,6 +51,7 @@ class FileDigests {
     bool used = false;
   };
   absl::flat_hash_map<Key, Value> entries_;
+  bool changed_ = false;
 };
 
 }  // namespace kiln::builder::context
