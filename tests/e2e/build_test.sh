@@ -307,4 +307,22 @@ umoci unpack --image "$WORK/conc-out:1" "$WORK/conc-bundle" >/dev/null
 [ "$(cat "$WORK/conc-bundle/rootfs/got")" = hello-from-b ] || fail "stages did not run concurrently: $(cat "$WORK/conc-bundle/rootfs/got")"
 ok "independent stages run concurrently"
 
+# SHELL changes the shell of later RUNs (and is recorded); MAINTAINER sets the author.
+mkdir -p "$WORK/shell"
+cat >"$WORK/shell/Dockerfile" <<'XEOF'
+FROM base:1
+MAINTAINER someone@example.com
+RUN echo "$0" > /default-shell
+SHELL ["/bin/busybox", "sh", "-c"]
+RUN echo "$0" > /chosen-shell
+XEOF
+"$KILN" build -q -t shell:1 "$WORK/shell" >/dev/null 2>"$WORK/shell.log" || fail "SHELL build: $(tail -3 "$WORK/shell.log")"
+"$KILN" inspect shell:1 | jq -e '.config.author == "someone@example.com" and .config.config.Shell == ["/bin/busybox", "sh", "-c"]' >/dev/null \
+  || fail "SHELL/MAINTAINER config: $("$KILN" inspect shell:1 | jq -c '.config | {author, s: .config.Shell}')"
+"$KILN" copy shell:1 "oci:$WORK/shell-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/shell-out:1" "$WORK/shell-bundle" >/dev/null
+[ "$(cat "$WORK/shell-bundle/rootfs/default-shell")" = /bin/sh ] && [ "$(cat "$WORK/shell-bundle/rootfs/chosen-shell")" = sh ] \
+  || fail "SHELL not applied: $(cat "$WORK/shell-bundle/rootfs/default-shell" "$WORK/shell-bundle/rootfs/chosen-shell")"
+ok "SHELL sets the shell of later RUNs; MAINTAINER sets the author"
+
 finish
