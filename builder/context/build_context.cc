@@ -46,7 +46,10 @@ absl::StatusOr<std::unique_ptr<BuildContext>> BuildContext::OpenWithoutIgnore(
     const std::string& dir) {
   UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return ErrnoError(absl::StrCat("open ", dir));
-  return std::unique_ptr<BuildContext>(new BuildContext(dir, std::move(root), DockerIgnore()));
+  auto context =
+      std::unique_ptr<BuildContext>(new BuildContext(dir, std::move(root), DockerIgnore()));
+  context->name_ = "--from source";
+  return context;
 }
 
 // Lists `dirfd` (logical path `rel`, its real place in the context `physical`) recursively.
@@ -108,7 +111,7 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
   std::string cleaned = CleanPath(source);
   if (cleaned == ".." || absl::StartsWith(cleaned, "../")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("forbidden path outside the build context: ", source));
+        absl::StrCat("forbidden path outside the ", name_, ": ", source));
   }
   std::vector<ContextEntry> out;
   if (HasGlobMeta(cleaned)) {
@@ -132,7 +135,7 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
     }
     if (out.empty()) {
       return absl::NotFoundError(
-          absl::StrCat("\"", source, "\": no file in the build context matches"));
+          absl::StrCat("\"", source, "\": no file in the ", name_, " matches"));
     }
     return out;
   }
@@ -144,7 +147,7 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
   auto fd = OpenInRoot(root_.get(), cleaned, O_PATH);
   if (!fd.ok()) {
     if (absl::IsNotFound(fd.status())) {
-      return absl::NotFoundError(absl::StrCat("\"", source, "\": not found in the build context"));
+      return absl::NotFoundError(absl::StrCat("\"", source, "\": not found in the ", name_));
     }
     return fd.status();
   }

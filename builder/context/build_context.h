@@ -64,6 +64,7 @@ class BuildContext {
   std::string dir_;
   UniqueFd root_;
   DockerIgnore ignore_;
+  std::string name_ = "build context";  // what errors call it
 };
 
 }  // namespace kiln::builder::context
