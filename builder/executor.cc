@@ -899,7 +899,11 @@ class Executor {
     }
     std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
-    Writer writer{diff, owner, chmod, &image};
+    Writer writer;
+    writer.diff = diff;
+    writer.owner = owner;
+    writer.chmod = chmod;
+    writer.image = &image;
     for (const std::string& source : sources) {
       if (IsUrl(source)) {
         // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
@@ -1053,7 +1057,7 @@ class Executor {
     std::string diff;
     std::optional<ResolvedUser> owner;
     std::optional<mode_t> chmod;
-    const LayeredFs* image;  // the layers below this step
+    const LayeredFs* image = nullptr;  // the layers below this step
 
     struct Dir {
       std::string path;  // in the image, symlinks followed
@@ -1112,7 +1116,10 @@ class Executor {
         auto e = image->Lookup(in_image);
         if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
         if (e && S_ISDIR(e->st.st_mode)) {
-          RETURN_IF_ERROR(OwnAs(path, ResolvedUser{e->st.st_uid, e->st.st_gid}));
+          ResolvedUser as_in_image;
+          as_in_image.uid = e->st.st_uid;
+          as_in_image.gid = e->st.st_gid;
+          RETURN_IF_ERROR(OwnAs(path, as_in_image));
           if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
         } else {
           RETURN_IF_ERROR(Own(path));
