@@ -1,5 +1,7 @@
-// kiln gc: removes blobs, snapshots and cache records that no named image needs.
+// kiln gc: removes blobs and snapshots that no named image or build cache record needs
+// (with --build-cache, the build cache too).
 #include <cstdio>
+#include <memory>
 
 #include "base/status_macros.h"
 #include "cli/common.h"
@@ -8,11 +10,14 @@ namespace kiln::cli {
 
 void AddGcCommand(CLI::App& app, Globals& g) {
   CLI::App* cmd = app.add_subcommand(
-      "gc", "Remove blobs, unpacked layers and build cache no image in the store needs");
-  cmd->callback([&g] {
-    g.run = [&g]() -> absl::Status {
+      "gc", "Remove blobs and unpacked layers no image or build cache record needs");
+  auto drop_cache = std::make_shared<bool>(false);
+  cmd->add_flag("--build-cache", *drop_cache,
+                "Also drop the build cache (then only named images are kept)");
+  cmd->callback([&g, drop_cache] {
+    g.run = [&g, drop_cache]() -> absl::Status {
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
-      ASSIGN_OR_RETURN(layers::Store::GcStats stats, store->Gc());
+      ASSIGN_OR_RETURN(layers::Store::GcStats stats, store->Gc(*drop_cache));
       std::printf(
           "removed %llu blobs (%s), %llu unpacked layers and %llu build cache records; kept "
           "%llu blobs\n",

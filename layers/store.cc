@@ -135,16 +135,36 @@ absl::StatusOr<Store::Lock> Store::TakeLock(int operation) const {
 
 absl::StatusOr<Store::Lock> Store::LockShared() const { return TakeLock(LOCK_SH); }
 
-absl::StatusOr<Store::GcStats> Store::Gc() {
+absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
   ASSIGN_OR_RETURN(Lock lock, TakeLock(LOCK_EX));
   ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
+  GcStats stats;
+  // What stays: every blob the named images reach, and the layers (and their snapshots) the
+  // build cache records name, unless the build cache goes too.
   absl::flat_hash_set<Digest> live;
+  absl::flat_hash_set<std::string> wanted_snapshots;  // DiffID hex
   for (const Descriptor& root : index.manifests) {
     ASSIGN_OR_RETURN_CTX(std::vector<Descriptor> reachable, CollectReachable(blobs(), root),
                          "gc: image ", RefName(root), " (", root.digest.Short(), ")");
     for (const Descriptor& d : reachable) live.insert(d.digest);
   }
-  GcStats stats;
+  for (const Digest& d : live) {
+    auto bytes = blobs().ReadAll(d, oci::kMaxConfigSize);
+    if (!bytes.ok()) continue;
+    auto config = oci::ImageConfig::Parse(*bytes);
+    if (!config.ok()) continue;  // not a config
+    for (const Digest& diff_id : config->diff_ids) wanted_snapshots.insert(diff_id.hex());
+  }
+  ASSIGN_OR_RETURN(std::vector<CacheRecord> records, ReadCacheRecords());
+  for (const CacheRecord& r : records) {
+    if (drop_build_cache || !r.valid) {
+      if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
+      ++stats.removed_cache_records;
+      continue;
+    }
+    for (const Digest& d : r.layers) live.insert(d);
+    for (const std::string& hex : r.diff_ids) wanted_snapshots.insert(hex);
+  }
   ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
   for (const Digest& d : all) {
     if (live.contains(d)) {
@@ -157,8 +177,17 @@ absl::StatusOr<Store::GcStats> Store::Gc() {
     ++stats.removed_blobs;
     stats.removed_bytes += size.ok() ? *size : 0;
   }
-  ASSIGN_OR_RETURN(stats.removed_cache_records, PruneCacheRecords(live));
-  ASSIGN_OR_RETURN(stats.removed_snapshots, PruneSnapshots(live));
+  // Records whose layers are gone (removed by hand, or a damaged store) are misses anyway.
+  for (const CacheRecord& r : records) {
+    if (drop_build_cache || !r.valid) continue;
+    if (std::all_of(r.layers.begin(), r.layers.end(),
+                    [&](const Digest& d) { return blobs().Has(d); })) {
+      continue;
+    }
+    if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
+    ++stats.removed_cache_records;
+  }
+  ASSIGN_OR_RETURN(stats.removed_snapshots, PruneSnapshots(wanted_snapshots));
   // Nothing can be ingesting or building while we hold the exclusive lock: what is left in
   // ingest/ and run/ is debris of processes that died.
   std::string ingest = absl::StrCat(root(), "/ingest");
@@ -188,40 +217,47 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
 
 }  // namespace
 
-absl::StatusOr<uint64_t> Store::PruneCacheRecords(const absl::flat_hash_set<Digest>& live) {
+absl::StatusOr<std::vector<Store::CacheRecord>> Store::ReadCacheRecords() const {
   std::string dir = absl::StrCat(root(), "/cache");
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
-  uint64_t removed = 0;
+  std::vector<CacheRecord> records;
   for (const std::string& name : names) {
-    std::string path = absl::StrCat(dir, "/", name);
-    bool keep = false;
-    if (auto text = ReadFile(path, oci::kMaxConfigSize); text.ok()) {
-      auto doc = oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize);
-      if (doc.ok() && (*doc)["layers"].is_array()) {
-        keep = true;
-        for (const auto& layer : (*doc)["layers"]) {
-          auto d = Descriptor::FromJson(layer);
-          if (!d.ok() || !live.contains(d->digest)) keep = false;
+    CacheRecord r;
+    r.path = absl::StrCat(dir, "/", name);
+    auto text = ReadFile(r.path, oci::kMaxConfigSize);
+    auto doc = text.ok() ? oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize)
+                         : absl::StatusOr<nlohmann::json>(text.status());
+    r.valid = doc.ok() && (*doc)["layers"].is_array();
+    if (r.valid) {
+      for (const auto& layer : (*doc)["layers"]) {
+        auto d = Descriptor::FromJson(layer);
+        if (!d.ok()) {
+          r.valid = false;
+          break;
         }
+        r.layers.push_back(d->digest);
       }
     }
-    if (keep) continue;
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + path);
-    ++removed;
+    // The DiffIDs: a step record holds the image config, a link record the list itself.
+    if (r.valid && (*doc)["config"].is_string()) {
+      auto config = oci::ImageConfig::Parse((*doc)["config"].get<std::string>());
+      if (config.ok()) {
+        for (const Digest& diff_id : config->diff_ids) r.diff_ids.push_back(diff_id.hex());
+      }
+    }
+    if (r.valid && (*doc)["diff_ids"].is_array()) {
+      for (const auto& id : (*doc)["diff_ids"]) {
+        auto d = id.is_string() ? Digest::Parse(id.get<std::string>())
+                                : absl::StatusOr<Digest>(absl::InvalidArgumentError("diff_id"));
+        if (d.ok()) r.diff_ids.push_back(d->hex());
+      }
+    }
+    records.push_back(std::move(r));
   }
-  return removed;
+  return records;
 }
 
-absl::StatusOr<uint64_t> Store::PruneSnapshots(const absl::flat_hash_set<Digest>& live) {
-  // The DiffIDs of every live image: their snapshots stay.
-  absl::flat_hash_set<std::string> wanted;
-  for (const Digest& d : live) {
-    auto bytes = blobs().ReadAll(d, oci::kMaxConfigSize);
-    if (!bytes.ok()) continue;
-    auto config = oci::ImageConfig::Parse(*bytes);
-    if (!config.ok()) continue;  // not a config (or not one this store would unpack)
-    for (const Digest& diff_id : config->diff_ids) wanted.insert(diff_id.hex());
-  }
+absl::StatusOr<uint64_t> Store::PruneSnapshots(const absl::flat_hash_set<std::string>& wanted) {
   std::string dir = absl::StrCat(root(), "/snapshots");
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
   uint64_t removed = 0;

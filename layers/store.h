@@ -60,11 +60,12 @@ class Store {
     uint64_t removed_cache_records = 0;
     uint64_t removed_snapshots = 0;
   };
-  // Removes every blob no named image reaches, the build cache records (cache/, JSON objects
-  // whose "layers" list descriptors) that name a removed blob, the unpacked layers
-  // (snapshots/<diffid hex>) no remaining image lists, stale ingest files and the work
-  // directories (run/) of builds that died.
-  absl::StatusOr<GcStats> Gc();
+  // Removes every blob that neither a named image nor a build cache record (cache/, JSON
+  // objects whose "layers" list descriptors) reaches, the unpacked layers
+  // (snapshots/<diffid hex>) none of those lists, unreadable cache records and those whose
+  // layers are missing, stale ingest files and the work directories (run/) of builds that
+  // died. `drop_build_cache` removes every cache record first, so only named images stay.
+  absl::StatusOr<GcStats> Gc(bool drop_build_cache = false);
 
   struct FsckReport {
     uint64_t blobs_checked = 0;
@@ -77,8 +78,14 @@ class Store {
  private:
   explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
   absl::StatusOr<Lock> TakeLock(int operation) const;
-  absl::StatusOr<uint64_t> PruneCacheRecords(const absl::flat_hash_set<oci::Digest>& live);
-  absl::StatusOr<uint64_t> PruneSnapshots(const absl::flat_hash_set<oci::Digest>& live);
+  struct CacheRecord {
+    std::string path;
+    bool valid = false;                 // parsed, with a "layers" list of descriptors
+    std::vector<oci::Digest> layers;    // the layer blobs it names
+    std::vector<std::string> diff_ids;  // hex of their DiffIDs, where the record has them
+  };
+  absl::StatusOr<std::vector<CacheRecord>> ReadCacheRecords() const;
+  absl::StatusOr<uint64_t> PruneSnapshots(const absl::flat_hash_set<std::string>& wanted);
   std::unique_ptr<OciLayout> layout_;
 };
 

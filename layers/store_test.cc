@@ -121,41 +121,52 @@ TEST_F(StoreTest, GcKeepsReachableRemovesTheRest) {
   EXPECT_TRUE(report->problems.empty());
 }
 
-TEST_F(StoreTest, GcDropsSnapshotsAndCacheRecordsOfRemovedLayers) {
+TEST_F(StoreTest, GcKeepsTheBuildCacheUnlessAskedToDropIt) {
   oci::Descriptor kept = MakeImage("kept");
+  oci::Descriptor cached = MakeImage("cached");  // unnamed, but a cache record names its layer
   oci::Descriptor dropped = MakeImage("dropped");
   ASSERT_TRUE(store_->Tag("kept", kept).ok());
   auto layer_of = [&](const oci::Descriptor& image) {
     auto m = oci::Manifest::Parse(*store_->blobs().ReadAll(image.digest, 1 << 20));
     auto c = oci::ImageConfig::Parse(*store_->blobs().ReadAll(m->config.digest, 1 << 20));
-    return std::make_pair(m->layers[0], c->diff_ids[0]);
+    return std::make_pair(m->layers[0], *c);
   };
-  auto [kept_layer, kept_diff] = layer_of(kept);
-  auto [dropped_layer, dropped_diff] = layer_of(dropped);
+  auto [kept_layer, kept_config] = layer_of(kept);
+  auto [cached_layer, cached_config] = layer_of(cached);
+  auto [dropped_layer, dropped_config] = layer_of(dropped);
   const std::string snaps = store_->root() + "/snapshots/";
-  for (const std::string& name : {kept_diff.hex(), dropped_diff.hex(), std::string(".tmp-123")}) {
-    ASSERT_TRUE(MakeDirs(snaps + name + "/etc").ok());
-    ASSERT_TRUE(WriteFileAtomic(snaps + name + "/etc/file", "x").ok());
+  for (const oci::ImageConfig* c : {&kept_config, &cached_config, &dropped_config}) {
+    ASSERT_TRUE(MakeDirs(snaps + c->diff_ids[0].hex() + "/etc").ok());
   }
+  ASSERT_TRUE(MakeDirs(snaps + ".tmp-123").ok());
   const std::string cache = store_->root() + "/cache/";
   ASSERT_TRUE(MakeDirs(cache).ok());
-  auto record = [](const oci::Descriptor& layer) {
-    return nlohmann::json({{"config", "{}"}, {"layers", {layer.ToJson()}}}).dump();
+  auto record = [](const oci::Descriptor& layer, const oci::ImageConfig& config) {
+    return nlohmann::json({{"config", config.Serialize()}, {"layers", {layer.ToJson()}}}).dump();
   };
-  ASSERT_TRUE(WriteFileAtomic(cache + "k.json", record(kept_layer)).ok());
-  ASSERT_TRUE(WriteFileAtomic(cache + "d.json", record(dropped_layer)).ok());
+  ASSERT_TRUE(WriteFileAtomic(cache + "k.json", record(kept_layer, kept_config)).ok());
+  ASSERT_TRUE(WriteFileAtomic(cache + "c.json", record(cached_layer, cached_config)).ok());
   ASSERT_TRUE(WriteFileAtomic(cache + "junk.json", "not json").ok());
 
   auto stats = store_->Gc();
   ASSERT_TRUE(stats.ok()) << stats.status();
-  EXPECT_EQ(stats->removed_snapshots, 1u);
-  EXPECT_EQ(stats->removed_cache_records, 2u);
-  EXPECT_TRUE(PathExists(snaps + kept_diff.hex() + "/etc/file"));
-  EXPECT_FALSE(PathExists(snaps + dropped_diff.hex()));
+  EXPECT_EQ(stats->removed_cache_records, 1u);  // the unreadable one
+  EXPECT_EQ(stats->removed_snapshots, 1u);      // the dropped image's
+  EXPECT_TRUE(store_->blobs().Has(cached_layer.digest));
+  EXPECT_FALSE(store_->blobs().Has(dropped_layer.digest));
+  EXPECT_TRUE(PathExists(snaps + cached_config.diff_ids[0].hex()));
+  EXPECT_FALSE(PathExists(snaps + dropped_config.diff_ids[0].hex()));
   EXPECT_FALSE(PathExists(snaps + ".tmp-123"));
-  EXPECT_TRUE(PathExists(cache + "k.json"));
-  EXPECT_FALSE(PathExists(cache + "d.json"));
+  EXPECT_TRUE(PathExists(cache + "c.json"));
   EXPECT_FALSE(PathExists(cache + "junk.json"));
+
+  stats = store_->Gc(/*drop_build_cache=*/true);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->removed_cache_records, 2u);
+  EXPECT_FALSE(store_->blobs().Has(cached_layer.digest));
+  EXPECT_TRUE(store_->blobs().Has(kept_layer.digest));
+  EXPECT_FALSE(PathExists(snaps + cached_config.diff_ids[0].hex()));
+  EXPECT_TRUE(PathExists(snaps + kept_config.diff_ids[0].hex()));
 }
 
 TEST_F(StoreTest, FsckFindsEveryKindOfDamage) {

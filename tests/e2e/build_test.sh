@@ -289,12 +289,13 @@ grep -A1 'COPY --parents=true ./src' "$WORK/cp2.log" | grep -q DONE || fail "a p
 ok "COPY follows the image's symlinks and keeps its directories; --parents and --link work"
 
 # Independent stages run at the same time: stage a waits (with a timeout) for a message that
-# stage b sends over loopback, which only works when both run at once.
+# stage b sends over loopback, which only works when both run at once. (a listens again if
+# something else connects first: the port is free, not reserved.)
 port=$(free_port)
 mkdir -p "$WORK/conc"
 cat >"$WORK/conc/Dockerfile" <<XEOF
 FROM base:1 AS a
-RUN timeout 30 nc -l -p $port > /got
+RUN for i in \$(seq 1 20); do timeout 30 nc -l -p $port > /got; grep -q hello-from-b /got && break; done
 FROM base:1 AS b
 RUN for i in \$(seq 1 150); do echo hello-from-b | nc 127.0.0.1 $port && break; sleep 0.2; done
 FROM base:1
@@ -324,5 +325,15 @@ umoci unpack --image "$WORK/shell-out:1" "$WORK/shell-bundle" >/dev/null
 [ "$(cat "$WORK/shell-bundle/rootfs/default-shell")" = /bin/sh ] && [ "$(cat "$WORK/shell-bundle/rootfs/chosen-shell")" = sh ] \
   || fail "SHELL not applied: $(cat "$WORK/shell-bundle/rootfs/default-shell" "$WORK/shell-bundle/rootfs/chosen-shell")"
 ok "SHELL sets the shell of later RUNs; MAINTAINER sets the author"
+
+# gc keeps the build cache (its layers and snapshots) unless told to drop it.
+"$KILN" rmi shell:1 >/dev/null
+"$KILN" gc >/dev/null
+"$KILN" build --progress plain "$WORK/shell" >/dev/null 2>"$WORK/gc1.log" || fail "rebuild after gc"
+grep -q '(0 steps run' "$WORK/gc1.log" || fail "gc dropped the build cache: $(tail -1 "$WORK/gc1.log")"
+"$KILN" gc --build-cache >/dev/null
+"$KILN" build --progress plain "$WORK/shell" >/dev/null 2>"$WORK/gc2.log" || fail "rebuild after gc --build-cache"
+grep -q '(0 steps run' "$WORK/gc2.log" && fail "gc --build-cache kept the build cache"
+ok "gc keeps the build cache; gc --build-cache drops it"
 
 finish

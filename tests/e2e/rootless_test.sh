@@ -104,9 +104,10 @@ done
 [ "$(cat "$WORK/iso-none/rootfs/nics")" = 1 ] || fail "--network none rootless has $(cat "$WORK/iso-none/rootfs/nics") interfaces"
 ok "rootless RUN sees only its own processes and a read-only /sys, with and without network"
 
-# gc as the user removes what only the user's namespace can: files of subordinate ids.
+# gc --build-cache as the user removes what only the user's namespace can: files of
+# subordinate ids.
 as "$with_ids" rmi app:1 opq:1 iso-host:1 iso-none:1 >/dev/null
-as "$with_ids" gc >/dev/null 2>"$WORK/gc.log" || fail "rootless gc: $(cat "$WORK/gc.log")"
+as "$with_ids" gc --build-cache >/dev/null 2>"$WORK/gc.log" || fail "rootless gc: $(cat "$WORK/gc.log")"
 left=$(find "$store/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
 [ "$left" = 0 ] || fail "gc left $left snapshots"
 ok "rootless gc removes the user's images and snapshots"
