@@ -717,6 +717,11 @@ class Executor {
   }
 
   absl::Status RunStep(const PlannedInstruction& p, const std::string& text, ImageState* state) {
+    if (auto it = p.flags.find("mount"); it != p.flags.end()) {
+      // Ignoring it would commit what a cache or bind mount keeps out of the image.
+      return absl::UnimplementedError(
+          absl::StrCat("--mount=", it->second.front(), ": mounts are not supported"));
+    }
     const oci::ContainerConfig& c = state->config.config;
     std::vector<std::string> argv;
     UniqueFd script_fd;  // the step's stdin, when it runs a heredoc with a #! line

@@ -336,4 +336,12 @@ grep -q '(0 steps run' "$WORK/gc1.log" || fail "gc dropped the build cache: $(ta
 grep -q '(0 steps run' "$WORK/gc2.log" && fail "gc --build-cache kept the build cache"
 ok "gc keeps the build cache; gc --build-cache drops it"
 
+# RUN --mount is refused with file:line rather than ignored (a cache mount's files would
+# otherwise land in the layer).
+mkdir -p "$WORK/mnt"
+printf 'FROM base:1\nRUN --mount=type=cache,target=/root/.cache echo hi\n' >"$WORK/mnt/Dockerfile"
+expect_fail 1 'Dockerfile:2: RUN: --mount=type=cache,target=/root/.cache: mounts are not supported' \
+  "$KILN" build -q "$WORK/mnt"
+ok "RUN --mount is one clear error"
+
 finish
