@@ -30,6 +30,7 @@
 #include "base/file_util.h"
 #include "base/glob.h"
 #include "base/id_map.h"
+#include "base/in_root.h"
 #include "base/io.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
@@ -37,6 +38,7 @@
 #include "builder/context/dockerignore.h"
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
+#include "builder/dockerfile/run_mount.h"
 #include "builder/layered_fs.h"
 #include "builder/plan.h"
 #include "builder/sandbox/sandbox.h"
@@ -455,16 +457,28 @@ class Executor {
       std::erase_if(sources,
                     [](const std::string& s) { return absl::StartsWith(s, "<<") || IsUrl(s); });
       if (!sources.empty()) {
-        std::call_once(file_digests_once_, [this] {
-          file_digests_.emplace(context::FileDigests::Load(FileDigestsPath()));
-        });
-        ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources, &*file_digests_));
+        ASSIGN_OR_RETURN(Digest d, context_->DigestOf(sources, KnownFileDigests()));
         absl::StrAppend(&material, "context ", d.str(), "\n");
       }
     }
     if (auto it = p.flags.find("from"); it != p.flags.end()) {
       ASSIGN_OR_RETURN(ImageState from, SourceState(it->second.back(), stage));
       absl::StrAppend(&material, "from ", from.key, "\n");
+    }
+    // What a RUN's bind mounts show is part of its input.
+    if (auto it = p.flags.find("mount"); p.instruction == "RUN" && it != p.flags.end()) {
+      for (const std::string& value : it->second) {
+        ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
+        if (m.type != "bind") continue;
+        if (!m.from.empty()) {
+          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, stage));
+          absl::StrAppend(&material, "mount-from ", from.key, "\n");
+        } else {
+          ASSIGN_OR_RETURN(Digest d, context_->DigestOf({m.source.empty() ? "." : m.source},
+                                                        KnownFileDigests()));
+          absl::StrAppend(&material, "mount-context ", d.str(), "\n");
+        }
+      }
     }
     return Hex(material);
   }
@@ -542,7 +556,7 @@ class Executor {
                        ImageState* state) {
     const std::string& n = p.instruction;
     oci::ContainerConfig& c = state->config.config;
-    if (n == "RUN") return RunStep(p, text, state);
+    if (n == "RUN") return RunStep(p, stage, text, state);
     if (n == "COPY" || n == "ADD") return CopyStep(p, stage, text, state);
     if (n == "ENV") {
       for (const std::string& kv : p.args) {
@@ -716,12 +730,58 @@ class Executor {
     return absl::OkStatus();
   }
 
-  absl::Status RunStep(const PlannedInstruction& p, const std::string& text, ImageState* state) {
-    if (auto it = p.flags.find("mount"); it != p.flags.end()) {
-      // Ignoring it would commit what a cache or bind mount keeps out of the image.
-      return absl::UnimplementedError(
-          absl::StrCat("--mount=", it->second.front(), ": mounts are not supported"));
+  // RUN --mount: what the sandbox mounts for it. Cache mounts are directories of the store
+  // (`cache-mounts/<hex of id>`, kept across builds, never part of a layer); bind mounts show a
+  // path of the build context, a stage or an image read-only, resolved inside that root.
+  absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(const PlannedInstruction& p,
+                                                               const Stage& stage,
+                                                               const ImageState& state) {
+    std::vector<sandbox::SandboxMount> mounts;
+    auto it = p.flags.find("mount");
+    if (it == p.flags.end()) return mounts;
+    const std::string& workdir = state.config.config.working_dir;
+    for (const std::string& value : it->second) {
+      ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
+      sandbox::SandboxMount mount;
+      mount.target = JoinPath(workdir.empty() ? "/" : workdir, m.target);
+      mount.read_only = m.read_only;
+      if (m.type == "tmpfs") {
+        mount.type = sandbox::SandboxMount::Type::kTmpfs;
+      } else if (m.type == "cache") {
+        mount.source =
+            absl::StrCat(store_.root(), "/cache-mounts/", Hex(m.id.empty() ? mount.target : m.id));
+        RETURN_IF_ERROR(MakeDirs(mount.source, 0755));
+      } else if (m.type == "bind") {
+        if (!m.read_only) {
+          return absl::UnimplementedError(
+              absl::StrCat("--mount=", value, ": writable bind mounts are not supported"));
+        }
+        std::string root = context_->dir();
+        if (!m.from.empty()) {
+          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, stage));
+          ASSIGN_OR_RETURN(root, Materialize(from));
+        }
+        UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_fd.valid()) return ErrnoError("open " + root);
+        ASSIGN_OR_RETURN_CTX(UniqueFd source,
+                             OpenInRoot(root_fd.get(), m.source.empty() ? "." : m.source, O_PATH),
+                             "--mount source \"", m.source, "\"");
+        char real[4096];
+        std::string proc = absl::StrCat("/proc/self/fd/", source.get());
+        ssize_t n = ::readlink(proc.c_str(), real, sizeof real - 1);
+        if (n < 0) return ErrnoError("resolve --mount source");
+        mount.source.assign(real, n);
+      } else {
+        return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
+      }
+      mounts.push_back(std::move(mount));
     }
+    return mounts;
+  }
+
+  absl::Status RunStep(const PlannedInstruction& p, const Stage& stage, const std::string& text,
+                       ImageState* state) {
+    ASSIGN_OR_RETURN(std::vector<sandbox::SandboxMount> mounts, RunMounts(p, stage, *state));
     const oci::ContainerConfig& c = state->config.config;
     std::vector<std::string> argv;
     UniqueFd script_fd;  // the step's stdin, when it runs a heredoc with a #! line
@@ -759,6 +819,7 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(spec.work_dir));
     spec.argv = argv;
     spec.stdin_fd = script_fd.valid() ? script_fd.get() : -1;
+    spec.mounts = std::move(mounts);
     spec.network_none =
         req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none");
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
@@ -1229,6 +1290,13 @@ class Executor {
   }
 
   std::string FileDigestsPath() const { return store_.root() + "/file-digests"; }
+  // The file digest cache, loaded by the first step that hashes context files.
+  context::FileDigests* KnownFileDigests() {
+    std::call_once(file_digests_once_, [this] {
+      file_digests_.emplace(context::FileDigests::Load(FileDigestsPath()));
+    });
+    return &*file_digests_;
+  }
 
   layers::Store& store_;
   const BuildRequest& req_;

@@ -188,6 +188,8 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
     ++stats.removed_cache_records;
   }
   ASSIGN_OR_RETURN(stats.removed_snapshots, PruneSnapshots(wanted_snapshots));
+  // RUN --mount=type=cache directories belong to the build cache.
+  if (drop_build_cache) RETURN_IF_ERROR(RemoveAll(absl::StrCat(root(), "/cache-mounts")));
   // Nothing can be ingesting or building while we hold the exclusive lock: what is left in
   // ingest/ and run/ is debris of processes that died.
   std::string ingest = absl::StrCat(root(), "/ingest");

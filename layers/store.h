@@ -64,7 +64,8 @@ class Store {
   // objects whose "layers" list descriptors) reaches, the unpacked layers
   // (snapshots/<diffid hex>) none of those lists, unreadable cache records and those whose
   // layers are missing, stale ingest files and the work directories (run/) of builds that
-  // died. `drop_build_cache` removes every cache record first, so only named images stay.
+  // died. `drop_build_cache` removes every cache record first, so only named images stay,
+  // and the RUN --mount cache directories (cache-mounts/).
   absl::StatusOr<GcStats> Gc(bool drop_build_cache = false);
 
   struct FsckReport {

@@ -160,7 +160,11 @@ TEST_F(StoreTest, GcKeepsTheBuildCacheUnlessAskedToDropIt) {
   EXPECT_TRUE(PathExists(cache + "c.json"));
   EXPECT_FALSE(PathExists(cache + "junk.json"));
 
+  ASSERT_TRUE(MakeDirs(store_->root() + "/cache-mounts/abc").ok());
+  ASSERT_TRUE(store_->Gc().ok());
+  EXPECT_TRUE(PathExists(store_->root() + "/cache-mounts/abc"));
   stats = store_->Gc(/*drop_build_cache=*/true);
+  EXPECT_FALSE(PathExists(store_->root() + "/cache-mounts"));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->removed_cache_records, 2u);
   EXPECT_FALSE(store_->blobs().Has(cached_layer.digest));

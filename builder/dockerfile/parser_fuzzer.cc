@@ -5,6 +5,7 @@
 
 #include "builder/dockerfile/instructions.h"
 #include "builder/dockerfile/parser.h"
+#include "builder/dockerfile/run_mount.h"
 #include "builder/plan.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -18,5 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto plan = kiln::builder::MakePlan(*df, options);
   if (plan.ok())
     (void)plan->ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // RUN --mount values are parsed when the step runs.
+  for (const auto& node : df->nodes) {
+    for (const std::string& flag : node.flags) {
+      if (flag.rfind("--mount=", 0) == 0)
+        (void)kiln::builder::dockerfile::ParseRunMount(flag.substr(8));
+    }
+  }
   return 0;
 }

@@ -54,6 +54,12 @@ struct Child {
   std::string options_prefix, options_suffix;
   std::vector<char> options_buffer;  // filled in by the child
   std::vector<int> lower_fds;        // likewise
+  struct MountPlan {
+    std::vector<std::string> prefixes;  // "/a", "/a/b", ... of the target's parents
+    bool file = false;                  // bind of a file: the target is a file
+  };
+  std::vector<MountPlan> mount_plans;
+  std::vector<int> mount_tree_fds;  // filled in by the child
   std::string root;
   std::string proc, dev, sys, etc, resolv_conf, hosts;
   std::string dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
@@ -223,6 +229,48 @@ void MountOverlay(const Child& c) {
   for (size_t i = 0; i < c.lower_paths.size(); ++i) close(fds[i]);
 }
 
+// Before leaving the host's view: detached copies of the bind sources, to attach later.
+void CloneBindSources(const Child& c) {
+  int* fds = const_cast<int*>(c.mount_tree_fds.data());
+  for (size_t i = 0; i < c.spec->mounts.size(); ++i) {
+    const SandboxMount& m = c.spec->mounts[i];
+    fds[i] = -1;
+    if (m.type != SandboxMount::Type::kBind) continue;
+    fds[i] =
+        open_tree(AT_FDCWD, m.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fds[i] < 0) Fail(c, "clone a RUN --mount source", errno);
+    if (m.read_only) {
+      struct mount_attr attr = {};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      CHECK_SYS(c, mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr),
+                "make a RUN --mount read-only");
+    }
+  }
+}
+
+// Inside the root: targets are made (symlinks resolve within it) and the mounts attached.
+void AttachMounts(const Child& c) {
+  for (size_t i = 0; i < c.spec->mounts.size(); ++i) {
+    const SandboxMount& m = c.spec->mounts[i];
+    const Child::MountPlan& plan = c.mount_plans[i];
+    for (const std::string& prefix : plan.prefixes) mkdir(prefix.c_str(), 0755);
+    if (plan.file) {
+      EnsureFile(m.target);
+    } else {
+      mkdir(m.target.c_str(), 0755);
+    }
+    if (m.type == SandboxMount::Type::kTmpfs) {
+      CHECK_SYS(c, mount("tmpfs", m.target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"),
+                "mount a RUN --mount tmpfs");
+      continue;
+    }
+    CHECK_SYS(
+        c, move_mount(c.mount_tree_fds[i], "", AT_FDCWD, m.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH),
+        "attach a RUN --mount");
+    close(c.mount_tree_fds[i]);
+  }
+}
+
 int ChildMain(void* arg) {
   Child& c = *static_cast<Child*>(arg);
   const SandboxSpec& spec = *c.spec;
@@ -239,10 +287,12 @@ int ChildMain(void* arg) {
     BindReadOnly(c, "/etc/resolv.conf", c.resolv_conf);
     BindReadOnly(c, "/etc/hosts", c.hosts);
   }
+  CloneBindSources(c);
   CHECK_SYS(c, chdir(c.root.c_str()), "chdir to root");
   CHECK_SYS(c, syscall(SYS_pivot_root, ".", "."), "pivot_root");
   CHECK_SYS(c, umount2(".", MNT_DETACH), "detach old root");
   CHECK_SYS(c, chdir("/"), "chdir /");
+  AttachMounts(c);
   CHECK_SYS(c, sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname");
   if (spec.network_none) LoopbackUp(c);
   for (const std::string& prefix : c.cwd_prefixes) mkdir(prefix.c_str(), 0755);
@@ -352,6 +402,24 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     c.dev_nodes.push_back(
         {absl::StrCat(c.dev, "/", name), absl::StrCat("/dev/", name), major, minor});
   }
+  for (const SandboxMount& m : spec.mounts) {
+    if (m.target.empty() || m.target[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mount target \"", m.target, "\" is not absolute"));
+    }
+    Child::MountPlan plan;
+    std::string at;
+    std::vector<std::string> parts = absl::StrSplit(m.target, '/', absl::SkipEmpty());
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      absl::StrAppend(&at, "/", parts[i]);
+      plan.prefixes.push_back(at);
+    }
+    struct stat st;
+    plan.file = m.type == SandboxMount::Type::kBind && ::stat(m.source.c_str(), &st) == 0 &&
+                !S_ISDIR(st.st_mode);
+    c.mount_plans.push_back(std::move(plan));
+  }
+  c.mount_tree_fds.resize(spec.mounts.size(), -1);
   std::string prefix;
   for (absl::string_view part : absl::StrSplit(spec.cwd, '/', absl::SkipEmpty())) {
     absl::StrAppend(&prefix, "/", part);

@@ -20,6 +20,15 @@
 
 namespace kiln::builder::sandbox {
 
+// A mount a step asks for (RUN --mount): a host directory or file bound in, or a tmpfs.
+struct SandboxMount {
+  enum class Type { kBind, kTmpfs };
+  Type type = Type::kBind;
+  std::string source;  // kBind: a host path, symlinks already resolved
+  std::string target;  // absolute, inside the root; missing directories are created there
+  bool read_only = false;
+};
+
 struct SandboxSpec {
   // Overlay lower directories, topmost first. Empty: the step starts from an empty root.
   std::vector<std::string> lower_dirs;
@@ -38,6 +47,8 @@ struct SandboxSpec {
   std::vector<gid_t> groups;
   bool network_none = false;
   std::string hostname = "kiln";
+  // Mounted after the switch to the root, so the image's symlinks in a target stay inside it.
+  std::vector<SandboxMount> mounts;
 
   int stdin_fd = -1;  // not owned; the command's stdin (-1: /dev/null)
   int stdout_fd = 1;  // not owned; the command's stdout and stderr go here

@@ -123,6 +123,29 @@ TEST_F(SandboxTest, NetworkNone) {
   EXPECT_EQ(Run("ls /sys/class/net", spec), "lo\n");
 }
 
+TEST_F(SandboxTest, BindAndTmpfsMounts) {
+  std::string shared = dir_->path() + "/shared";
+  ASSERT_TRUE(MakeDirs(shared).ok());
+  ASSERT_TRUE(WriteFileAtomic(shared + "/in", "from the host\n").ok());
+  std::string cache = dir_->path() + "/cache";
+  ASSERT_TRUE(MakeDirs(cache).ok());
+  SandboxSpec spec;
+  spec.mounts = {{SandboxMount::Type::kBind, shared, "/mnt/ro", true},
+                 {SandboxMount::Type::kBind, cache, "/var/cache/x", false},
+                 {SandboxMount::Type::kBind, shared + "/in", "/etc/in-file", true},
+                 {SandboxMount::Type::kTmpfs, "", "/scratch", false}};
+  std::string out =
+      Run("cat /mnt/ro/in /etc/in-file; (echo x > /mnt/ro/new) 2>/dev/null || echo ro; "
+          "echo kept > /var/cache/x/kept; echo gone > /scratch/gone; echo made > /made",
+          spec);
+  EXPECT_EQ(out, "from the host\nfrom the host\nro\n");
+  EXPECT_EQ(*ReadFile(cache + "/kept", 100), "kept\n");  // written through to the host
+  EXPECT_FALSE(PathExists(shared + "/new"));
+  EXPECT_FALSE(PathExists(upper_ + "/var/cache/x/kept"));  // not a change of the step
+  EXPECT_FALSE(PathExists(upper_ + "/scratch/gone"));
+  EXPECT_TRUE(PathExists(upper_ + "/made"));
+}
+
 TEST_F(SandboxTest, ManyLayersWithLongPaths) {
   // 200 lower directories with 120-byte paths: far more than fit in one page of options.
   SandboxSpec spec;

@@ -336,12 +336,39 @@ grep -q '(0 steps run' "$WORK/gc1.log" || fail "gc dropped the build cache: $(ta
 grep -q '(0 steps run' "$WORK/gc2.log" && fail "gc --build-cache kept the build cache"
 ok "gc keeps the build cache; gc --build-cache drops it"
 
-# RUN --mount is refused with file:line rather than ignored (a cache mount's files would
-# otherwise land in the layer).
-mkdir -p "$WORK/mnt"
-printf 'FROM base:1\nRUN --mount=type=cache,target=/root/.cache echo hi\n' >"$WORK/mnt/Dockerfile"
-expect_fail 1 'Dockerfile:2: RUN: --mount=type=cache,target=/root/.cache: mounts are not supported' \
-  "$KILN" build -q "$WORK/mnt"
-ok "RUN --mount is one clear error"
+
+# RUN --mount: a cache directory kept across builds and out of the image, a tmpfs, read-only
+# binds of a stage's file and of the build context; secrets are one clear error.
+mkdir -p "$WORK/mnt/data"
+echo ctx-file >"$WORK/mnt/data/f"
+cat >"$WORK/mnt/Dockerfile" <<'XEOF'
+FROM base:1 AS builder
+RUN echo built > /artifact
+FROM base:1
+RUN --mount=type=cache,target=/var/cache/t sh -c 'echo run >> /var/cache/t/log; wc -l < /var/cache/t/log > /count'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo x > /scratch/x; ls /scratch > /tmpfs-list'
+RUN --mount=from=builder,source=/artifact,target=/in/artifact cat /in/artifact > /got-artifact
+RUN --mount=target=/ctx sh -c 'cat /ctx/data/f > /got-ctx; (touch /ctx/new 2>/dev/null && echo rw || echo ro) > /ctx-mode'
+XEOF
+for i in 1 2; do
+  "$KILN" build --no-cache -q -t mnt:1 "$WORK/mnt" >/dev/null 2>"$WORK/mnt.log" || fail "RUN --mount build: $(tail -3 "$WORK/mnt.log")"
+done
+"$KILN" copy mnt:1 "oci:$WORK/mnt-out:1" >/dev/null 2>&1
+umoci unpack --image "$WORK/mnt-out:1" "$WORK/mnt-bundle" >/dev/null
+r=$WORK/mnt-bundle/rootfs
+[ "$(cat "$r/count")" = 2 ] || fail "cache mount not kept across builds: $(cat "$r/count")"
+[ ! -e "$r/var/cache/t/log" ] && [ ! -e "$r/scratch/x" ] || fail "mounted content leaked into the image"
+[ "$(cat "$r/tmpfs-list")" = x ] && [ "$(cat "$r/got-artifact")" = built ] && [ "$(cat "$r/got-ctx")" = ctx-file ] \
+  || fail "mounts: $(cat "$r/tmpfs-list" "$r/got-artifact" "$r/got-ctx")"
+[ "$(cat "$r/ctx-mode")" = ro ] && [ ! -e "$WORK/mnt/new" ] || fail "a bind mount was writable"
+# A changed file under a context bind re-runs the step.
+echo changed >"$WORK/mnt/data/f"
+"$KILN" build --progress plain -t mnt:2 "$WORK/mnt" >/dev/null 2>"$WORK/mnt2.log" || fail "rebuild"
+grep -A1 'RUN --mount=target=/ctx' "$WORK/mnt2.log" | grep -q DONE || fail "a changed bound file did not invalidate"
+grep -A1 'type=tmpfs' "$WORK/mnt2.log" | grep -q CACHED || fail "an unrelated step re-ran"
+printf 'FROM base:1\nRUN --mount=type=secret,id=token cat /run/secrets/token\n' >"$WORK/mnt/Dockerfile.secret"
+expect_fail 1 'Dockerfile.secret:2: RUN: --mount=type=secret: not supported' \
+  "$KILN" build -q -f "$WORK/mnt/Dockerfile.secret" "$WORK/mnt"
+ok "RUN --mount: cache, tmpfs and read-only binds of stages and the context"
 
 finish
