@@ -691,12 +691,6 @@ class Executor {
     return dirs;
   }
 
-  // A file of the image's root as the overlay would show it.
-  static std::optional<std::string> ReadFromLayers(const std::vector<std::string>& lowers,
-                                                   const std::string& path) {
-    return LayeredFs(lowers).ReadFile(path);
-  }
-
   // Adds the layer made from `dir` (or an empty history entry when nothing changed), and keeps
   // `dir` as the layer's snapshot so later steps need not unpack it.
   absl::Status CommitDiff(const std::string& dir, bool overlay, const std::string& text,
@@ -822,8 +816,9 @@ class Executor {
     spec.mounts = std::move(mounts);
     spec.network_none =
         req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none");
+    const LayeredFs image(lowers);
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
-                       return ReadFromLayers(lowers, path);
+                       return image.ReadFile(path);
                      }));
     spec.uid = user.uid;
     spec.gid = user.gid;

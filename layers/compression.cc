@@ -204,6 +204,11 @@ class GzipWriter : public Writer {
   }
 
   void Work() {
+    // ISA-L's per-level scratch (about 300 KB at level 1), reused for every block of this
+    // worker: isal_deflate_init resets what it holds.
+    static const uint32_t kLevelBufSize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
+                                             ISAL_DEF_LVL3_DEFAULT};
+    std::vector<uint8_t> level_buf(kLevelBufSize[level_]);
     while (true) {
       std::shared_ptr<Block> block;
       {
@@ -213,7 +218,7 @@ class GzipWriter : public Writer {
         block = todo_.front();
         todo_.pop_front();
       }
-      block->status = Compress(*block);
+      block->status = Compress(*block, level_buf);
       {
         std::lock_guard<std::mutex> lock(mu_);
         block->done = true;
@@ -222,14 +227,11 @@ class GzipWriter : public Writer {
     }
   }
 
-  absl::Status Compress(Block& b) const {
+  absl::Status Compress(Block& b, std::vector<uint8_t>& level_buf) const {
     isal_zstream stream;
     isal_deflate_init(&stream);
     stream.gzip_flag = IGZIP_DEFLATE;
     stream.level = level_;
-    static const uint32_t kLevelBufSize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
-                                             ISAL_DEF_LVL3_DEFAULT};
-    std::vector<uint8_t> level_buf(kLevelBufSize[level_]);
     stream.level_buf = level_buf.empty() ? nullptr : level_buf.data();
     stream.level_buf_size = level_buf.size();
     stream.flush = b.last ? NO_FLUSH : FULL_FLUSH;

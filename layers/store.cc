@@ -146,14 +146,16 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
   for (const Descriptor& root : index.manifests) {
     ASSIGN_OR_RETURN_CTX(std::vector<Descriptor> reachable, CollectReachable(blobs(), root),
                          "gc: image ", RefName(root), " (", root.digest.Short(), ")");
-    for (const Descriptor& d : reachable) live.insert(d.digest);
-  }
-  for (const Digest& d : live) {
-    auto bytes = blobs().ReadAll(d, oci::kMaxConfigSize);
-    if (!bytes.ok()) continue;
-    auto config = oci::ImageConfig::Parse(*bytes);
-    if (!config.ok()) continue;  // not a config
-    for (const Digest& diff_id : config->diff_ids) wanted_snapshots.insert(diff_id.hex());
+    for (const Descriptor& d : reachable) {
+      if (!live.insert(d.digest).second) continue;
+      // Configs name the DiffIDs whose snapshots stay; layers are never read here.
+      if (d.media_type != oci::kOciConfig && d.media_type != oci::kDockerConfig) continue;
+      auto bytes = blobs().ReadAll(d.digest, oci::kMaxConfigSize);
+      if (!bytes.ok()) continue;
+      auto config = oci::ImageConfig::Parse(*bytes);
+      if (!config.ok()) continue;
+      for (const Digest& diff_id : config->diff_ids) wanted_snapshots.insert(diff_id.hex());
+    }
   }
   ASSIGN_OR_RETURN(std::vector<CacheRecord> records, ReadCacheRecords());
   for (const CacheRecord& r : records) {

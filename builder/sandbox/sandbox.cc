@@ -113,7 +113,7 @@ void EnsureFile(const std::string& path) {
 
 void EnsureDir(const std::string& path) { mkdir(path.c_str(), 0755); }
 
-void MakeReadOnly(const Child& c, const char* path, unsigned int flags, const char* step);
+void MakeReadOnly(const Child& c, int dfd, const char* path, unsigned int flags, const char* step);
 
 void BindReadOnly(const Child& c, const char* host, const std::string& target) {
   // (Only syscalls below: see Child.)
@@ -123,15 +123,15 @@ void BindReadOnly(const Child& c, const char* host, const std::string& target) {
   if (lstat(target.c_str(), &tst) == 0 && !S_ISREG(tst.st_mode)) return;  // not a file: skip
   EnsureFile(target);
   CHECK_SYS(c, mount(host, target.c_str(), nullptr, MS_BIND, nullptr), "bind resolv.conf/hosts");
-  MakeReadOnly(c, target.c_str(), 0, "remount resolv.conf/hosts read-only");
+  MakeReadOnly(c, AT_FDCWD, target.c_str(), 0, "remount resolv.conf/hosts read-only");
 }
 
 // mount_setattr changes only the read-only flag: a remount would have to repeat every flag the
 // mount has, and inside a user namespace the ones inherited from the host are locked.
-void MakeReadOnly(const Child& c, const char* path, unsigned int flags, const char* step) {
+void MakeReadOnly(const Child& c, int dfd, const char* path, unsigned int flags, const char* step) {
   struct mount_attr attr = {};
   attr.attr_set = MOUNT_ATTR_RDONLY;
-  CHECK_SYS(c, mount_setattr(AT_FDCWD, path, flags, &attr, sizeof attr), step);
+  CHECK_SYS(c, mount_setattr(dfd, path, flags, &attr, sizeof attr), step);
 }
 
 // sysfs can only be mounted by the owner of the network namespace; a rootless step that
@@ -144,7 +144,7 @@ void SetupSys(const Child& c) {
   }
   if (errno != EPERM) Fail(c, "mount /sys", errno);
   CHECK_SYS(c, mount("/sys", c.sys.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind /sys");
-  MakeReadOnly(c, c.sys.c_str(), AT_RECURSIVE, "make /sys read-only");
+  MakeReadOnly(c, AT_FDCWD, c.sys.c_str(), AT_RECURSIVE, "make /sys read-only");
 }
 
 void SetupDev(const Child& c) {
@@ -240,10 +240,7 @@ void CloneBindSources(const Child& c) {
         open_tree(AT_FDCWD, m.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fds[i] < 0) Fail(c, "clone a RUN --mount source", errno);
     if (m.read_only) {
-      struct mount_attr attr = {};
-      attr.attr_set = MOUNT_ATTR_RDONLY;
-      CHECK_SYS(c, mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr),
-                "make a RUN --mount read-only");
+      MakeReadOnly(c, fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, "make a RUN --mount read-only");
     }
   }
 }
