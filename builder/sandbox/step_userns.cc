@@ -1,0 +1,195 @@
+#include "builder/sandbox/step_userns.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <iterator>
+#include <mutex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "builder/sandbox/close_fds.h"
+#include "builder/sandbox/rootless.h"
+
+namespace kiln::builder::sandbox {
+namespace {
+
+bool Overlaps(uint64_t a, uint64_t a_count, uint64_t b, uint64_t b_count) {
+  return a < b + b_count && b < a + a_count;
+}
+
+// The first entry of a passwd-like file (id in field `field`) inside [base, base+count).
+std::string IdInRange(absl::string_view text, int field, uint32_t base, uint32_t count,
+                      const char* what) {
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ':');
+    uint32_t id;
+    if (static_cast<int>(f.size()) > field && absl::SimpleAtoi(f[field], &id) &&
+        Overlaps(id, 1, base, count)) {
+      return absl::StrCat(what, " ", f[0], " (", id, ")");
+    }
+  }
+  return "";
+}
+
+// The first subordinate range of a user other than root inside [base, base+count).
+std::string RangeInRange(absl::string_view text, uint32_t base, uint32_t count, const char* file) {
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ':');
+    uint32_t start, n;
+    if (f.size() == 3 && f[0] != "root" && f[0] != "0" && absl::SimpleAtoi(f[1], &start) &&
+        absl::SimpleAtoi(f[2], &n) && Overlaps(start, n, base, count)) {
+      return absl::StrCat("the ", file, " range of ", f[0]);
+    }
+  }
+  return "";
+}
+
+absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) {
+  std::string path = absl::StrCat("/proc/", pid, "/", name);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return ErrnoError(absl::StrCat("write \"", text, "\" to ", path));
+  }
+  return absl::OkStatus();
+}
+
+struct HolderArgs {
+  int ready_fd;    // the child writes a byte once it is in the new namespace
+  int release_fd;  // and exits when this pipe closes
+};
+
+int HolderMain(void* arg) {
+  const HolderArgs& a = *static_cast<HolderArgs*>(arg);
+  // Only its own pipe ends stay open: descriptors inherited from other threads of kiln
+  // (their pipes included) must not be held by this process.
+  const int keep[] = {a.ready_fd, a.release_fd, -1};
+  CloseAllExcept(keep, std::size(keep));
+  if (::unshare(CLONE_NEWUSER) != 0) ::_exit(1);
+  char c = 1;
+  if (::write(a.ready_fd, &c, 1) != 1) ::_exit(1);
+  while (::read(a.release_fd, &c, 1) < 0 && errno == EINTR) {
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+absl::StatusOr<StepIdRange> ChooseStepIds(absl::string_view passwd, absl::string_view group,
+                                          absl::string_view subuid, absl::string_view subgid) {
+  std::vector<SubordinateRange> uids = ParseSubordinateIds(subuid, "root", 0);
+  std::vector<SubordinateRange> gids = ParseSubordinateIds(subgid, "root", 0);
+  if (!uids.empty() && !gids.empty()) {
+    StepIdRange r{uids[0].start, gids[0].start, std::min(uids[0].count, gids[0].count)};
+    if (r.count == 0 || r.uid_base == 0 || r.gid_base == 0) {
+      return absl::FailedPreconditionError(
+          "root's range in /etc/subuid or /etc/subgid is empty or starts at 0");
+    }
+    return r;
+  }
+  StepIdRange r{kDefaultStepIdBase, kDefaultStepIdBase, kStepIdCount};
+  for (const std::string& in_the_way : {IdInRange(passwd, 2, r.uid_base, r.count, "user"),
+                                        IdInRange(group, 2, r.gid_base, r.count, "group"),
+                                        RangeInRange(subuid, r.uid_base, r.count, "/etc/subuid"),
+                                        RangeInRange(subgid, r.gid_base, r.count, "/etc/subgid")}) {
+    if (in_the_way.empty()) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "RUN steps run as host ids ", r.uid_base, "-", r.uid_base + r.count - 1, ", but ",
+        in_the_way,
+        " is in that range; give root a range of its own in /etc/subuid and "
+        "/etc/subgid (a line \"root:START:65536\" in each), or build with --userns=host"));
+  }
+  return r;
+}
+
+absl::StatusOr<std::unique_ptr<StepUserNamespace>> StepUserNamespace::Create(
+    const StepIdRange& range) {
+  int ready[2], release[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+  if (::pipe2(release, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd release_read(release[0]), release_write(release[1]);
+  HolderArgs args{ready_write.get(), release_read.get()};
+  constexpr size_t kStack = 64 << 10;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return ErrnoError("allocate a stack");
+  pid_t pid = ::clone(HolderMain, static_cast<char*>(stack) + kStack, SIGCHLD, &args);
+  int clone_errno = errno;
+  ::munmap(stack, kStack);  // the child has its own copy of the address space
+  if (pid < 0) return ErrnoError("start the user namespace's first process", clone_errno);
+  ready_write.Reset();
+  release_read.Reset();
+  auto finish = [&](absl::Status status) -> absl::Status {
+    release_write.Reset();
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+  };
+  char c;
+  ssize_t n;
+  while ((n = ::read(ready_read.get(), &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) return finish(absl::InternalError("could not create a user namespace"));
+  std::unique_ptr<StepUserNamespace> ns(new StepUserNamespace());
+  ns->range_ = range;
+  absl::Status s =
+      WriteProcFile(pid, "uid_map", absl::StrCat("0 ", range.uid_base, " ", range.count));
+  if (s.ok()) {
+    s = WriteProcFile(pid, "gid_map", absl::StrCat("0 ", range.gid_base, " ", range.count));
+  }
+  if (s.ok()) {
+    std::string path = absl::StrCat("/proc/", pid, "/ns/user");
+    ns->fd_.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns->fd_.valid()) s = ErrnoError("open " + path);
+  }
+  RETURN_IF_ERROR_CTX(finish(s), "the user namespace of RUN steps");
+  return ns;
+}
+
+absl::StatusOr<const StepUserNamespace*> StepUserNamespace::ForThisHost() {
+  static std::mutex mu;
+  static absl::StatusOr<std::unique_ptr<StepUserNamespace>>* made = nullptr;
+  std::lock_guard<std::mutex> lock(mu);
+  if (made == nullptr) {
+    auto read = [](const char* path) { return ReadFile(path, 16 << 20).value_or(""); };
+    auto range = ChooseStepIds(read("/etc/passwd"), read("/etc/group"), read("/etc/subuid"),
+                               read("/etc/subgid"));
+    made = new absl::StatusOr<std::unique_ptr<StepUserNamespace>>(range.ok() ? Create(*range)
+                                                                             : range.status());
+  }
+  if (!made->ok()) return made->status();
+  return made->value().get();
+}
+
+absl::StatusOr<UniqueFd> DetachedTree(const std::string& path, int userns_fd, uint64_t attr_set) {
+  UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
+  if (!tree.valid()) return ErrnoError("clone the mount tree of " + path);
+  mount_attr attr = {};
+  attr.attr_set = attr_set;
+  if (userns_fd >= 0) {
+    attr.attr_set |= MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  }
+  if (attr.attr_set != 0 && ::syscall(SYS_mount_setattr, tree.get(), "",
+                                      AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
+    return ErrnoError(userns_fd >= 0 ? "idmap the mount of " + path
+                                     : "set the mount attributes of " + path);
+  }
+  return tree;
+}
+
+}  // namespace kiln::builder::sandbox
