@@ -814,8 +814,10 @@ class Executor {
     spec.argv = argv;
     spec.stdin_fd = script_fd.valid() ? script_fd.get() : -1;
     spec.mounts = std::move(mounts);
-    spec.network_none =
-        req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none");
+    spec.network =
+        req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none")
+            ? sandbox::SandboxSpec::Network::kNone
+            : sandbox::SandboxSpec::Network::kHost;
     const LayeredFs image(lowers);
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
                        return image.ReadFile(path);

@@ -1,326 +1,67 @@
 #include "builder/sandbox/sandbox.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
-#include <linux/close_range.h>
-#include <net/if.h>
+#include <glob.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "base/id_map.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "builder/sandbox/cgroup.h"
+#include "builder/sandbox/sandbox_child.h"
+#include "builder/sandbox/step_userns.h"
 
 namespace kiln::builder::sandbox {
 namespace {
 
-// Docker's default capability set.
-constexpr int kDefaultCaps[] = {
-    CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
-    CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
-    CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
-    CAP_KILL,    CAP_AUDIT_WRITE,
-};
+using internal::ChildPlan;
 
 constexpr size_t kMaxMountOptions = 4000;  // overlay options must fit in one page
 constexpr size_t kMaxLowerDirs = 500;      // overlayfs's own limit on stacked layers
+constexpr size_t kStackSize = 256 << 10;
 
-// Everything the child needs, prepared before clone: the child runs in a copy of a possibly
-// multi-threaded process without fork's atfork handlers, so it must not allocate or take any
-// lock another thread might have held (malloc, stdio). It uses only syscalls and these strings.
-struct Child {
-  const SandboxSpec* spec;
-  std::vector<std::string> lower_paths;
-  std::string options_prefix, options_suffix;
-  std::vector<char> options_buffer;  // filled in by the child
-  std::vector<int> lower_fds;        // likewise
-  struct MountPlan {
-    std::vector<std::string> prefixes;  // "/a", "/a/b", ... of the target's parents
-    bool file = false;                  // bind of a file: the target is a file
-  };
-  std::vector<MountPlan> mount_plans;
-  std::vector<int> mount_tree_fds;  // filled in by the child
-  std::string root;
-  std::string proc, dev, sys, etc, resolv_conf, hosts;
-  std::string dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
-  struct DevNode {
-    std::string path, host;
-    int major, minor;
-  };
-  std::vector<DevNode> dev_nodes;
-  std::vector<std::string> cwd_prefixes;  // "/a", "/a/b", ... for mkdir -p of the cwd
-  std::vector<std::string> argv_storage, env_storage;
-  std::vector<char*> argv, env;
-  std::vector<std::string> path_candidates;  // where to look for argv[0]
-  std::string exec_step;                     // "exec <argv[0]>", for the error message
-  int error_fd = -1;
-  bool setgroups_denied = false;
+// A stack for a cloned process, unmapped when the call is done.
+class Stack {
+ public:
+  Stack() {
+    base_ = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  }
+  ~Stack() {
+    if (base_ != MAP_FAILED) ::munmap(base_, kStackSize);
+  }
+  bool ok() const { return base_ != MAP_FAILED; }
+  void* top() const { return static_cast<char*>(base_) + kStackSize; }
+
+ private:
+  void* base_;
 };
 
-[[noreturn]] void Fail(const Child& c, const char* step, int err) {
-  // write(2) only: "<step>: <errno text>".
-  char text[128];
-  const char* msg = strerror_r(err, text, sizeof text);
-  (void)!write(c.error_fd, step, strlen(step));
-  (void)!write(c.error_fd, ": ", 2);
-  (void)!write(c.error_fd, msg, strlen(msg));
-  _exit(127);
-}
-
-#define CHECK_SYS(c, expr, step)           \
-  do {                                     \
-    if ((expr) != 0) Fail(c, step, errno); \
-  } while (0)
-
-void MakeNode(const Child& c, const Child::DevNode& node) {
-  if (mknod(node.path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) == 0) {
-    chmod(node.path.c_str(), 0666);
-    return;
+// "/a/b/c" → "/a", "/a/b" (without the last component) or with it.
+std::vector<std::string> Prefixes(absl::string_view path, bool with_last) {
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  std::vector<std::string> out;
+  std::string at;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i + 1 == parts.size() && !with_last) break;
+    absl::StrAppend(&at, "/", parts[i]);
+    out.push_back(at);
   }
-  // Without CAP_MKNOD (rootless), bind the host's node instead.
-  int fd = open(node.path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-  if (fd >= 0) close(fd);
-  CHECK_SYS(c, mount(node.host.c_str(), node.path.c_str(), nullptr, MS_BIND, nullptr),
-            "bind /dev node");
-}
-
-void EnsureFile(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0) return;
-  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd >= 0) close(fd);
-}
-
-void EnsureDir(const std::string& path) { mkdir(path.c_str(), 0755); }
-
-void MakeReadOnly(const Child& c, int dfd, const char* path, unsigned int flags, const char* step);
-
-void BindReadOnly(const Child& c, const char* host, const std::string& target) {
-  // (Only syscalls below: see Child.)
-  struct stat st;
-  if (stat(host, &st) != 0) return;  // the host has none: nothing to show
-  struct stat tst;
-  if (lstat(target.c_str(), &tst) == 0 && !S_ISREG(tst.st_mode)) return;  // not a file: skip
-  EnsureFile(target);
-  CHECK_SYS(c, mount(host, target.c_str(), nullptr, MS_BIND, nullptr), "bind resolv.conf/hosts");
-  MakeReadOnly(c, AT_FDCWD, target.c_str(), 0, "remount resolv.conf/hosts read-only");
-}
-
-// mount_setattr changes only the read-only flag: a remount would have to repeat every flag the
-// mount has, and inside a user namespace the ones inherited from the host are locked.
-void MakeReadOnly(const Child& c, int dfd, const char* path, unsigned int flags, const char* step) {
-  struct mount_attr attr = {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  CHECK_SYS(c, mount_setattr(dfd, path, flags, &attr, sizeof attr), step);
-}
-
-// sysfs can only be mounted by the owner of the network namespace; a rootless step that
-// shares the host's network sees the host's /sys instead, read-only all the same.
-void SetupSys(const Child& c) {
-  EnsureDir(c.sys);
-  if (mount("sysfs", c.sys.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            nullptr) == 0) {
-    return;
-  }
-  if (errno != EPERM) Fail(c, "mount /sys", errno);
-  CHECK_SYS(c, mount("/sys", c.sys.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind /sys");
-  MakeReadOnly(c, AT_FDCWD, c.sys.c_str(), AT_RECURSIVE, "make /sys read-only");
-}
-
-void SetupDev(const Child& c) {
-  EnsureDir(c.dev);
-  CHECK_SYS(
-      c, mount("tmpfs", c.dev.c_str(), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-      "mount /dev");
-  for (const Child::DevNode& node : c.dev_nodes) MakeNode(c, node);
-  EnsureDir(c.dev_pts);
-  CHECK_SYS(c,
-            mount("devpts", c.dev_pts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
-                  "newinstance,ptmxmode=0666,mode=0620"),
-            "mount /dev/pts");
-  EnsureDir(c.dev_shm);
-  CHECK_SYS(c,
-            mount("shm", c.dev_shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=1777,size=65536k"),
-            "mount /dev/shm");
-  symlink("pts/ptmx", c.dev_ptmx.c_str());
-  symlink("/proc/self/fd", c.dev_fd.c_str());
-  symlink("/proc/self/fd/0", c.dev_stdin.c_str());
-  symlink("/proc/self/fd/1", c.dev_stdout.c_str());
-  symlink("/proc/self/fd/2", c.dev_stderr.c_str());
-}
-
-void LoopbackUp(const Child& c) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) Fail(c, "socket for lo", errno);
-  struct ifreq ifr = {};
-  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) Fail(c, "get lo flags", errno);
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) Fail(c, "bring lo up", errno);
-  close(fd);
-}
-
-void DropCapabilities(const Child& c) {
-  uint64_t keep = 0;
-  for (int cap : kDefaultCaps) keep |= uint64_t{1} << cap;
-  for (int cap = 0; cap <= 63; ++cap) {
-    if (keep & (uint64_t{1} << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-      Fail(c, "drop capability from bounding set", errno);
-    }
-  }
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] = {};
-  for (int i = 0; i < 2; ++i) {
-    uint32_t bits = static_cast<uint32_t>(keep >> (32 * i));
-    data[i].effective = data[i].permitted = data[i].inheritable = bits;
-  }
-  if (syscall(SYS_capset, &header, data) != 0) Fail(c, "set capabilities", errno);
-}
-
-char* AppendText(char* out, const char* text, size_t size) {
-  memcpy(out, text, size);
-  return out + size;
-}
-
-// Opens the lower directories here, in the sandbox's mount namespace (overlayfs refuses
-// mounts of another namespace), and mounts "lowerdir=FD:FD:..." from /proc/self/fd.
-void MountOverlay(const Child& c) {
-  char* out = const_cast<char*>(c.options_buffer.data());
-  out = AppendText(out, c.options_prefix.data(), c.options_prefix.size());
-  int* fds = const_cast<int*>(c.lower_fds.data());
-  for (size_t i = 0; i < c.lower_paths.size(); ++i) {
-    int fd = open(c.lower_paths[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) Fail(c, "open a layer directory", errno);
-    fds[i] = fd;
-    if (i > 0) *out++ = ':';
-    char digits[12];
-    int n = 0;
-    for (int v = fd; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-    while (n > 0) *out++ = digits[--n];
-  }
-  out = AppendText(out, c.options_suffix.data(), c.options_suffix.size());
-  *out = '\0';
-  CHECK_SYS(c, chdir("/proc/self/fd"), "chdir /proc/self/fd");
-  CHECK_SYS(c, mount("overlay", c.root.c_str(), "overlay", 0, c.options_buffer.data()),
-            "mount overlay root");
-  for (size_t i = 0; i < c.lower_paths.size(); ++i) close(fds[i]);
-}
-
-// Before leaving the host's view: detached copies of the bind sources, to attach later.
-void CloneBindSources(const Child& c) {
-  int* fds = const_cast<int*>(c.mount_tree_fds.data());
-  for (size_t i = 0; i < c.spec->mounts.size(); ++i) {
-    const SandboxMount& m = c.spec->mounts[i];
-    fds[i] = -1;
-    if (m.type != SandboxMount::Type::kBind) continue;
-    fds[i] =
-        open_tree(AT_FDCWD, m.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (fds[i] < 0) Fail(c, "clone a RUN --mount source", errno);
-    if (m.read_only) {
-      MakeReadOnly(c, fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, "make a RUN --mount read-only");
-    }
-  }
-}
-
-// Inside the root: targets are made (symlinks resolve within it) and the mounts attached.
-void AttachMounts(const Child& c) {
-  for (size_t i = 0; i < c.spec->mounts.size(); ++i) {
-    const SandboxMount& m = c.spec->mounts[i];
-    const Child::MountPlan& plan = c.mount_plans[i];
-    for (const std::string& prefix : plan.prefixes) mkdir(prefix.c_str(), 0755);
-    if (plan.file) {
-      EnsureFile(m.target);
-    } else {
-      mkdir(m.target.c_str(), 0755);
-    }
-    if (m.type == SandboxMount::Type::kTmpfs) {
-      CHECK_SYS(c, mount("tmpfs", m.target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"),
-                "mount a RUN --mount tmpfs");
-      continue;
-    }
-    CHECK_SYS(
-        c, move_mount(c.mount_tree_fds[i], "", AT_FDCWD, m.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH),
-        "attach a RUN --mount");
-    close(c.mount_tree_fds[i]);
-  }
-}
-
-int ChildMain(void* arg) {
-  Child& c = *static_cast<Child*>(arg);
-  const SandboxSpec& spec = *c.spec;
-  CHECK_SYS(c, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
-  MountOverlay(c);
-  EnsureDir(c.proc);
-  CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
-            "mount /proc");
-  SetupDev(c);
-  SetupSys(c);
-  struct stat st;
-  if (lstat(c.etc.c_str(), &st) != 0) EnsureDir(c.etc);
-  if (lstat(c.etc.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    BindReadOnly(c, "/etc/resolv.conf", c.resolv_conf);
-    BindReadOnly(c, "/etc/hosts", c.hosts);
-  }
-  CloneBindSources(c);
-  CHECK_SYS(c, chdir(c.root.c_str()), "chdir to root");
-  CHECK_SYS(c, syscall(SYS_pivot_root, ".", "."), "pivot_root");
-  CHECK_SYS(c, umount2(".", MNT_DETACH), "detach old root");
-  CHECK_SYS(c, chdir("/"), "chdir /");
-  AttachMounts(c);
-  CHECK_SYS(c, sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname");
-  if (spec.network_none) LoopbackUp(c);
-  for (const std::string& prefix : c.cwd_prefixes) mkdir(prefix.c_str(), 0755);
-  if (chdir(spec.cwd.c_str()) != 0) Fail(c, "chdir to the working directory", errno);
-
-  DropCapabilities(c);
-  // Raw syscalls: glibc's setuid() and friends would try to change every thread of the
-  // process the child was cloned from, and wait for threads that do not exist here.
-  // A user namespace that maps a single id has setgroups denied: the step keeps no groups.
-  if (!c.setgroups_denied && syscall(SYS_setgroups, spec.groups.size(), spec.groups.data()) != 0) {
-    Fail(c, "setgroups", errno);
-  }
-  if (syscall(SYS_setresgid, spec.gid, spec.gid, spec.gid) != 0) Fail(c, "setgid", errno);
-  if (syscall(SYS_setresuid, spec.uid, spec.uid, spec.uid) != 0) Fail(c, "setuid", errno);
-  // If kiln dies (the thread that made this sandbox waits for it), the step dies with it.
-  // Set after the id change, which would clear it.
-  CHECK_SYS(c, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "set the parent-death signal");
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(c, "no_new_privs", errno);
-
-  int stdin_fd = spec.stdin_fd >= 0 ? spec.stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (stdin_fd < 0 || dup2(stdin_fd, 0) < 0) Fail(c, "stdin", errno);
-  if (dup2(spec.stdout_fd, 1) < 0 || dup2(spec.stderr_fd, 2) < 0) Fail(c, "stdout", errno);
-  // Nothing but 0, 1, 2 survives exec (the error pipe included).
-  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) Fail(c, "close_range", errno);
-
-  int err = ENOENT;
-  for (const std::string& candidate : c.path_candidates) {
-    execve(candidate.c_str(), c.argv.data(), c.env.data());
-    if (errno != ENOENT && errno != ENOTDIR) err = errno;
-  }
-  Fail(c, c.exec_step.c_str(), err);
+  return out;
 }
 
 // The sandbox creates mount points (/proc, /dev, /sys, /etc/resolv.conf, /etc/hosts) in the
@@ -346,122 +87,180 @@ void RemoveMountPoints(const SandboxSpec& spec) {
   }
 }
 
-}  // namespace
+bool HostCgroupsAreUnified() {
+  struct statfs fs;
+  return ::statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
 
-absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
-  if (spec.argv.empty()) return absl::InvalidArgumentError("no command to run");
-  RETURN_IF_ERROR_CTX(CheckIdsMapped(spec.uid, spec.gid), "the step's user");
-  Child c;
-  c.spec = &spec;
-  c.root = spec.root_mount;
-  RETURN_IF_ERROR(MakeDirs(c.root));
-  std::vector<std::string> lowers = spec.lower_dirs;
-  std::string empty_lower;
-  if (lowers.empty()) {
-    empty_lower = c.root + ".empty";
-    RETURN_IF_ERROR(MakeDirs(empty_lower));
-    lowers.push_back(empty_lower);
-  }
-  if (lowers.size() > kMaxLowerDirs) {
-    return absl::ResourceExhaustedError(absl::StrCat("too many layers (", lowers.size(),
+// Everything the processes after clone() need, as strings and buffers made here.
+absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
+  c->spec = &spec;
+  c->root = spec.root_mount;
+  c->lower_paths = spec.lower_dirs;
+  if (c->lower_paths.size() > kMaxLowerDirs) {
+    return absl::ResourceExhaustedError(absl::StrCat("too many layers (", c->lower_paths.size(),
                                                      "); one overlay mount takes ", kMaxLowerDirs));
   }
-  // The options must fit in a page: the child opens the lower directories and names them by
-  // descriptor, relative to /proc/self/fd ("7:8:9"), whatever their real paths' length.
-  c.lower_paths = lowers;
-  c.lower_fds.resize(lowers.size());
-  // Inside a user namespace overlayfs cannot use trusted.* xattrs; the store's snapshots and
-  // upper directories then carry user.overlay.* ones (see OverlayXattrPrefix).
-  c.options_prefix = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,", "lowerdir=");
-  c.options_suffix = absl::StrCat(",upperdir=", spec.upper_dir, ",workdir=", spec.work_dir);
-  c.options_buffer.resize(c.options_prefix.size() + 11 * lowers.size() + c.options_suffix.size() +
-                          1);
-  if (c.options_buffer.size() > kMaxMountOptions) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("overlay mount options too long for ", lowers.size(), " layers"));
+  c->lower_fds.resize(c->lower_paths.size());
+  if (Dirname(spec.upper_dir) != Dirname(spec.work_dir)) {
+    return absl::InvalidArgumentError("the upper and work directories must be siblings");
   }
-  c.proc = c.root + "/proc";
-  c.dev = c.root + "/dev";
-  c.sys = c.root + "/sys";
-  c.etc = c.root + "/etc";
-  c.resolv_conf = c.etc + "/resolv.conf";
-  c.hosts = c.etc + "/hosts";
-  c.dev_pts = c.dev + "/pts";
-  c.dev_shm = c.dev + "/shm";
-  c.dev_ptmx = c.dev + "/ptmx";
-  c.dev_fd = c.dev + "/fd";
-  c.dev_stdin = c.dev + "/stdin";
-  c.dev_stdout = c.dev + "/stdout";
-  c.dev_stderr = c.dev + "/stderr";
+  c->step_dir = Dirname(spec.upper_dir);
+  c->upper_name = spec.upper_dir.substr(c->step_dir.size() + 1);
+  c->work_name = spec.work_dir.substr(c->step_dir.size() + 1);
+  // Inside a user namespace of kiln's own (rootless) overlayfs cannot use trusted.* xattrs;
+  // the store's snapshots and upper directories then carry user.overlay.* ones.
+  c->options_prefix = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,", "lowerdir=");
+  c->options_buffer.resize(c->options_prefix.size() + 11 * c->lower_paths.size() + 40 +
+                           c->upper_name.size() + c->work_name.size());
+  if (c->options_buffer.size() > kMaxMountOptions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("overlay mount options too long for ", c->lower_paths.size(), " layers"));
+  }
+  if (spec.userns != nullptr) {
+    c->userns_fd = spec.userns->fd();
+    c->host_uid = spec.userns->range().uid_base;
+    c->host_gid = spec.userns->range().gid_base;
+    const uint32_t count = spec.userns->range().count;
+    if (spec.uid >= count || spec.gid >= count) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the step's user ", spec.uid, ":", spec.gid, " is beyond the ", count,
+          " ids RUN steps have; give root a larger range in /etc/subuid and /etc/subgid, or "
+          "build with --userns=host"));
+    }
+  } else {
+    RETURN_IF_ERROR_CTX(CheckIdsMapped(spec.uid, spec.gid), "the step's user");
+  }
+  c->proc = "proc";
+  c->dev = "dev";
+  c->sys = "sys";
+  c->sys_cgroup = c->sys + "/fs/cgroup";
+  c->mask_file = c->sys + "/empty";
+  c->mount_cgroup2 = spec.cgroup != nullptr && HostCgroupsAreUnified();
+  c->etc = "etc";
+  c->resolv_conf = c->etc + "/resolv.conf";
+  c->hosts = c->etc + "/hosts";
+  c->dev_pts = c->dev + "/pts";
+  c->dev_shm = c->dev + "/shm";
+  c->dev_mqueue = c->dev + "/mqueue";
+  c->dev_ptmx = c->dev + "/ptmx";
+  c->dev_fd = c->dev + "/fd";
+  c->dev_stdin = c->dev + "/stdin";
+  c->dev_stdout = c->dev + "/stdout";
+  c->dev_stderr = c->dev + "/stderr";
+  c->shm_options = absl::StrCat("mode=1777,size=", spec.shm_size);
   for (auto [name, major, minor] :
        {std::tuple{"null", 1, 3}, std::tuple{"zero", 1, 5}, std::tuple{"full", 1, 7},
         std::tuple{"random", 1, 8}, std::tuple{"urandom", 1, 9}, std::tuple{"tty", 5, 0}}) {
-    c.dev_nodes.push_back(
-        {absl::StrCat(c.dev, "/", name), absl::StrCat("/dev/", name), major, minor});
+    c->dev_nodes.push_back(
+        {absl::StrCat(c->dev, "/", name), absl::StrCat("/dev/", name), major, minor});
+  }
+  if (spec.mask_paths) {
+    for (const std::string& p : MaskedPaths()) c->masked.push_back(p.substr(1));
+    for (const std::string& p : ReadOnlyPaths()) c->read_only.push_back(p.substr(1));
   }
   for (const SandboxMount& m : spec.mounts) {
     if (m.target.empty() || m.target[0] != '/') {
       return absl::InvalidArgumentError(
           absl::StrCat("mount target \"", m.target, "\" is not absolute"));
     }
-    Child::MountPlan plan;
-    std::string at;
-    std::vector<std::string> parts = absl::StrSplit(m.target, '/', absl::SkipEmpty());
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      absl::StrAppend(&at, "/", parts[i]);
-      plan.prefixes.push_back(at);
-    }
+    ChildPlan::MountPlan plan;
+    plan.prefixes = Prefixes(m.target, /*with_last=*/false);
     struct stat st;
     plan.file = m.type == SandboxMount::Type::kBind && ::stat(m.source.c_str(), &st) == 0 &&
                 !S_ISDIR(st.st_mode);
-    c.mount_plans.push_back(std::move(plan));
+    c->mount_plans.push_back(std::move(plan));
   }
-  c.mount_tree_fds.resize(spec.mounts.size(), -1);
-  std::string prefix;
-  for (absl::string_view part : absl::StrSplit(spec.cwd, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&prefix, "/", part);
-    c.cwd_prefixes.push_back(prefix);
-  }
-  c.exec_step = absl::StrCat("exec ", spec.argv[0]);
-  c.argv_storage = spec.argv;
-  for (std::string& a : c.argv_storage) c.argv.push_back(a.data());
-  c.argv.push_back(nullptr);
-  c.env_storage = spec.env;
+  c->mount_tree_fds.resize(spec.mounts.size(), -1);
+  c->cwd_prefixes = Prefixes(spec.cwd, /*with_last=*/true);
+  c->exec_step = absl::StrCat("exec ", spec.argv[0]);
+  c->argv_storage = spec.argv;
+  for (std::string& a : c->argv_storage) c->argv.push_back(a.data());
+  c->argv.push_back(nullptr);
+  c->env_storage = spec.env;
   std::string path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (std::string& e : c.env_storage) {
-    c.env.push_back(e.data());
+  for (std::string& e : c->env_storage) {
+    c->env.push_back(e.data());
     if (e.rfind("PATH=", 0) == 0) path_var = e.substr(5);
   }
-  c.env.push_back(nullptr);
+  c->env.push_back(nullptr);
   if (spec.argv[0].find('/') != std::string::npos) {
-    c.path_candidates.push_back(spec.argv[0]);
+    c->path_candidates.push_back(spec.argv[0]);
   } else {
     for (absl::string_view dir : absl::StrSplit(path_var, ':', absl::SkipEmpty())) {
-      c.path_candidates.push_back(absl::StrCat(dir, "/", spec.argv[0]));
+      c->path_candidates.push_back(absl::StrCat(dir, "/", spec.argv[0]));
     }
   }
+  if (spec.network == SandboxSpec::Network::kPrivate && spec.netns_fd < 0) {
+    return absl::InvalidArgumentError("a private network needs a namespace to join");
+  }
+  if (spec.cgroup != nullptr) c->cgroup_fds = spec.cgroup->procs_fds();
+  auto setgroups = ReadFile("/proc/self/setgroups", 64);
+  c->setgroups_denied =
+      spec.userns == nullptr && setgroups.ok() && absl::StartsWith(*setgroups, "deny");
+  c->pid1_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+                  CLONE_VM | CLONE_VFORK | SIGCHLD;
+  if (spec.network == SandboxSpec::Network::kNone) c->pid1_flags |= CLONE_NEWNET;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const std::vector<std::string>& MaskedPaths() {
+  static const std::vector<std::string>* paths = [] {
+    auto* v = new std::vector<std::string>{
+        "/proc/acpi",       "/proc/asound",      "/proc/interrupts",
+        "/proc/kcore",      "/proc/keys",        "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi",       "/sys/firmware",     "/sys/devices/virtual/powercap",
+    };
+    // Per-CPU thermal interrupt counters, as Docker masks them too.
+    glob_t g;
+    if (::glob("/sys/devices/system/cpu/cpu*/thermal_throttle", GLOB_ONLYDIR, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) v->push_back(g.gl_pathv[i]);
+    }
+    ::globfree(&g);
+    return v;
+  }();
+  return *paths;
+}
+
+const std::vector<std::string>& ReadOnlyPaths() {
+  static const std::vector<std::string>* paths = new std::vector<std::string>{
+      "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+  };
+  return *paths;
+}
+
+absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("no command to run");
+  RETURN_IF_ERROR(MakeDirs(spec.root_mount));
+  SandboxSpec with_lower = spec;
+  std::string empty_lower;
+  if (with_lower.lower_dirs.empty()) {
+    empty_lower = spec.root_mount + ".empty";
+    RETURN_IF_ERROR(MakeDirs(empty_lower));
+    with_lower.lower_dirs.push_back(empty_lower);
+  }
+  ChildPlan c;
+  RETURN_IF_ERROR(Plan(with_lower, &c));
 
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
   c.error_fd = write_end.get();
-  auto setgroups = ReadFile("/proc/self/setgroups", 64);
-  c.setgroups_denied = setgroups.ok() && absl::StartsWith(*setgroups, "deny");
+  c.keep_fds = {c.error_fd,    spec.netns_fd,  c.userns_fd,
+                spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+  c.keep_fds.insert(c.keep_fds.end(), c.cgroup_fds.begin(), c.cgroup_fds.end());
 
-  constexpr size_t kStackSize = 1 << 20;
-  void* stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return ErrnoError("allocate a stack for the sandbox");
-  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
-  if (spec.network_none) flags |= CLONE_NEWNET;
-  pid_t pid = clone(ChildMain, static_cast<char*>(stack) + kStackSize, flags, &c);
+  Stack intermediate_stack, pid1_stack;
+  if (!intermediate_stack.ok() || !pid1_stack.ok()) return ErrnoError("allocate a stack");
+  c.pid1_stack_top = pid1_stack.top();
+  pid_t pid = clone(internal::IntermediateMain, intermediate_stack.top(), SIGCHLD, &c);
   int clone_errno = errno;
   write_end.Reset();
-  if (pid < 0) {
-    munmap(stack, kStackSize);
-    return ErrnoError("create the sandbox namespaces", clone_errno);
-  }
+  if (pid < 0) return ErrnoError("start the sandbox", clone_errno);
   std::string setup_error;
   char buf[512];
   while (true) {
@@ -475,14 +274,10 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      munmap(stack, kStackSize);
-      return ErrnoError("wait for the sandbox");
-    }
+    if (errno != EINTR) return ErrnoError("wait for the sandbox");
   }
-  munmap(stack, kStackSize);
   if (!empty_lower.empty()) ::rmdir(empty_lower.c_str());
-  RemoveMountPoints(spec);
+  RemoveMountPoints(with_lower);
   if (!setup_error.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("sandbox: ", setup_error));
   }

@@ -1,24 +1,38 @@
 // Runs one command in throwaway Linux namespaces over an overlayfs root, as a Dockerfile RUN
-// step does: new mount, PID, IPC and UTS namespaces (and a network namespace with only `lo`
-// for network "none"); the root is overlay(lower layers, upper dir) entered with pivot_root;
-// /proc, a minimal /dev (null, zero, full, random, urandom, tty, pts, shm), read-only /sys, and
-// the host's /etc/resolv.conf and /etc/hosts are mounted in but never land in the upper dir.
-// The command runs with Docker's default capabilities, no_new_privs, no inherited descriptors
-// beyond stdin/stdout/stderr, and cannot see or signal host processes; when it exits, every
-// process left in its PID namespace is killed.
+// step does. The walls, each of which the breakout suite probes (docs/design.md, "Threat
+// model"):
+// - new mount, PID, IPC, UTS and cgroup namespaces, and a network namespace of its own (with
+//   only `lo` for "none", or a lent private network behind slirp4netns) unless the host's
+//   network is asked for; the root is overlay(lower layers, upper dir), entered with
+//   pivot_root, and every mount but the sandbox's own /dev is nodev;
+// - started by root, a user namespace (StepUserNamespace): the step's root is an unprivileged
+//   host id, and layers are idmapped so files keep the image's ids on disk;
+// - /proc with runc's masked and read-only paths (/proc/sys, /proc/sysrq-trigger, ... read
+//   only; /proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware, ... hidden), a minimal
+//   /dev, read-only /sys, the given resolv.conf and hosts (read-only);
+// - the step's cgroup (limits, device allow-list), joined before the command starts;
+// - a capability set (Docker's by default) with empty inheritable and ambient sets,
+//   no_new_privs, a seccomp filter, rlimits, no inherited descriptors beyond 0, 1 and 2;
+// - when the command exits, every process left in its PID namespace is killed.
 // RunInSandbox is thread-safe: each call prepares its own child state before clone(), and the
-// descriptors a child inherits from other threads' calls are close-on-exec.
+// processes it makes close every descriptor that is not theirs.
 #ifndef KILN_BUILDER_SANDBOX_SANDBOX_H_
 #define KILN_BUILDER_SANDBOX_SANDBOX_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "builder/sandbox/capabilities.h"
 
 namespace kiln::builder::sandbox {
+
+class SeccompFilter;
+class StepCgroup;
+class StepUserNamespace;
 
 // A mount a step asks for (RUN --mount): a host directory or file bound in, or a tmpfs.
 struct SandboxMount {
@@ -29,11 +43,16 @@ struct SandboxMount {
   bool read_only = false;
 };
 
+struct SandboxRlimit {
+  int resource = 0;  // RLIMIT_NOFILE, ...
+  rlim_t soft = 0, hard = 0;
+};
+
 struct SandboxSpec {
   // Overlay lower directories, topmost first. Empty: the step starts from an empty root.
   std::vector<std::string> lower_dirs;
-  // The overlay's upper and work directories (same file system, both empty at the start).
-  // After the run the upper directory holds the step's changes, overlay whiteouts included.
+  // The overlay's upper and work directories (siblings in one directory, both empty at the
+  // start). After the run the upper directory holds the step's changes, whiteouts included.
   std::string upper_dir;
   std::string work_dir;
   // A directory used as the mount point of the root (created if missing).
@@ -42,13 +61,33 @@ struct SandboxSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "KEY=value"
   std::string cwd = "/";         // created in the root when missing
-  uid_t uid = 0;
+  uid_t uid = 0;                 // as the image sees them
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  bool network_none = false;
   std::string hostname = "kiln";
+
+  enum class Network {
+    kNone,     // a namespace with only lo
+    kPrivate,  // join `netns_fd`, a namespace made for steps (NetworkPool)
+    kHost,     // the host's namespace
+  };
+  Network network = Network::kNone;
+  int netns_fd = -1;  // kPrivate; not owned
+  // Host files bound read-only at /etc/resolv.conf and /etc/hosts.
+  std::string resolv_conf = "/etc/resolv.conf";
+  std::string hosts = "/etc/hosts";
   // Mounted after the switch to the root, so the image's symlinks in a target stay inside it.
   std::vector<SandboxMount> mounts;
+
+  // Run in this user namespace, with idmapped layers (kiln started as root). nullptr: in the
+  // namespace kiln runs in (rootless kiln, or --userns=host).
+  const StepUserNamespace* userns = nullptr;
+  CapabilitySet capabilities = CapabilitySet::Default();
+  const SeccompFilter* seccomp = nullptr;  // nullptr: no filter (seccomp=unconfined)
+  StepCgroup* cgroup = nullptr;            // nullptr: stay in kiln's cgroups
+  bool mask_paths = true;                  // runc's masked and read-only paths
+  std::vector<SandboxRlimit> rlimits;
+  uint64_t shm_size = 64 << 20;  // /dev/shm
 
   int stdin_fd = -1;  // not owned; the command's stdin (-1: /dev/null)
   int stdout_fd = 1;  // not owned; the command's stdout and stderr go here
@@ -62,6 +101,11 @@ struct SandboxResult {
 // Runs the command to completion. An error means the sandbox could not be set up (the message
 // says which step failed); a command that runs and fails is a result with exit_code != 0.
 absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec);
+
+// runc's default masked paths (hidden: an empty read-only tmpfs or /dev/null over them) and
+// read-only paths.
+const std::vector<std::string>& MaskedPaths();
+const std::vector<std::string>& ReadOnlyPaths();
 
 }  // namespace kiln::builder::sandbox
 

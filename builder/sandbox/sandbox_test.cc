@@ -2,17 +2,36 @@
 #include "builder/sandbox/sandbox.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/file_util.h"
+#include "builder/sandbox/cgroup.h"
+#include "builder/sandbox/network.h"
+#include "builder/sandbox/seccomp_filter.h"
+#include "builder/sandbox/step_userns.h"
 #include "gtest/gtest.h"
 
 namespace kiln::builder::sandbox {
 namespace {
 
-class SandboxTest : public ::testing::Test {
+// Every case runs twice: with the host's ids (--userns=host, and rootless kiln) and in the
+// steps' user namespace with idmapped layers (kiln started as root).
+class SandboxTest : public ::testing::TestWithParam<bool> {
  protected:
+  static const StepUserNamespace* Userns() {
+    static auto* ns = new absl::StatusOr<std::unique_ptr<StepUserNamespace>>(
+        StepUserNamespace::Create({kDefaultStepIdBase, kDefaultStepIdBase, kStepIdCount}));
+    EXPECT_TRUE(ns->ok()) << ns->status();
+    return ns->ok() ? ns->value().get() : nullptr;
+  }
+
   void SetUp() override {
     ASSERT_EQ(::geteuid(), 0u) << "the sandbox tests need root";
     auto dir = TempDir::Create("/var/tmp/kiln-sandbox-");
@@ -42,6 +61,7 @@ class SandboxTest : public ::testing::Test {
     upper_ = spec.upper_dir;
     spec.argv = {"/bin/sh", "-c", script};
     if (spec.env.empty()) spec.env = {"PATH=/bin"};
+    if (GetParam()) spec.userns = Userns();
     std::string out_path = dir_->path() + "/out" + id;
     int fd = ::open(out_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
     spec.stdout_fd = spec.stderr_fd = fd;
@@ -60,7 +80,7 @@ class SandboxTest : public ::testing::Test {
   std::string upper_;
 };
 
-TEST_F(SandboxTest, ChangesLandInTheUpperDirectoryOnly) {
+TEST_P(SandboxTest, ChangesLandInTheUpperDirectoryOnly) {
   Run("echo made > /new && rm /etc/passwd && mkdir -p /a/b");
   EXPECT_EQ(*ReadFile(upper_ + "/new", 100), "made\n");
   struct stat st;
@@ -75,7 +95,7 @@ TEST_F(SandboxTest, ChangesLandInTheUpperDirectoryOnly) {
   EXPECT_FALSE(PathExists(upper_ + "/etc/hosts"));
 }
 
-TEST_F(SandboxTest, CannotSeeHostProcessesOrEscapeTheRoot) {
+TEST_P(SandboxTest, CannotSeeHostProcessesOrEscapeTheRoot) {
   std::string out =
       Run("echo $$; ls /proc > /procs; grep -c '^[0-9]' /procs; "
           "echo x > /../../../../escaped; "
@@ -85,7 +105,7 @@ TEST_F(SandboxTest, CannotSeeHostProcessesOrEscapeTheRoot) {
   EXPECT_FALSE(PathExists("/escaped"));
 }
 
-TEST_F(SandboxTest, DevicesAndFilesystems) {
+TEST_P(SandboxTest, DevicesAndFilesystems) {
   std::string out =
       Run("echo hi > /dev/null && head -c 4 /dev/zero | wc -c && test -c /dev/urandom && "
           "test -d /dev/pts && test -d /dev/shm && ((echo x > /sys/x) 2>/dev/null || echo ro) && "
@@ -93,7 +113,7 @@ TEST_F(SandboxTest, DevicesAndFilesystems) {
   EXPECT_EQ(out, "4\nro\nok\n");
 }
 
-TEST_F(SandboxTest, NoLeakedDescriptorsAndLimitedCapabilities) {
+TEST_P(SandboxTest, NoLeakedDescriptorsAndLimitedCapabilities) {
   int leaked = ::open("/etc/hostname", O_RDONLY);  // deliberately not O_CLOEXEC
   std::string out =
       Run("ls /proc/self/fd | sort -n | tr '\\n' ' '; grep CapBnd /proc/self/status; "
@@ -103,7 +123,7 @@ TEST_F(SandboxTest, NoLeakedDescriptorsAndLimitedCapabilities) {
   EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
 }
 
-TEST_F(SandboxTest, UserEnvironmentWorkdirAndExitCodes) {
+TEST_P(SandboxTest, UserEnvironmentWorkdirAndExitCodes) {
   SandboxSpec spec;
   spec.uid = 1000;
   spec.gid = 1000;
@@ -117,13 +137,13 @@ TEST_F(SandboxTest, UserEnvironmentWorkdirAndExitCodes) {
   EXPECT_EQ(code, 137);
 }
 
-TEST_F(SandboxTest, NetworkNone) {
+TEST_P(SandboxTest, NetworkNone) {
   SandboxSpec spec;
-  spec.network_none = true;
+  spec.network = SandboxSpec::Network::kNone;
   EXPECT_EQ(Run("ls /sys/class/net", spec), "lo\n");
 }
 
-TEST_F(SandboxTest, BindAndTmpfsMounts) {
+TEST_P(SandboxTest, BindAndTmpfsMounts) {
   std::string shared = dir_->path() + "/shared";
   ASSERT_TRUE(MakeDirs(shared).ok());
   ASSERT_TRUE(WriteFileAtomic(shared + "/in", "from the host\n").ok());
@@ -146,7 +166,7 @@ TEST_F(SandboxTest, BindAndTmpfsMounts) {
   EXPECT_TRUE(PathExists(upper_ + "/made"));
 }
 
-TEST_F(SandboxTest, ManyLayersWithLongPaths) {
+TEST_P(SandboxTest, ManyLayersWithLongPaths) {
   // 200 lower directories with 120-byte paths: far more than fit in one page of options.
   SandboxSpec spec;
   const std::string deep = dir_->path() + "/" + std::string(100, 'd');
@@ -165,6 +185,7 @@ TEST_F(SandboxTest, ManyLayersWithLongPaths) {
   ASSERT_TRUE(MakeDirs(spec.work_dir).ok());
   spec.argv = {"/bin/sh", "-c", "ls /layers | wc -l; cat /top"};
   spec.env = {"PATH=/bin"};
+  if (GetParam()) spec.userns = Userns();
   std::string out_path = dir_->path() + "/many-out";
   int fd = ::open(out_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
   spec.stdout_fd = spec.stderr_fd = fd;
@@ -179,7 +200,7 @@ TEST_F(SandboxTest, ManyLayersWithLongPaths) {
   EXPECT_NE(too_many.status().message().find("too many layers (501)"), std::string::npos);
 }
 
-TEST_F(SandboxTest, SetupErrorsAreReported) {
+TEST_P(SandboxTest, SetupErrorsAreReported) {
   SandboxSpec spec;
   spec.lower_dirs = {lower_};
   spec.upper_dir = dir_->path() + "/u";
@@ -188,10 +209,131 @@ TEST_F(SandboxTest, SetupErrorsAreReported) {
   ASSERT_TRUE(MakeDirs(spec.upper_dir).ok());
   ASSERT_TRUE(MakeDirs(spec.work_dir).ok());
   spec.argv = {"no-such-command"};
+  if (GetParam()) spec.userns = Userns();
   auto result = RunInSandbox(spec);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().message(), "sandbox: exec no-such-command: No such file or directory");
 }
+
+TEST_P(SandboxTest, RuncsMaskedAndReadOnlyPaths) {
+  // The write puts back what core_pattern holds, so the host is unchanged even if it landed.
+  auto pattern = ReadFile("/proc/sys/kernel/core_pattern", 4096);
+  ASSERT_TRUE(pattern.ok());
+  std::string script =
+      "cat /proc/keys /proc/timer_list | wc -c; ls /sys/firmware | wc -l; "
+      "(cat /proc/kcore || true) 2>/dev/null | wc -c; "
+      "(printf '%s' \"$PATTERN\" > /proc/sys/kernel/core_pattern) 2>/dev/null || echo sys-ro; "
+      "(echo h > /proc/sysrq-trigger) 2>/dev/null || echo sysrq-ro; "
+      "(echo 1 > /sys/kernel/uevent_helper) 2>/dev/null || echo sysfs-ro; "
+      "umount /proc/kcore 2>/dev/null || echo mask-stays";
+  SandboxSpec spec;
+  spec.env = {"PATH=/bin", "PATTERN=" + std::string(absl::StripTrailingAsciiWhitespace(*pattern))};
+  EXPECT_EQ(Run(script, spec), "0\n0\n0\nsys-ro\nsysrq-ro\nsysfs-ro\nmask-stays\n");
+  EXPECT_EQ(*ReadFile("/proc/sys/kernel/core_pattern", 4096), *pattern);
+}
+
+TEST_P(SandboxTest, EveryMountButDevIsNodev) {
+  // Fields 5 and 6 of mountinfo: the mount point and its options.
+  std::string out =
+      Run("while read id parent dev root point opts rest; do case $point in /dev|/dev/*) ;; "
+          "*) case ,$opts, in *,nodev,*) ;; *) echo \"$point $opts\";; esac;; esac; "
+          "done < /proc/self/mountinfo; echo end");
+  EXPECT_EQ(out, "end\n");
+}
+
+TEST_P(SandboxTest, NoInheritableOrAmbientCapabilitiesAndASeccompFilter) {
+  auto filter = SeccompFilter::Compile(DefaultSeccompProfile(), CapabilitySet::Default());
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  SandboxSpec spec;
+  spec.seccomp = &*filter;
+  EXPECT_EQ(Run("grep -E '^(CapInh|CapAmb|Seccomp|NoNewPrivs):' /proc/self/status", spec),
+            "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+  // Without one, nothing is filtered.
+  EXPECT_EQ(Run("grep -E '^Seccomp:' /proc/self/status"), "Seccomp:\t0\n");
+  // Dropping a capability takes it from the bounding set too.
+  spec.capabilities.Remove(CAP_CHOWN);
+  spec.seccomp = nullptr;
+  EXPECT_EQ(Run("touch /f; chown 5 /f 2>/dev/null || echo refused", spec), "refused\n");
+}
+
+TEST_P(SandboxTest, RootInTheStepIsNotRootOnTheHost) {
+  ASSERT_EQ(::chown((lower_ + "/etc/passwd").c_str(), 1000, 1000), 0);
+  std::string out =
+      Run("cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; stat -c %u:%g /etc/passwd; "
+          "echo new > /new; mkdir /d; chown 33:33 /d; rm /bin/sh.missing 2>/dev/null; "
+          "rm /etc/passwd; id -u");
+  if (GetParam()) {
+    EXPECT_EQ(out, "0 1879048192 65536\n1000:1000\n0\n");
+  } else {
+    EXPECT_EQ(out.substr(out.find('\n') + 1), "1000:1000\n0\n");
+  }
+  // On disk the step's files have the image's ids, whatever the namespace.
+  struct stat st;
+  ASSERT_EQ(::lstat((upper_ + "/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::lstat((upper_ + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 33u);
+  EXPECT_EQ(st.st_gid, 33u);
+  ASSERT_EQ(::lstat((upper_ + "/etc/passwd").c_str(), &st), 0);  // the whiteout
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::lstat((upper_ + "/etc").c_str(), &st), 0);  // copied up with the lower's owner
+  EXPECT_EQ(st.st_uid, 0u);
+}
+
+TEST_P(SandboxTest, OpaqueDirectoriesKeepTheTrustedXattr) {
+  ASSERT_TRUE(MakeDirs(lower_ + "/srv/old").ok());
+  Run("rm -rf /srv && mkdir /srv && echo x > /srv/new");
+  char value[8] = {};
+  ASSERT_EQ(::getxattr((upper_ + "/srv").c_str(), "trusted.overlay.opaque", value, sizeof value),
+            1);
+  EXPECT_EQ(value[0], 'y');
+}
+
+TEST_P(SandboxTest, StepCgroupLimitsAndNamespace) {
+  auto cgroups = Cgroups::Detect();
+  ASSERT_TRUE(cgroups->Available()) << cgroups->Why();
+  ResourceLimits limits;
+  limits.pids_limit = 20;
+  auto cgroup = cgroups->CreateStep(limits, DefaultDeviceRules());
+  ASSERT_TRUE(cgroup.ok()) << cgroup.status();
+  SandboxSpec spec;
+  spec.cgroup = cgroup->get();
+  std::string out =
+      Run("cut -d: -f3 /proc/self/cgroup | sort -u; "
+          "(for i in $(seq 40); do sleep 5 & echo >> /started; done) 2>/dev/null; "
+          "kill -9 -1; wait; wc -l < /started; "
+          "mknod /dev/kvm c 10 232 2>/dev/null; (cat /dev/kvm) 2>/dev/null || echo kvm-refused",
+          spec);
+  std::vector<std::string> lines = absl::StrSplit(out, '\n');
+  ASSERT_GE(lines.size(), 3u) << out;
+  EXPECT_EQ(lines[0], "/");  // its own cgroup is its root
+  int processes = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(lines[1]), &processes)) << out;
+  EXPECT_LE(processes, 20);  // 40 were asked for
+  EXPECT_GT(processes, 5);
+  EXPECT_EQ(lines[2], "kvm-refused");
+}
+
+TEST_P(SandboxTest, PrivateNetworkRlimitsAndShmSize) {
+  NetworkPool pool(GetParam() ? Userns()->fd() : -1);
+  auto lease = pool.Acquire();
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  SandboxSpec spec;
+  spec.network = SandboxSpec::Network::kPrivate;
+  spec.netns_fd = lease->netns_fd();
+  spec.rlimits = {{RLIMIT_NOFILE, 100, 200}};
+  spec.shm_size = 1 << 20;
+  EXPECT_EQ(Run("ls /sys/class/net; ulimit -n; ulimit -Hn; grep ' /dev/shm ' /proc/mounts | "
+                "grep -o 'size=[0-9a-z]*'",
+                spec),
+            "lo\ntap0\n100\n200\nsize=1024k\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Ids, SandboxTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "StepUserNamespace" : "HostIds";
+                         });
 
 }  // namespace
 }  // namespace kiln::builder::sandbox
