@@ -67,6 +67,15 @@ std::string Dirname(absl::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
+absl::Status WriteFileInPlace(const std::string& path, absl::string_view data, bool create,
+                              int mode) {
+  int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
+  UniqueFd fd(::open(path.c_str(), flags, mode));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  if (create) return Annotate(WriteAll(fd.get(), data), "write " + path);
+  return Annotate(WriteAll(fd.get(), data), absl::StrCat("write \"", data, "\" to ", path));
+}
+
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, int mode) {
   std::string tmp = absl::StrCat(path, ".tmp-XXXXXX");
   UniqueFd fd(::mkstemp(tmp.data()));

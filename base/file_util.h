@@ -19,6 +19,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, uint64_t max_size)
 // directory. Readers see the old or the new content, never a mix.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, int mode = 0644);
 
+// Writes `data` into `path` in place, without syncing: for files no crash recovery needs
+// (scratch files of a build) and for kernel interfaces (/proc, cgroup files), which must
+// already exist (`create` false). Errors name the file and the value written.
+absl::Status WriteFileInPlace(const std::string& path, absl::string_view data, bool create = true,
+                              int mode = 0644);
+
 // Writes all of `data` to `fd`, retrying short writes and EINTR.
 absl::Status WriteAll(int fd, absl::string_view data);
 

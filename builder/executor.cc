@@ -145,6 +145,7 @@ class Executor {
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
     ASSIGN_OR_RETURN(work_, MakeTempDir(store_.root() + "/run/build-"));
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
+    RETURN_IF_ERROR(PrepareSandboxes());
     RETURN_IF_ERROR(RunStages());
     result_.steps_run = steps_run_;
     result_.steps_cached = steps_cached_;
@@ -176,6 +177,38 @@ class Executor {
   }
 
  private:
+  // What RUN steps get; the Dockerfile's own RUN --network/--security flags are checked
+  // against the build's entitlements before any step runs.
+  absl::Status PrepareSandboxes() {
+    bool any_run = false;
+    for (const Stage& s : plan_.stages) {
+      for (const PlannedInstruction& p : s.instructions) {
+        any_run |= p.instruction == "RUN";
+      }
+    }
+    if (!any_run) return absl::OkStatus();
+    ASSIGN_OR_RETURN(sandboxes_, StepSandboxes::Create(req_.sandbox, work_));
+    for (const std::string& w : sandboxes_->warnings()) Message(w);
+    for (const Stage& s : plan_.stages) {
+      for (const PlannedInstruction& p : s.instructions) {
+        if (p.instruction != "RUN") continue;
+        absl::Status status = sandboxes_->NetworkFor(p.flags).status();
+        if (status.ok()) status = sandboxes_->InsecureFor(p.flags).status();
+        RETURN_IF_ERROR_CTX(status, df_.filename, ":", p.line, ": RUN");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The network and security mode a step runs with, for its cache key.
+  std::string SandboxKey(const PlannedInstruction& p) {
+    if (p.instruction != "RUN" || sandboxes_ == nullptr) return "";
+    auto network = sandboxes_->NetworkFor(p.flags);
+    auto insecure = sandboxes_->InsecureFor(p.flags);
+    return absl::StrCat(" network=", network.ok() ? static_cast<int>(*network) : -1,
+                        insecure.ok() && *insecure ? " insecure" : "");
+  }
+
   // --- bases ---
 
   absl::StatusOr<ImageState> Scratch() {
@@ -434,7 +467,7 @@ class Executor {
     std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
     std::string material =
         absl::StrCat("kiln-step-v1\n", parent, "\n", Describe(p), "\n", req_.source_date_epoch, " ",
-                     layers::CompressionName(req_.compression), " ", req_.network_none, "\n");
+                     layers::CompressionName(req_.compression), SandboxKey(p), "\n");
     // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
     if (!link) {
       for (const auto& [k, v] : Cur().args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
@@ -814,10 +847,7 @@ class Executor {
     spec.argv = argv;
     spec.stdin_fd = script_fd.valid() ? script_fd.get() : -1;
     spec.mounts = std::move(mounts);
-    spec.network =
-        req_.network_none || (p.flags.count("network") && p.flags.at("network").back() == "none")
-            ? sandbox::SandboxSpec::Network::kNone
-            : sandbox::SandboxSpec::Network::kHost;
+    ASSIGN_OR_RETURN(std::unique_ptr<StepResources> resources, sandboxes_->Prepare(p.flags, &spec));
     const LayeredFs image(lowers);
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
                        return image.ReadFile(path);
@@ -868,10 +898,15 @@ class Executor {
     reader.join();
     RETURN_IF_ERROR(result.status());
     if (result->exit_code != 0) {
+      if (std::optional<std::string> oom = resources->OutOfMemory()) {
+        return absl::ResourceExhaustedError(*oom);
+      }
+      resources.reset();
       return absl::AbortedError(
           absl::StrCat("the command exited with code ", result->exit_code,
                        tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
     }
+    resources.reset();  // the network and cgroup go back before the layer is written
     return CommitDiff(spec.upper_dir, /*overlay=*/true, text, state);
   }
 
@@ -1315,6 +1350,7 @@ class Executor {
   std::optional<layers::Store::Lock> lock_;
   std::string created_;
   std::string work_;
+  std::unique_ptr<StepSandboxes> sandboxes_;  // when the plan has RUN steps
   int total_steps_ = 0;
   BuildResult result_;
 };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "builder/step_sandbox.h"
 #include "layers/compression.h"
 #include "layers/store.h"
 #include "layers/transports.h"
@@ -33,7 +34,8 @@ struct BuildRequest {
   std::map<std::string, std::string> labels;
   std::string target;
   bool no_cache = false;
-  bool network_none = false;
+  // RUN steps' network, user namespace, security options and limits.
+  SandboxOptions sandbox;
   layers::Compression compression = layers::Compression::kGzip;
   int64_t source_date_epoch = 0;
   std::vector<std::string> outputs;  // oci:DIR:TAG, oci-archive:F, docker-archive:F, docker://R

@@ -26,7 +26,10 @@ struct BuildOptions {
   std::string context = ".";
   std::string file;
   std::vector<std::string> tags, build_args, labels, outputs;
-  std::string target, network = "host", compression = "gzip", progress = "auto";
+  std::string target, network = "default", userns = "private", compression = "gzip",
+                     progress = "auto";
+  builder::SandboxOptions sandbox;
+  std::optional<std::string> memory, memory_swap, shm_size;
   std::optional<int64_t> source_date_epoch;
   bool no_cache = false, quiet = false, push = false, pull = false;
   RegistryFlags registry;
@@ -83,7 +86,14 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.tags = o.tags;
   req.target = o.target;
   req.no_cache = o.no_cache;
-  req.network_none = o.network == "none";
+  req.sandbox = o.sandbox;
+  req.sandbox.network = o.network == "none"   ? builder::StepNetwork::kNone
+                        : o.network == "host" ? builder::StepNetwork::kHost
+                                              : builder::StepNetwork::kDefault;
+  req.sandbox.userns_host = o.userns == "host";
+  req.sandbox.memory = o.memory;
+  req.sandbox.memory_swap = o.memory_swap;
+  req.sandbox.shm_size = o.shm_size;
   req.outputs = o.outputs;
   req.push = o.push;
   req.pull = o.pull;
@@ -131,8 +141,40 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-cache", o->no_cache, "Run every step");
-  cmd->add_option("--network", o->network, "Network for RUN: host or none")
-      ->check(CLI::IsMember({"host", "none"}));
+  cmd->add_option("--network", o->network,
+                  "Network for RUN: default (private, outbound only), none or host")
+      ->check(CLI::IsMember({"default", "none", "host"}));
+  cmd->add_option("--userns", o->userns,
+                  "private: RUN as root maps to an unprivileged host range (default when kiln "
+                  "runs as root); host: the host's ids")
+      ->check(CLI::IsMember({"private", "host"}));
+  cmd->add_option("--allow", o->sandbox.allow,
+                  "Let the Dockerfile use network.host (RUN --network=host) or security.insecure "
+                  "(RUN --security=insecure) (repeatable)")
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  cmd->add_option("--security-opt", o->sandbox.security_opts,
+                  "seccomp=unconfined or seccomp=PROFILE.json (Docker's format)")
+      ->allow_extra_args(false);
+  cmd->add_option("--cap-add", o->sandbox.cap_add, "Capabilities RUN steps also get (or ALL)")
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  cmd->add_option("--cap-drop", o->sandbox.cap_drop, "Capabilities RUN steps lose (or ALL)")
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  cmd->add_option("--ulimit", o->sandbox.ulimits, "NAME=SOFT[:HARD] for RUN steps (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--add-host", o->sandbox.add_hosts,
+                  "NAME:IP added to RUN steps' /etc/hosts (IP may be host-gateway)")
+      ->allow_extra_args(false);
+  cmd->add_option("--shm-size", o->shm_size, "Size of RUN steps' /dev/shm (default 64m)");
+  cmd->add_option("-m,--memory", o->memory, "Memory limit of each RUN step (e.g. 512m)");
+  cmd->add_option("--memory-swap", o->memory_swap,
+                  "Memory plus swap of each RUN step; -1 for unlimited swap");
+  cmd->add_option("--cpu-shares", o->sandbox.cpu_shares, "Relative CPU weight of RUN steps");
+  cmd->add_option("--cpus", o->sandbox.cpus, "CPU time each RUN step may use, in CPUs");
+  cmd->add_option("--pids-limit", o->sandbox.pids_limit,
+                  "Processes and threads per RUN step (default 4096; -1: unlimited)");
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
   cmd->add_option("--source-date-epoch", o->source_date_epoch,

@@ -28,14 +28,7 @@ constexpr const char* kV1Controllers[] = {"memory", "pids", "cpu", "devices"};
 constexpr const char* kV2Controllers[] = {"memory", "pids", "cpu"};
 
 absl::Status WriteControl(const std::string& dir, const char* file, absl::string_view value) {
-  std::string path = absl::StrCat(dir, "/", file);
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(absl::StrCat("open ", path));
-  ssize_t n = ::write(fd.get(), value.data(), value.size());
-  if (n != static_cast<ssize_t>(value.size())) {
-    return ErrnoError(absl::StrCat("write \"", value, "\" to ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileInPlace(absl::StrCat(dir, "/", file), value, /*create=*/false);
 }
 
 bool HasControl(const std::string& dir, const char* file) {
@@ -341,6 +334,9 @@ absl::StatusOr<std::unique_ptr<StepCgroup>> Cgroups::CreateStep(
     }
   }
   for (const auto& [ctrl, parent] : v1_dirs_) {
+    // Each hierarchy a process joins costs a migration (which waits for an RCU grace
+    // period): the cpu controller is joined only when there are CPU limits to apply.
+    if (ctrl == "cpu" && !limits.cpu_shares && !limits.cpus) continue;
     ASSIGN_OR_RETURN(std::string dir, make(parent));
     RETURN_IF_ERROR(apply(dir, ctrl));
     if (ctrl == "memory") step->memory_dir_ = dir;
@@ -398,6 +394,16 @@ std::vector<ControlSetting> LimitSettings(const ResourceLimits& limits, bool uni
     }
   }
   return out;
+}
+
+absl::Status StepCgroup::Join(pid_t pid) const {
+  std::string text = absl::StrCat(pid);
+  for (size_t i = 0; i < procs_fds_.size(); ++i) {
+    if (::write(procs_fds_[i], text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return ErrnoError(absl::StrCat("move the step into ", dirs_[i]));
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool StepCgroup::OomKilled() const {

@@ -103,9 +103,11 @@ class StepCgroup {
  public:
   ~StepCgroup();  // kills what is left and removes the cgroup directories
 
-  // Descriptors of the cgroup.procs files the step's first process writes "0" into before
-  // it starts the step (they are inherited across clone; close-on-exec).
+  // Descriptors of the cgroup.procs files a process is moved into the cgroup through (write
+  // its pid, or "0" for the writer itself); close-on-exec.
   const std::vector<int>& procs_fds() const { return procs_fds_; }
+  // Moves process `pid` into the cgroup (every hierarchy).
+  absl::Status Join(pid_t pid) const;
 
   // True when the OOM killer killed a process of the step.
   bool OomKilled() const;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <iterator>
 
 #include "absl/strings/match.h"
@@ -132,6 +133,16 @@ NetworkPool::~NetworkPool() {
 }
 
 absl::StatusOr<std::unique_ptr<NetworkPool::Network>> NetworkPool::Start() {
+  // slirp4netns makes the step's tap device; rootless, the user itself must be able to open
+  // the tun device for that (Debian's udev rules make it crw-rw-rw-).
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the private network of RUN steps needs /dev/net/tun readable and writable by the user "
+        "kiln runs as (",
+        std::strerror(errno),
+        "); or build with --network=none or "
+        "--network=host"));
+  }
   auto network = std::make_unique<Network>();
   ASSIGN_OR_RETURN(network->netns, NewNetworkNamespace(userns_fd_));
   int ready[2], exit_pipe[2];

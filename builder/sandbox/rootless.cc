@@ -83,14 +83,8 @@ absl::Status RunHelper(const std::string& helper, pid_t pid, const std::vector<s
   return absl::OkStatus();
 }
 
-absl::Status WriteProcFile(pid_t pid, const char* name, const std::string& content) {
-  std::string path = absl::StrCat("/proc/", pid, "/", name);
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(absl::StrCat("open ", path));
-  if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
-    return ErrnoError(absl::StrCat("write \"", content, "\" to ", path));
-  }
-  return absl::OkStatus();
+absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) {
+  return WriteFileInPlace(absl::StrCat("/proc/", pid, "/", name), text, /*create=*/false);
 }
 
 struct Plan {

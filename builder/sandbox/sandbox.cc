@@ -194,12 +194,11 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   if (spec.network == SandboxSpec::Network::kPrivate && spec.netns_fd < 0) {
     return absl::InvalidArgumentError("a private network needs a namespace to join");
   }
-  if (spec.cgroup != nullptr) c->cgroup_fds = spec.cgroup->procs_fds();
   auto setgroups = ReadFile("/proc/self/setgroups", 64);
   c->setgroups_denied =
       spec.userns == nullptr && setgroups.ok() && absl::StartsWith(*setgroups, "deny");
   c->pid1_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                  CLONE_VM | CLONE_VFORK | SIGCHLD;
+                  CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD;
   if (spec.network == SandboxSpec::Network::kNone) c->pid1_flags |= CLONE_NEWNET;
   return absl::OkStatus();
 }
@@ -250,17 +249,36 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
   c.error_fd = write_end.get();
-  c.keep_fds = {c.error_fd,    spec.netns_fd,  c.userns_fd,
-                spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
-  c.keep_fds.insert(c.keep_fds.end(), c.cgroup_fds.begin(), c.cgroup_fds.end());
+  UniqueFd joined_read, joined_write;
+  if (spec.cgroup != nullptr) {
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+    joined_read.Reset(pipe_fds[0]);
+    joined_write.Reset(pipe_fds[1]);
+    c.joined_fd = joined_read.get();
+  }
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd pid_read(pipe_fds[0]), pid_write(pipe_fds[1]);
+  c.pid_fd = pid_write.get();
+  c.keep_fds = {c.error_fd,  c.joined_fd,   c.pid_fd,       spec.netns_fd,
+                c.userns_fd, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
 
   Stack intermediate_stack, pid1_stack;
   if (!intermediate_stack.ok() || !pid1_stack.ok()) return ErrnoError("allocate a stack");
   c.pid1_stack_top = pid1_stack.top();
-  pid_t pid = clone(internal::IntermediateMain, intermediate_stack.top(), SIGCHLD, &c);
+  pid_t pid = clone(internal::IntermediateMain, intermediate_stack.top(), CLONE_VM | SIGCHLD, &c);
   int clone_errno = errno;
   write_end.Reset();
+  joined_read.Reset();
+  pid_write.Reset();
   if (pid < 0) return ErrnoError("start the sandbox", clone_errno);
+  // Joining a cgroup waits for an RCU grace period per hierarchy: done here, while the
+  // intermediate mounts the root.
+  absl::Status joined = absl::OkStatus();
+  if (spec.cgroup != nullptr) {
+    joined = spec.cgroup->Join(pid);
+    if (joined.ok() && write(joined_write.get(), "j", 1) != 1) joined = ErrnoError("signal");
+    joined_write.Reset();
+  }
   std::string setup_error;
   char buf[512];
   while (true) {
@@ -272,12 +290,23 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     if (n < 0 && errno == EINTR) continue;
     break;
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return ErrnoError("wait for the sandbox");
+  // EOF came when the intermediate exited and PID 1 exec'd (or failed): PID 1 runs the step.
+  pid_t pid1 = -1;
+  ssize_t got;
+  while ((got = read(pid_read.get(), &pid1, sizeof pid1)) < 0 && errno == EINTR) {
   }
+  int status = 0;
+  auto wait_for = [](pid_t p, int* st) {
+    while (waitpid(p, st, 0) < 0) {
+      if (errno != EINTR) return false;
+    }
+    return true;
+  };
+  if (!wait_for(pid, &status)) return ErrnoError("wait for the sandbox");
+  if (got == sizeof pid1 && !wait_for(pid1, &status)) return ErrnoError("wait for the step");
   if (!empty_lower.empty()) ::rmdir(empty_lower.c_str());
   RemoveMountPoints(with_lower);
+  RETURN_IF_ERROR_CTX(joined, "sandbox");
   if (!setup_error.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("sandbox: ", setup_error));
   }

@@ -236,9 +236,9 @@ void SetupSys(const ChildPlan& c) {
 }
 
 // runc's masked paths: a directory gets an empty read-only tmpfs over it, a file an empty
-// read-only file (from a scratch tmpfs on the /sys mount point, gone before sysfs is mounted
-// there; a bind of /dev/null would be the one mount outside /dev without nodev). Read-only
-// paths are bound onto themselves and made read-only. Missing paths are skipped.
+// read-only file (from a scratch tmpfs on the /sys mount point, which sysfs then hides; a bind of
+// /dev/null would be the one mount outside /dev without nodev). Read-only paths are bound onto
+// themselves and made read-only. Missing paths are skipped.
 void MaskFiles(const ChildPlan& c) {
   bool scratch = false;
   for (const std::string& path : c.masked) {
@@ -259,7 +259,8 @@ void MaskFiles(const ChildPlan& c) {
               "mask a /proc file");
     MakeReadOnly(c, AT_FDCWD, path.c_str(), 0, "make a masked file read-only");
   }
-  if (scratch) CHECK_SYS(c, umount2(c.sys.c_str(), MNT_DETACH), "unmount the scratch tmpfs");
+  // The scratch tmpfs stays under the sysfs mounted over it (an unmount would wait for an
+  // RCU grace period).
 }
 
 void MaskDirectoriesAndMakeReadOnly(const ChildPlan& c) {
@@ -413,10 +414,6 @@ int IntermediateMain(void* arg) {
   // open for as long as this step runs.
   CloseAllExcept(c.keep_fds.data(), c.keep_fds.size());
   CHECK_SYS(c, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "set the parent-death signal");
-  for (int fd : c.cgroup_fds) {
-    if (write(fd, "0", 1) != 1) Fail(c, "join the step's cgroup", errno);
-    close(fd);
-  }
   // Limits above the current hard ones need privileges the step's namespace does not give.
   for (const SandboxRlimit& r : spec.rlimits) {
     struct rlimit limit = {r.soft, r.hard};
@@ -436,16 +433,21 @@ int IntermediateMain(void* arg) {
     if (syscall(SYS_setresgid, 0, 0, 0) != 0) Fail(c, "setgid 0", errno);
     if (syscall(SYS_setresuid, 0, 0, 0) != 0) Fail(c, "setuid 0", errno);
   }
+  if (c.joined_fd >= 0) {
+    char joined;
+    ssize_t n;
+    while ((n = read(c.joined_fd, &joined, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) _exit(127);  // kiln says why
+    close(c.joined_fd);
+  }
   // PID 1 starts in the root (entered above, while its path could still be looked up): its
-  // namespace gets a copy of this working directory.
+  // namespace gets a copy of this working directory, and its cgroup namespace this cgroup.
+  // CLONE_PARENT: PID 1 is kiln's child, so this process is done once it has exec'd.
   pid_t pid = clone(Pid1Main, c.pid1_stack_top, c.pid1_flags, &c);
   if (pid < 0) Fail(c, "create the step's namespaces", errno);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) Fail(c, "wait for the step", errno);
-  }
-  if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
-  _exit(WEXITSTATUS(status));
+  if (write(c.pid_fd, &pid, sizeof pid) != sizeof pid) Fail(c, "report PID 1", errno);
+  _exit(0);
 }
 
 }  // namespace kiln::builder::sandbox::internal

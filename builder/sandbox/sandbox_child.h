@@ -1,13 +1,16 @@
 // The processes a sandbox is made of, after clone(). Private to sandbox.cc.
 //
-// The thread calling RunInSandbox clones the *intermediate*: still in kiln's namespaces, it
+// The thread calling RunInSandbox clones the *intermediate* (sharing kiln's memory, so no
+// copy of its address space is made, and using only its own stack and the plan's buffers):
+// still in kiln's namespaces, it
 // keeps only its own descriptors, joins the step's cgroup, sets the rlimits, mounts the
 // overlay root in a mount namespace of its own (idmapped layers and an overlay owned by the
 // step's root when a user namespace is used), clones the RUN --mount sources, joins the lent
 // network namespace and then the step's user namespace, and clones *PID 1* into new mount,
 // PID, IPC, UTS and cgroup namespaces (and network, for "none"). PID 1 builds the root's
 // mounts, pivots into it, drops privileges, installs the seccomp filter and execs the
-// command. The intermediate waits for it and exits with its status.
+// command. PID 1 is cloned with CLONE_PARENT, so kiln waits for it itself; the
+// intermediate (suspended by CLONE_VFORK until PID 1 execs) reports PID 1's pid and exits.
 //
 // Both run in copies of a possibly multi-threaded process without fork's atfork handlers, so
 // they must not allocate or take any lock another thread might have held (malloc, stdio):
@@ -38,8 +41,11 @@ struct ChildPlan {
   int userns_fd = -1;
   uint32_t host_uid = 0, host_gid = 0;
 
-  std::vector<int> cgroup_fds;  // cgroup.procs files to write "0" to
-  std::vector<int> keep_fds;    // every descriptor the intermediate may keep
+  // Read by the intermediate before it clones PID 1: a byte once kiln has moved it into the
+  // step's cgroup (done from outside, while the intermediate mounts the root), EOF on failure.
+  int joined_fd = -1;
+  int pid_fd = -1;            // the intermediate writes PID 1's pid_t here
+  std::vector<int> keep_fds;  // every descriptor the intermediate may keep
 
   struct MountPlan {
     std::vector<std::string> prefixes;  // "/a", "/a/b", ... of the target's parents
@@ -74,8 +80,8 @@ struct ChildPlan {
   void* pid1_stack_top = nullptr;
 };
 
-// The intermediate's entry point; `arg` is the ChildPlan. Exits with PID 1's status (128 +
-// signal when it was killed), or 127 after writing a setup error to error_fd.
+// The intermediate's entry point; `arg` is the ChildPlan. Exits with 0 after writing PID 1's
+// pid to pid_fd, or 127 after writing a setup error to error_fd.
 int IntermediateMain(void* arg);
 
 }  // namespace kiln::builder::sandbox::internal

@@ -57,13 +57,7 @@ std::string RangeInRange(absl::string_view text, uint32_t base, uint32_t count, 
 }
 
 absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) {
-  std::string path = absl::StrCat("/proc/", pid, "/", name);
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open " + path);
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    return ErrnoError(absl::StrCat("write \"", text, "\" to ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileInPlace(absl::StrCat("/proc/", pid, "/", name), text, /*create=*/false);
 }
 
 struct HolderArgs {

@@ -290,7 +290,8 @@ ok "COPY follows the image's symlinks and keeps its directories; --parents and -
 
 # Independent stages run at the same time: stage a waits (with a timeout) for a message that
 # stage b sends over loopback, which only works when both run at once. (a listens again if
-# something else connects first: the port is free, not reserved.)
+# something else connects first: the port is free, not reserved.) Concurrent steps get
+# private networks of their own, so the two meet on the host's network, asked for here.
 port=$(free_port)
 mkdir -p "$WORK/conc"
 cat >"$WORK/conc/Dockerfile" <<XEOF
@@ -302,7 +303,7 @@ FROM base:1
 COPY --from=a /got /got
 COPY --from=b /etc/passwd /b-passwd
 XEOF
-"$KILN" build --no-cache -q -t conc:1 "$WORK/conc" >/dev/null 2>"$WORK/conc.log" || fail "concurrent stages: $(tail -3 "$WORK/conc.log")"
+"$KILN" build --network host --no-cache -q -t conc:1 "$WORK/conc" >/dev/null 2>"$WORK/conc.log" || fail "concurrent stages: $(tail -3 "$WORK/conc.log")"
 "$KILN" copy conc:1 "oci:$WORK/conc-out:1" >/dev/null 2>&1
 umoci unpack --image "$WORK/conc-out:1" "$WORK/conc-bundle" >/dev/null
 [ "$(cat "$WORK/conc-bundle/rootfs/got")" = hello-from-b ] || fail "stages did not run concurrently: $(cat "$WORK/conc-bundle/rootfs/got")"

@@ -14,7 +14,12 @@ for u in "$with_ids" "$single"; do
 done
 echo "$with_ids:200000:65536" >>/etc/subuid
 echo "$with_ids:200000:65536" >>/etc/subgid
+# RUN steps' private network needs the user to open /dev/net/tun, as Debian's udev makes it
+# (crw-rw-rw-); a machine without udev may have it root-only. Restored on exit.
+tun_mode=$(stat -c %a /dev/net/tun)
+chmod 666 /dev/net/tun
 cleanup() {
+  chmod "$tun_mode" /dev/net/tun
   for u in "$with_ids" "$single"; do
     sed -i "/^$u:/d" /etc/subuid /etc/subgid
     userdel "$u" 2>/dev/null || true
