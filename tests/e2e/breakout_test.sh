@@ -212,8 +212,7 @@ mount --make-rprivate /
 echo "nameserver 198.51.100.1" >"$WORK/resolv.conf"
 mount --bind "$WORK/resolv.conf" /etc/resolv.conf
 mkdir -p "$WORK/www" && echo hello-from-outside >"$WORK/www/hello"
-python3 -m http.server --bind 198.51.100.1 8080 --directory "$WORK/www" >/dev/null 2>&1 &
-python3 -m http.server --bind 127.0.0.1 8081 --directory "$WORK/www" >/dev/null 2>&1 &
+# The DNS server first: the web servers look their own address up when they start.
 python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.51.100.1", 53))
@@ -222,7 +221,12 @@ while True:
     s.sendto(q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:] +
              b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([198, 51, 100, 1]), a)
 ' &
-sleep 0.5
+python3 -m http.server --bind 198.51.100.1 8080 --directory "$WORK/www" >/dev/null 2>&1 &
+python3 -m http.server --bind 127.0.0.1 8081 --directory "$WORK/www" >/dev/null 2>&1 &
+for i in $(seq 1 100); do
+  [ "$(ss -Hltn '( sport = :8080 or sport = :8081 )' | wc -l)" = 2 ] && break
+  sleep 0.1
+done
 cat >"$WORK/net.Dockerfile" <<'XEOF'
 FROM scratch
 COPY bin/busybox /bin/busybox

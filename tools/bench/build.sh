@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # kiln build beside buildah bud (vfs storage, chroot isolation, --layers) on the same
 # Dockerfiles in one run: (a) COPY of a large tree exported as an OCI layout, (b) 20 small RUN
-# steps, (c) a fully cached rebuild of each. Prints both times and the ratio.
+# steps, (c) a fully cached rebuild of each. Prints both times and the ratio, the time per RUN
+# step of (b) (kiln's default sandbox: user namespace, private network, cgroup, seccomp,
+# masked paths), and what each wall of the sandbox costs (tools/bench/sandbox_walls).
 # Usage: tools/bench/build.sh [TREE]   (default /usr/lib/x86_64-linux-gnu, ~1 GB)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tree=${1:-/usr/lib/x86_64-linux-gnu}
-bazel build -c opt //cli:kiln >/dev/null 2>&1
+bazel build -c opt //cli:kiln //tools/bench:sandbox_walls >/dev/null 2>&1
 kiln=$PWD/bazel-bin/cli/kiln
 work=$(mktemp -d /var/tmp/kiln-bench-build-XXXXXX)
 cleanup() {
@@ -35,6 +37,7 @@ cp /bin/busybox "$work/runs/bin/busybox"
 
 t() { local s=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc; }
 row() { printf '%-44s %9.2fs %9.2fs %7.1fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
+row_ms() { printf '%-44s %8.1fms %8.1fms %7.1fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
 
 tar -C "$tree" -cf - . | cat >/dev/null  # warm the page cache
 echo "tree: $tree (${size} MB), $(nproc) cores"
@@ -47,6 +50,7 @@ row "(a) COPY ${size} MB tree + export OCI layout" "$k_a" "$b_a"
 k_b=$(t "$kiln" build -q -t runs:1 "$work/runs")
 b_b=$(t bah bud --isolation chroot --layers -t runs:1 "$work/runs")
 row "(b) 20 small RUN steps" "$k_b" "$b_b"
+row_ms "(b) per RUN step (of 21)" "$(echo "$k_b * 1000 / 21" | bc -l)" "$(echo "$b_b * 1000 / 21" | bc -l)"
 
 k_c=$(t "$kiln" build -q -t runs:1 "$work/runs")
 b_c=$(t bah bud --isolation chroot --layers -t runs:1 "$work/runs")
@@ -55,3 +59,7 @@ row "(c) fully cached rebuild of (b)" "$k_c" "$b_c"
 k_d=$(t "$kiln" build -q -t big:1 "$work/big")
 b_d=$(t bah bud --isolation chroot --layers -t big:1 "$work/big")
 row "(c') fully cached rebuild of (a)" "$k_d" "$b_d"
+
+echo
+echo "What each wall of the RUN sandbox costs (kiln alone, no peer runs a step this way):"
+bazel-bin/tools/bench/sandbox_walls 100
