@@ -351,6 +351,18 @@ int Pid1Main(void* arg) {
             "attach the root mount");
   CHECK_SYS(c, fchdir(root_fd), "enter the root mount");
   close(root_fd);
+  // The kernel's file systems go on directories of the image's own: a symlink there (or
+  // anything else) would carry the mount somewhere else.
+  for (const std::string* dir : {&c.proc, &c.dev, &c.sys}) {
+    struct stat st;
+    if (lstat(dir->c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      Fail(c,
+           dir == &c.proc  ? "the image's /proc must be a directory"
+           : dir == &c.dev ? "the image's /dev must be a directory"
+                           : "the image's /sys must be a directory",
+           ENOTDIR);
+    }
+  }
   EnsureDir(c.proc);
   CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount /proc");

@@ -330,6 +330,25 @@ TEST_P(SandboxTest, PrivateNetworkRlimitsAndShmSize) {
             "lo\ntap0\n100\n200\nsize=1024k\n");
 }
 
+TEST_P(SandboxTest, MountPointsMustBeDirectories) {
+  // runc's case: an image whose /proc is a symlink must not have proc mounted through it.
+  ASSERT_EQ(::symlink("/symlink", (lower_ + "/proc").c_str()), 0);
+  SandboxSpec spec;
+  spec.lower_dirs = {lower_};
+  spec.upper_dir = dir_->path() + "/sym-u";
+  spec.work_dir = dir_->path() + "/sym-w";
+  spec.root_mount = dir_->path() + "/sym-r";
+  ASSERT_TRUE(MakeDirs(spec.upper_dir).ok());
+  ASSERT_TRUE(MakeDirs(spec.work_dir).ok());
+  spec.argv = {"/bin/sh", "-c", "true"};
+  if (GetParam()) spec.userns = Userns();
+  auto result = RunInSandbox(spec);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "sandbox: the image's /proc must be a directory: Not a directory");
+  ::unlink((lower_ + "/proc").c_str());
+}
+
 INSTANTIATE_TEST_SUITE_P(Ids, SandboxTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "StepUserNamespace" : "HostIds";

@@ -21,6 +21,16 @@ grep -q '^#[0-9]* hello from a script$' "$WORK/build.log" || fail "RUN output is
    and .config.created == "2023-11-14T22:13:20Z"' >/dev/null || fail "wrong config: $("$KILN" inspect app:1 | jq -c .config.config)"
 ok "kiln build makes the image with the config Docker would"
 
+# The steps' user namespace (idmapped layers) changes nothing in the layers: the same image,
+# digest for digest, as with the host's ids, whatever the network.
+for opts in "--userns host" "--userns host --network none" "--network none"; do
+  # shellcheck disable=SC2086
+  again=$("$KILN" build -q --no-cache $opts --source-date-epoch 1700000000 "$ctx" 2>"$WORK/again.log") \
+    || fail "build $opts: $(tail -3 "$WORK/again.log")"
+  [ "$again" = "$digest" ] || fail "build $opts gave $again, not $digest"
+done
+ok "the example image's digest is the same in the steps' user namespace and with the host's ids"
+
 "$KILN" copy app:1 "oci:$WORK/out:1" >/dev/null
 oci-image-tool validate --type image "$WORK/out" >/dev/null || fail "not a valid OCI image"
 umoci unpack --image "$WORK/out:1" "$WORK/bundle" >/dev/null
