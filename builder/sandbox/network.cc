@@ -18,7 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
-#include "builder/sandbox/close_fds.h"
+#include "builder/sandbox/namespace_holder.h"
 
 extern char** environ;
 
@@ -26,69 +26,6 @@ namespace kiln::builder::sandbox {
 namespace {
 
 constexpr int kStartTimeoutMs = 10000;
-
-struct HolderArgs {
-  int userns_fd;
-  int ready_fd;
-  int release_fd;
-};
-
-// The first process of a new network namespace: it joins the steps' user namespace first, so
-// that namespace owns the network one.
-int HolderMain(void* arg) {
-  const HolderArgs& a = *static_cast<HolderArgs*>(arg);
-  // Only its own pipe ends stay open: descriptors inherited from other threads of kiln
-  // (their pipes included) must not be held by this process.
-  const int keep[] = {a.ready_fd, a.release_fd, a.userns_fd};
-  CloseAllExcept(keep, std::size(keep));
-  if (a.userns_fd >= 0 && ::setns(a.userns_fd, CLONE_NEWUSER) != 0) ::_exit(1);
-  if (::unshare(CLONE_NEWNET) != 0) ::_exit(2);
-  char c = 1;
-  if (::write(a.ready_fd, &c, 1) != 1) ::_exit(3);
-  while (::read(a.release_fd, &c, 1) < 0 && errno == EINTR) {
-  }
-  ::_exit(0);
-}
-
-absl::StatusOr<UniqueFd> NewNetworkNamespace(int userns_fd) {
-  int ready[2], release[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(release, O_CLOEXEC) != 0) {
-    return ErrnoError("pipe");
-  }
-  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-  UniqueFd release_read(release[0]), release_write(release[1]);
-  HolderArgs args{userns_fd, ready_write.get(), release_read.get()};
-  constexpr size_t kStack = 64 << 10;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return ErrnoError("allocate a stack");
-  pid_t pid = ::clone(HolderMain, static_cast<char*>(stack) + kStack, SIGCHLD, &args);
-  int clone_errno = errno;
-  ::munmap(stack, kStack);
-  if (pid < 0) return ErrnoError("create a network namespace", clone_errno);
-  ready_write.Reset();
-  char c;
-  ssize_t n;
-  while ((n = ::read(ready_read.get(), &c, 1)) < 0 && errno == EINTR) {
-  }
-  UniqueFd netns;
-  if (n == 1) {
-    std::string path = absl::StrCat("/proc/", pid, "/ns/net");
-    netns.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  }
-  int open_errno = errno;
-  release_write.Reset();
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (n != 1) {
-    return absl::InternalError(absl::StrCat("create a network namespace: step ",
-                                            WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                                            " failed"));
-  }
-  if (!netns.valid()) return ErrnoError("open the new network namespace", open_errno);
-  return netns;
-}
 
 // A copy of `fd` numbered at least 10, so spawning can move it to 3..5 without clashing.
 absl::StatusOr<UniqueFd> HighCopy(int fd) {
@@ -144,7 +81,7 @@ absl::StatusOr<std::unique_ptr<NetworkPool::Network>> NetworkPool::Start() {
         "--network=host"));
   }
   auto network = std::make_unique<Network>();
-  ASSIGN_OR_RETURN(network->netns, NewNetworkNamespace(userns_fd_));
+  ASSIGN_OR_RETURN(network->netns, NewNamespace(CLONE_NEWNET, "net", userns_fd_));
   int ready[2], exit_pipe[2];
   if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(exit_pipe, O_CLOEXEC) != 0) {
     return ErrnoError("pipe");

@@ -19,7 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "builder/sandbox/close_fds.h"
+#include "builder/sandbox/namespace_holder.h"
 #include "builder/sandbox/rootless.h"
 
 namespace kiln::builder::sandbox {
@@ -60,25 +60,6 @@ absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) 
   return WriteFileInPlace(absl::StrCat("/proc/", pid, "/", name), text, /*create=*/false);
 }
 
-struct HolderArgs {
-  int ready_fd;    // the child writes a byte once it is in the new namespace
-  int release_fd;  // and exits when this pipe closes
-};
-
-int HolderMain(void* arg) {
-  const HolderArgs& a = *static_cast<HolderArgs*>(arg);
-  // Only its own pipe ends stay open: descriptors inherited from other threads of kiln
-  // (their pipes included) must not be held by this process.
-  const int keep[] = {a.ready_fd, a.release_fd, -1};
-  CloseAllExcept(keep, std::size(keep));
-  if (::unshare(CLONE_NEWUSER) != 0) ::_exit(1);
-  char c = 1;
-  if (::write(a.ready_fd, &c, 1) != 1) ::_exit(1);
-  while (::read(a.release_fd, &c, 1) < 0 && errno == EINTR) {
-  }
-  ::_exit(0);
-}
-
 }  // namespace
 
 absl::StatusOr<StepIdRange> ChooseStepIds(absl::string_view passwd, absl::string_view group,
@@ -110,46 +91,18 @@ absl::StatusOr<StepIdRange> ChooseStepIds(absl::string_view passwd, absl::string
 
 absl::StatusOr<std::unique_ptr<StepUserNamespace>> StepUserNamespace::Create(
     const StepIdRange& range) {
-  int ready[2], release[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return ErrnoError("pipe");
-  UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-  if (::pipe2(release, O_CLOEXEC) != 0) return ErrnoError("pipe");
-  UniqueFd release_read(release[0]), release_write(release[1]);
-  HolderArgs args{ready_write.get(), release_read.get()};
-  constexpr size_t kStack = 64 << 10;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return ErrnoError("allocate a stack");
-  pid_t pid = ::clone(HolderMain, static_cast<char*>(stack) + kStack, SIGCHLD, &args);
-  int clone_errno = errno;
-  ::munmap(stack, kStack);  // the child has its own copy of the address space
-  if (pid < 0) return ErrnoError("start the user namespace's first process", clone_errno);
-  ready_write.Reset();
-  release_read.Reset();
-  auto finish = [&](absl::Status status) -> absl::Status {
-    release_write.Reset();
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-  };
-  char c;
-  ssize_t n;
-  while ((n = ::read(ready_read.get(), &c, 1)) < 0 && errno == EINTR) {
-  }
-  if (n != 1) return finish(absl::InternalError("could not create a user namespace"));
   std::unique_ptr<StepUserNamespace> ns(new StepUserNamespace());
   ns->range_ = range;
-  absl::Status s =
-      WriteProcFile(pid, "uid_map", absl::StrCat("0 ", range.uid_base, " ", range.count));
-  if (s.ok()) {
-    s = WriteProcFile(pid, "gid_map", absl::StrCat("0 ", range.gid_base, " ", range.count));
-  }
-  if (s.ok()) {
-    std::string path = absl::StrCat("/proc/", pid, "/ns/user");
-    ns->fd_.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns->fd_.valid()) s = ErrnoError("open " + path);
-  }
-  RETURN_IF_ERROR_CTX(finish(s), "the user namespace of RUN steps");
+  ASSIGN_OR_RETURN_CTX(
+      ns->fd_,
+      NewNamespace(CLONE_NEWUSER, "user", /*join_userns_fd=*/-1,
+                   [&](pid_t pid) -> absl::Status {
+                     RETURN_IF_ERROR(WriteProcFile(
+                         pid, "uid_map", absl::StrCat("0 ", range.uid_base, " ", range.count)));
+                     return WriteProcFile(pid, "gid_map",
+                                          absl::StrCat("0 ", range.gid_base, " ", range.count));
+                   }),
+      "the user namespace of RUN steps");
   return ns;
 }
 
