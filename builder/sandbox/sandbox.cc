@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <tuple>
 
@@ -30,8 +31,7 @@ namespace {
 
 using internal::ChildPlan;
 
-constexpr size_t kMaxMountOptions = 4000;  // overlay options must fit in one page
-constexpr size_t kMaxLowerDirs = 500;      // overlayfs's own limit on stacked layers
+constexpr size_t kMaxLowerDirs = 500;  // overlayfs's own limit on stacked layers
 constexpr size_t kStackSize = 256 << 10;
 
 // A stack for a cloned process, unmapped when the call is done.
@@ -96,7 +96,14 @@ bool HostCgroupsAreUnified() {
 absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   c->spec = &spec;
   c->root = spec.root_mount;
-  c->lower_paths = spec.lower_dirs;
+  // A layer may come twice (equal layers share one snapshot); overlayfs refuses a directory
+  // twice in one stack. The lower occurrence shows nothing the upper one does not, so only
+  // the topmost is kept.
+  for (const std::string& dir : spec.lower_dirs) {
+    if (std::find(c->lower_paths.begin(), c->lower_paths.end(), dir) == c->lower_paths.end()) {
+      c->lower_paths.push_back(dir);
+    }
+  }
   if (c->lower_paths.size() > kMaxLowerDirs) {
     return absl::ResourceExhaustedError(absl::StrCat("too many layers (", c->lower_paths.size(),
                                                      "); one overlay mount takes ", kMaxLowerDirs));
@@ -111,12 +118,10 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   // Inside a user namespace of kiln's own (rootless) overlayfs cannot use trusted.* xattrs;
   // the store's snapshots and upper directories then carry user.overlay.* ones.
   c->options_prefix = absl::StrCat(InInitialUserNamespace() ? "" : "userxattr,", "lowerdir=");
+  // Room for any descriptor numbers; the intermediate, which has closed all others, gets
+  // small ones, so even 500 layers fit in the page the kernel takes (checked there).
   c->options_buffer.resize(c->options_prefix.size() + 11 * c->lower_paths.size() + 40 +
                            c->upper_name.size() + c->work_name.size());
-  if (c->options_buffer.size() > kMaxMountOptions) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("overlay mount options too long for ", c->lower_paths.size(), " layers"));
-  }
   if (spec.userns != nullptr) {
     c->userns_fd = spec.userns->fd();
     c->host_uid = spec.userns->range().uid_base;

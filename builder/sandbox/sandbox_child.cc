@@ -109,6 +109,7 @@ void MountOverlay(const ChildPlan& c) {
   *out++ = '/';
   out = AppendText(out, c.work_name.data(), c.work_name.size());
   *out = '\0';
+  if (out - c.options_buffer.data() >= 4096) Fail(c, "overlay options over a page", E2BIG);
   CHECK_SYS(c, chdir("/proc/self/fd"), "chdir /proc/self/fd");
   if (c.userns_fd >= 0) {
     CHECK_SYS(c, prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0),

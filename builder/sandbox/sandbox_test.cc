@@ -167,10 +167,11 @@ TEST_P(SandboxTest, BindAndTmpfsMounts) {
 }
 
 TEST_P(SandboxTest, ManyLayersWithLongPaths) {
-  // 200 lower directories with 120-byte paths: far more than fit in one page of options.
+  // 500 lower directories (overlayfs's limit) with 120-byte paths: far more than fit in one
+  // page of options.
   SandboxSpec spec;
   const std::string deep = dir_->path() + "/" + std::string(100, 'd');
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 499; ++i) {
     std::string layer = deep + "/layer-" + std::to_string(i);
     ASSERT_TRUE(MakeDirs(layer + "/layers").ok());
     ASSERT_TRUE(WriteFileAtomic(layer + "/layers/" + std::to_string(i), "").ok());
@@ -192,9 +193,10 @@ TEST_P(SandboxTest, ManyLayersWithLongPaths) {
   auto result = RunInSandbox(spec);
   ::close(fd);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(*ReadFile(out_path, 1 << 20), "200\n0");  // the first lower dir is the topmost
+  EXPECT_EQ(*ReadFile(out_path, 1 << 20), "499\n0");  // the first lower dir is the topmost
 
-  spec.lower_dirs.assign(501, lower_);
+  ASSERT_TRUE(MakeDirs(deep + "/x1").ok());
+  spec.lower_dirs.push_back(deep + "/x1");  // 501 distinct layers
   auto too_many = RunInSandbox(spec);
   ASSERT_FALSE(too_many.ok());
   EXPECT_NE(too_many.status().message().find("too many layers (501)"), std::string::npos);
@@ -328,6 +330,30 @@ TEST_P(SandboxTest, PrivateNetworkRlimitsAndShmSize) {
                 "grep -o 'size=[0-9a-z]*'",
                 spec),
             "lo\ntap0\n100\n200\nsize=1024k\n");
+}
+
+TEST_P(SandboxTest, ALayerTwiceInTheStackIsMountedOnce) {
+  // Equal layers share one snapshot: the same directory twice in the lower list.
+  std::string other = dir_->path() + "/other";
+  ASSERT_TRUE(MakeDirs(other + "/etc").ok());
+  ASSERT_TRUE(WriteFileAtomic(other + "/etc/passwd", "other\n").ok());
+  SandboxSpec spec;
+  spec.lower_dirs = {lower_, other, lower_};
+  spec.upper_dir = dir_->path() + "/twice-u";
+  spec.work_dir = dir_->path() + "/twice-w";
+  spec.root_mount = dir_->path() + "/twice-r";
+  ASSERT_TRUE(MakeDirs(spec.upper_dir).ok());
+  ASSERT_TRUE(MakeDirs(spec.work_dir).ok());
+  spec.argv = {"/bin/sh", "-c", "head -c4 /etc/passwd"};
+  spec.env = {"PATH=/bin"};
+  if (GetParam()) spec.userns = Userns();
+  std::string out_path = dir_->path() + "/twice-out";
+  int fd = ::open(out_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  spec.stdout_fd = spec.stderr_fd = fd;
+  auto result = RunInSandbox(spec);
+  ::close(fd);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*ReadFile(out_path, 1 << 20), "root");  // the topmost occurrence wins
 }
 
 TEST_P(SandboxTest, MountPointsMustBeDirectories) {

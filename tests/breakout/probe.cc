@@ -241,6 +241,7 @@ void Devices(unsigned disk_major, unsigned disk_minor) {
   ExpectDeviceClosed("device-fuse", 10, 229);
   ExpectDeviceClosed("device-loop", 7, 0, /*block=*/true);
   ExpectDeviceClosed("device-loop-control", 10, 237);
+  ExpectDeviceClosed("device-zram", 252, 0, /*block=*/true);
   ExpectDeviceClosed("device-mem", 1, 1);
   ExpectDeviceClosed("device-kmsg", 1, 11);
   ExpectDeviceClosed("device-host-disk", disk_major, disk_minor, /*block=*/true);

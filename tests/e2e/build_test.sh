@@ -300,13 +300,14 @@ ok "COPY follows the image's symlinks and keeps its directories; --parents and -
 
 # Independent stages run at the same time: stage a waits (with a timeout) for a message that
 # stage b sends over loopback, which only works when both run at once. (a listens again if
-# something else connects first: the port is free, not reserved.) Concurrent steps get
+# something else connects first: the port is free, not reserved; it reads through -e, as a
+# plain nc -l may quit on its own stdin's end before the message is in.) Concurrent steps get
 # private networks of their own, so the two meet on the host's network, asked for here.
 port=$(free_port)
 mkdir -p "$WORK/conc"
 cat >"$WORK/conc/Dockerfile" <<XEOF
 FROM base:1 AS a
-RUN for i in \$(seq 1 20); do timeout 30 nc -l -p $port > /got; grep -q hello-from-b /got && break; done
+RUN for i in \$(seq 1 20); do timeout 30 nc -l -p $port -e sh -c 'cat > /got'; grep -q hello-from-b /got && break; done
 FROM base:1 AS b
 RUN for i in \$(seq 1 150); do echo hello-from-b | nc 127.0.0.1 $port && break; sleep 0.2; done
 FROM base:1
