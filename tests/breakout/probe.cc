@@ -265,6 +265,20 @@ void Network(int host_port, const char* abstract_name, const char* host_netns,
                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + len));
   Report("host-abstract-socket", rc != 0, Err(rc == 0 ? 0 : errno));
   ::close(fd);
+  // The host's container runtimes (a classic way out when their sockets are mounted in).
+  bool reached = false;
+  for (const char* path :
+       {"/run/docker.sock", "/var/run/docker.sock", "/run/containerd/containerd.sock",
+        "/run/buildkit/buildkitd.sock", "/run/podman/podman.sock"}) {
+    int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+    reached |= ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(s);
+  }
+  Report("host-runtime-sockets", !reached,
+         reached ? "a runtime socket answered" : "none reachable");
   char ns[64] = {};
   (void)!::readlink("/proc/self/ns/net", ns, sizeof ns - 1);
   Report("own-network-namespace", std::strstr(ns, host_netns) == nullptr, ns);
