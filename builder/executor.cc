@@ -62,14 +62,18 @@ using dockerfile::Dockerfile;
 using oci::Descriptor;
 using oci::Digest;
 
-constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 // The image as the build has it so far.
 struct ImageState {
   oci::ImageConfig config;
   std::vector<Descriptor> layers;  // bottom first, one per config.diff_ids entry
   std::string key;                 // the cache key chain up to here
 };
+
+// `path` made absolute and clean ("/a/./b/../c/" → "/a/c"), as Go's path.Clean makes it.
+std::string CleanAbsolute(const std::string& path) {
+  std::string clean = context::CleanPath(path);
+  return clean == "." ? "/" : "/" + clean;
+}
 
 std::string JoinPath(const std::string& dir, const std::string& rel) {
   if (absl::StartsWith(rel, "/")) return rel;
@@ -293,6 +297,18 @@ class Executor {
   }
 
   absl::StatusOr<ImageState> Base(const Stage& stage) {
+    ASSIGN_OR_RETURN(ImageState state, BaseImage(stage));
+    // Every stage has a PATH, the default one when its base sets none (scratch included),
+    // as BuildKit gives it.
+    auto& env = state.config.config.env;
+    if (std::none_of(env.begin(), env.end(),
+                     [](const std::string& e) { return absl::StartsWith(e, "PATH="); })) {
+      env.push_back(absl::StrCat("PATH=", kDefaultStagePath));
+    }
+    return state;
+  }
+
+  absl::StatusOr<ImageState> BaseImage(const Stage& stage) {
     if (stage.base_stage >= 0) {
       std::optional<ImageState> base = DoneState(stage.base_stage);
       if (!base) return absl::InternalError("base stage not built yet");
@@ -591,6 +607,7 @@ class Executor {
     oci::ContainerConfig& c = state->config.config;
     if (n == "RUN") return RunStep(p, stage, text, state);
     if (n == "COPY" || n == "ADD") return CopyStep(p, stage, text, state);
+    if (n == "WORKDIR") return WorkdirStep(p, text, state);
     if (n == "ENV") {
       for (const std::string& kv : p.args) {
         std::string key = kv.substr(0, kv.find('='));
@@ -619,8 +636,6 @@ class Executor {
       }
     } else if (n == "USER") {
       c.user = p.args[0];
-    } else if (n == "WORKDIR") {
-      c.working_dir = JoinPath(c.working_dir.empty() ? "/" : c.working_dir, p.args[0]);
     } else if (n == "CMD" || n == "ENTRYPOINT") {
       std::vector<std::string> argv =
           p.json ? p.args : ShellCommand(c, p.args.empty() ? "" : p.args[0]);
@@ -862,7 +877,7 @@ class Executor {
       std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
       env[kv.first] = kv.second;
     }
-    if (!env.count("PATH")) env["PATH"] = kDefaultPath;
+    if (!env.count("PATH")) env["PATH"] = kDefaultStagePath;
     if (!env.count("HOME")) env["HOME"] = user.home;
     for (const auto& [k, v] : env) spec.env.push_back(absl::StrCat(k, "=", v));
 
@@ -908,6 +923,34 @@ class Executor {
     }
     resources.reset();  // the network and cgroup go back before the layer is written
     return CommitDiff(spec.upper_dir, /*overlay=*/true, text, state);
+  }
+
+  // WORKDIR sets the working directory and, as BuildKit does, makes it when the image lacks it
+  // (through the image's symlinks, with missing parents), owned by the current USER: a layer
+  // of its own, or none when the directory is there.
+  absl::Status WorkdirStep(const PlannedInstruction& p, const std::string& text,
+                           ImageState* state) {
+    oci::ContainerConfig& c = state->config.config;
+    c.working_dir = CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, p.args[0]));
+    ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
+    LayeredFs image(lowers);
+    ASSIGN_OR_RETURN(std::string in_image, image.Resolve(c.working_dir, /*follow_last=*/true));
+    if (auto e = image.Lookup(in_image); e && S_ISDIR(e->st.st_mode)) {
+      AddHistory(state, text, /*empty=*/true);
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
+                       return image.ReadFile(path);
+                     }));
+    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
+    RETURN_IF_ERROR(MakeDirs(diff));
+    Writer writer;
+    writer.diff = diff;
+    writer.owner = user;
+    writer.image = &image;
+    RETURN_IF_ERROR(writer.MakeDir(c.working_dir, 0755, /*keep_source_owner=*/false));
+    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, text, state));
+    return RemoveAll(diff);
   }
 
   // The state a COPY --from refers to: a stage of this build, or an image.
@@ -958,8 +1001,12 @@ class Executor {
     std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
     std::string dest_arg = p.args.back();
     const oci::ContainerConfig& c = state->config.config;
-    std::string dest = JoinPath(c.working_dir.empty() ? "/" : c.working_dir, dest_arg);
-    bool dest_is_dir = absl::EndsWith(dest_arg, "/") || sources.size() > 1 ||
+    std::string dest =
+        CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, dest_arg));
+    // A destination is a directory when spelled as one ("dir/", ".", "dir/.", or empty: the
+    // working directory), or when several files (or a wildcard) go there.
+    bool dest_is_dir = dest_arg.empty() || dest_arg == "." || absl::EndsWith(dest_arg, "/") ||
+                       absl::EndsWith(dest_arg, "/.") || sources.size() > 1 ||
                        std::any_of(sources.begin(), sources.end(),
                                    [](const std::string& s) { return HasGlobMeta(s); });
 
@@ -1000,6 +1047,9 @@ class Executor {
     Writer writer;
     writer.diff = diff;
     writer.owner = owner;
+    // Files from another stage or image keep their owners (unless --chown); the build
+    // context's become root's.
+    writer.keep_owners = p.flags.count("from") > 0;
     writer.chmod = chmod;
     writer.image = &image;
     for (const std::string& source : sources) {
@@ -1089,7 +1139,7 @@ class Executor {
             ASSIGN_OR_RETURN(bool archive, IsTarArchive(*ctx, e));
             if (archive) {
               // ADD unpacks local tar archives (any compression) into the destination.
-              RETURN_IF_ERROR(writer.MakeDir(dest, 0755));
+              RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
               ASSIGN_OR_RETURN(std::string where, writer.Place(dest, /*is_dir=*/true));
               ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
               FdReader reader(fd.get());
@@ -1107,7 +1157,9 @@ class Executor {
             std::string target = parents ? root_dest : dest_is_dir ? JoinPath(dest, name) : dest;
             RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, target));
           } else {
-            RETURN_IF_ERROR(writer.MakeDir(root_dest, e.mode & 07777));
+            // A directory's contents go into the destination, which keeps what the image has,
+            // or is made 0755 (owned as --chown says, else by root), as BuildKit makes it.
+            RETURN_IF_ERROR(writer.MakeDir(root_dest, 0755, /*keep_source_owner=*/false));
           }
           continue;
         }
@@ -1155,6 +1207,7 @@ class Executor {
     std::string diff;
     std::optional<ResolvedUser> owner;
     std::optional<mode_t> chmod;
+    bool keep_owners = false;          // copied entries keep their own owners (COPY --from)
     const LayeredFs* image = nullptr;  // the layers below this step
 
     struct Dir {
@@ -1191,6 +1244,14 @@ class Executor {
     }
 
     absl::Status Own(const std::string& path) const { return OwnAs(path, owner); }
+    // The owner a copied entry gets: --chown's, else its own (COPY --from), else root.
+    absl::Status OwnEntry(const std::string& path, const context::ContextEntry& e) const {
+      if (owner || !keep_owners) return Own(path);
+      ResolvedUser as_source;
+      as_source.uid = e.uid;
+      as_source.gid = e.gid;
+      return OwnAs(path, as_source);
+    }
     absl::Status OwnAs(const std::string& path, const std::optional<ResolvedUser>& who) const {
       uid_t uid = who ? who->uid : 0;
       gid_t gid = who ? who->gid : 0;
@@ -1225,13 +1286,27 @@ class Executor {
       }
       return absl::OkStatus();
     }
-    absl::Status MakeDir(const std::string& target, mode_t mode) const {
+    // A directory at `target`: one the image already has keeps its mode and owner (it is
+    // copied into, not replaced); a new one gets `mode` (or --chmod) and the owner --chown
+    // names, else the source entry's (`source`, when kept) or root.
+    absl::Status MakeDir(const std::string& target, mode_t mode, bool keep_source_owner,
+                         const context::ContextEntry* source = nullptr) const {
       ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/true));
       std::string path = diff + placed;
       RETURN_IF_ERROR(Parents(placed));
-      if (!PathExists(path) && ::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
+      if (PathExists(path)) return absl::OkStatus();  // made by this step already
+      if (auto e = image->Lookup(placed); e && S_ISDIR(e->st.st_mode)) {
+        if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
+        ResolvedUser as_in_image;
+        as_in_image.uid = e->st.st_uid;
+        as_in_image.gid = e->st.st_gid;
+        RETURN_IF_ERROR(OwnAs(path, as_in_image));
+        if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
+        return absl::OkStatus();
+      }
+      if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
       if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
-      return Own(path);
+      return keep_source_owner && source != nullptr ? OwnEntry(path, *source) : Own(path);
     }
     absl::Status WriteData(const std::string& target, const std::string& data, mode_t mode) const {
       ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
@@ -1263,7 +1338,7 @@ class Executor {
     }
     absl::Status CopyEntry(const context::BuildContext& ctx, const context::ContextEntry& e,
                            const std::string& target) const {
-      if (S_ISDIR(e.mode)) return MakeDir(target, e.mode & 07777);
+      if (S_ISDIR(e.mode)) return MakeDir(target, e.mode & 07777, /*keep_source_owner=*/true, &e);
       ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
       std::string path = diff + placed;
       RETURN_IF_ERROR(Parents(placed));
@@ -1271,7 +1346,7 @@ class Executor {
       if (S_ISLNK(e.mode)) {
         if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
           return ErrnoError("symlink " + path);
-        return Own(path);
+        return OwnEntry(path, e);
       }
       if (!S_ISREG(e.mode)) return absl::OkStatus();  // sockets, devices: not copied
       ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
@@ -1283,7 +1358,7 @@ class Executor {
       FdReader from(in.get());
       FdWriter to(out.get());
       RETURN_IF_ERROR_CTX(Copy(from, to).status(), "copying ", e.path);
-      RETURN_IF_ERROR(Own(path));
+      RETURN_IF_ERROR(OwnEntry(path, e));
       if (::fchmod(out.get(), chmod.value_or(e.mode & 07777)) != 0)
         return ErrnoError("chmod " + path);
       // The source's modification time, as Docker keeps it (the layer clamps it).
@@ -1299,8 +1374,8 @@ class Executor {
     // source inode is linked once, so the tar never sees hard links the copy would not have.
     bool LinkInstead(int fd, const struct stat& st, const std::string& source_path,
                      const std::string& path) const {
-      uid_t uid = owner ? owner->uid : 0;
-      gid_t gid = owner ? owner->gid : 0;
+      uid_t uid = owner ? owner->uid : keep_owners ? st.st_uid : 0;
+      gid_t gid = owner ? owner->gid : keep_owners ? st.st_gid : 0;
       if (chmod || st.st_uid != uid || st.st_gid != gid) return false;
       if (::flistxattr(fd, nullptr, 0) != 0) return false;  // xattrs (or cannot tell)
       auto inode = std::make_pair(st.st_dev, st.st_ino);

@@ -40,11 +40,14 @@ void AddPlatformArgs(const std::string& prefix, const oci::Platform& p, Env* env
 // Flags whose values the reference expands, per instruction.
 bool FlagExpands(const std::string& instruction, const std::string& flag) {
   if (instruction == "COPY" || instruction == "ADD") {
-    return flag == "from" || flag == "chown" || flag == "chmod" || flag == "checksum" ||
-           flag == "exclude";
+    return flag == "chown" || flag == "chmod" || flag == "checksum" || flag == "exclude";
   }
   if (instruction == "RUN") return flag == "mount";
   return false;
+}
+
+bool IsCopyOrAdd(const std::string& instruction) {
+  return instruction == "COPY" || instruction == "ADD";
 }
 
 class Planner {
@@ -165,6 +168,8 @@ class Planner {
         stage.env[p.first] = p.second;
       }
     }
+    // Every stage has a PATH, the default one when its base sets none (scratch included).
+    if (!stage.env.count("PATH")) stage.env["PATH"] = kDefaultStagePath;
     stage_args_.clear();
     bool image_base = stage.base_stage < 0 && stage.base != "scratch";
     std::string base = stage.base;
@@ -211,6 +216,17 @@ class Planner {
     p.json = node.json;
     p.flags = ins.flags;
     Env env = StageEnv();
+    // COPY --from names a stage or image as written: BuildKit expands no variable there.
+    if (auto it = p.flags.find("from"); it != p.flags.end() && IsCopyOrAdd(ins.name)) {
+      for (const std::string& v : it->second) {
+        auto as_is = lex_.ProcessWord(v, Env());
+        if (!as_is.ok() || *as_is != v) {
+          return Error(node,
+                       "variable expansion is not supported for --from, define a new stage with "
+                       "FROM using ARG from global scope as a workaround");
+        }
+      }
+    }
     for (auto& [flag, values] : p.flags) {
       if (!FlagExpands(ins.name, flag)) continue;
       for (std::string& v : values) {

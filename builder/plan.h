@@ -31,6 +31,10 @@
 
 namespace kiln::builder {
 
+// The PATH a stage gets when its base image sets none (BuildKit's default for Linux).
+inline constexpr char kDefaultStagePath[] =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct PlanOptions {
   std::string target;                             // stage name; empty: the last stage
   std::map<std::string, std::string> build_args;  // --build-arg

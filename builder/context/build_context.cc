@@ -83,7 +83,7 @@ absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::st
     size_t index = out->size();
     if (!excluded) {
       ContextEntry e{path, st.st_mode, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0,
-                     ""};
+                     "",   st.st_uid,  st.st_gid};
       if (S_ISLNK(st.st_mode)) {
         std::string target(4096, '\0');
         ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
@@ -100,7 +100,8 @@ absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::st
       RETURN_IF_ERROR(Walk(sub.get(), path, real, out));
       if (excluded && out->size() > before) {
         // An excluded directory kept for an exception below it still appears as a directory.
-        out->insert(out->begin() + index, ContextEntry{path, st.st_mode, 0, ""});
+        out->insert(out->begin() + index,
+                    ContextEntry{path, st.st_mode, 0, "", st.st_uid, st.st_gid});
       }
     }
   }
@@ -130,15 +131,23 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
             absl::StrCat("source ", source, ": ", m.status().message()));
       }
       if (!*m) continue;
+      if (S_ISLNK(e.mode)) {
+        // A match that is a symlink stands for what it points to, as a named path does.
+        ASSIGN_OR_RETURN(std::vector<ContextEntry> followed, SelectPath(e.path, e.path));
+        for (ContextEntry& f : followed) out.push_back(std::move(f));
+        continue;
+      }
       if (S_ISDIR(e.mode)) selected_dir = e.path;
       out.push_back(std::move(e));
     }
-    if (out.empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("\"", source, "\": no file in the ", name_, " matches"));
-    }
     return out;
   }
+  return SelectPath(cleaned, source);
+}
+
+absl::StatusOr<std::vector<ContextEntry>> BuildContext::SelectPath(const std::string& cleaned,
+                                                                   absl::string_view source) const {
+  std::vector<ContextEntry> out;
   if (cleaned != "." && ignore_.Excluded(cleaned)) {
     return absl::NotFoundError(
         absl::StrCat("\"", source, "\": not found (excluded by .dockerignore)"));
@@ -154,7 +163,8 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::Select(absl::string_view
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return ErrnoError(absl::StrCat("stat ", source));
   out.push_back(ContextEntry{cleaned, st.st_mode,
-                             S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0, ""});
+                             S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0, "",
+                             st.st_uid, st.st_gid});
   if (S_ISDIR(st.st_mode)) {
     UniqueFd dir(::openat(fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError(absl::StrCat("open ", source));

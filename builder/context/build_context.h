@@ -28,6 +28,8 @@ struct ContextEntry {
   mode_t mode = 0;          // type and permission bits
   uint64_t size = 0;        // regular files
   std::string link_target;  // symlinks inside a selected directory
+  uid_t uid = 0;            // the owner, which COPY --from keeps
+  gid_t gid = 0;
 };
 
 class BuildContext {
@@ -44,7 +46,9 @@ class BuildContext {
 
   // What a COPY/ADD source selects: the named file, or a directory and everything below it
   // that is not excluded; a source with wildcards (Go's filepath.Match, per segment) selects
-  // every path that matches. Entries are sorted by path. NotFound when nothing is selected.
+  // every path that matches (none is not an error, as in BuildKit). The named path and each
+  // match are followed if they are symlinks (inside the context); symlinks below a selected
+  // directory are kept. Entries are sorted by path. NotFound when a plain path is missing.
   absl::StatusOr<std::vector<ContextEntry>> Select(absl::string_view source) const;
 
   // Opens a selected regular file for reading (resolved inside the context).
@@ -61,6 +65,9 @@ class BuildContext {
       : dir_(std::move(dir)), root_(std::move(root)), ignore_(std::move(ignore)) {}
   absl::Status Walk(int dirfd, const std::string& rel, const std::string& physical,
                     std::vector<ContextEntry>* out) const;
+  // A plain (cleaned) path, followed if it is a symlink, and what is below it.
+  absl::StatusOr<std::vector<ContextEntry>> SelectPath(const std::string& cleaned,
+                                                       absl::string_view source) const;
   std::string dir_;
   UniqueFd root_;
   DockerIgnore ignore_;

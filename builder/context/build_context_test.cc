@@ -69,7 +69,28 @@ TEST_F(BuildContextTest, IgnoredAndMissingAreNotFound) {
   EXPECT_TRUE(absl::IsNotFound((*ctx)->Select("secret.key").status()));
   EXPECT_TRUE(absl::IsNotFound((*ctx)->Select("app/README.md").status()));
   EXPECT_TRUE(absl::IsNotFound((*ctx)->Select("nothing").status()));
-  EXPECT_TRUE(absl::IsNotFound((*ctx)->Select("*.nomatch").status()));
+  // A wildcard that matches nothing selects nothing (BuildKit allows it beside other sources).
+  auto none = (*ctx)->Select("*.nomatch");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(BuildContextTest, WildcardMatchesThatAreSymlinksAreFollowed) {
+  auto ctx = BuildContext::Open(ctx_);
+  ASSERT_TRUE(ctx.ok());
+  ASSERT_EQ(::symlink("app/main.go", (ctx_ + "/link-file").c_str()), 0);
+  ASSERT_EQ(::symlink("app", (ctx_ + "/link-dir").c_str()), 0);
+  auto file = (*ctx)->Select("link-f*");
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_EQ(file->size(), 1u);
+  EXPECT_EQ((*file)[0].path, "link-file");
+  EXPECT_TRUE(S_ISREG((*file)[0].mode));
+  EXPECT_EQ((*file)[0].size, 12u);
+  auto dir = (*ctx)->Select("link-d*");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_GE(dir->size(), 2u);
+  EXPECT_TRUE(S_ISDIR((*dir)[0].mode));
+  EXPECT_EQ((*dir)[1].path.substr(0, 9), "link-dir/");
 }
 
 TEST_F(BuildContextTest, CannotEscape) {

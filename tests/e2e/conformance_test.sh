@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The conformance suite: cases ported from BuildKit's Dockerfile frontend tests
+# (testdata/conformance/, one directory a case; its README lists every BuildKit test and
+# what became of it). Each case is built with kiln and checked against what BuildKit's test
+# checks; then, unless the case says why not, built with buildah too, and the two images'
+# unpacked trees and config fields must be identical.
+#
+# A case is a Dockerfile and a `case` file of lines:
+#   origin FILE FUNCTION          the BuildKit test it ports
+#   file PATH MODE TEXT           a context file (TEXT takes printf's \n escapes)
+#   dir PATH MODE | symlink PATH TARGET | dockerfile PATH (the Dockerfile's own path)
+#   args ARG...                   options for both builds (--build-arg, --target, -f ...)
+#   kiln-args ARG...              options for kiln only
+#   expect-file PATH TEXT | expect-contains PATH TEXT | expect-missing PATH
+#   expect-dir PATH | expect-mode PATH MODE | expect-owner PATH UID:GID
+#   expect-link PATH TARGET | expect-config JQ (true for the image config JSON)
+#   expect-error REGEX            the build fails with one error line matching REGEX
+#   buildah skip|differs REASON   no differential build, and why
+# Usage: conformance_test.sh KILN [CASE...]
+source "$(dirname "$0")/lib.sh" "$1"
+shift
+cases_dir=$(cd "$(dirname "$0")/../../testdata/conformance" && pwd)
+BUILDAH_ROOT=$WORK/buildah
+bah() { buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" --storage-driver vfs "$@"; }
+cleanup_buildah() {
+  bah rmi -a -f >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup_buildah EXIT
+
+# The base images cases name: `busybox` laid out as Docker Hub's (users, groups, /tmp).
+base=$WORK/base
+mkdir -p "$base"/{bin,etc,tmp,root,home,usr/sbin,var/spool/mail,var/www}
+cp /bin/busybox "$base/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -f "$base/bin/busybox" "$base/bin/$applet"
+done
+# Debian's busybox-static lacks adduser and addgroup: scripts of the suite's stand in.
+for tool in adduser addgroup; do
+  rm -f "$base/bin/$tool"
+  install -m 755 "$(dirname "$0")/conformance_base/$tool" "$base/bin/$tool"
+done
+chmod 1777 "$base/tmp"
+chmod 700 "$base/root"
+cat >"$base/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+sync:x:4:100:sync:/bin:/bin/sync
+mail:x:8:8:mail:/var/spool/mail:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+operator:x:37:37:Operator:/var:/bin/false
+nobody:x:65534:65534:nobody:/home:/bin/false
+EOF
+cat >"$base/etc/group" <<'EOF'
+root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+wheel:x:10:root
+mail:x:8:
+www-data:x:33:
+operator:x:37:
+staff:x:50:
+users:x:100:
+nogroup:x:65534:
+nobody:x:65534:
+EOF
+"$KILN" image create "$base" -t busybox:latest --cmd '["sh"]' \
+  --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+"$KILN" copy busybox:latest "oci-archive:$WORK/busybox.tar:latest" >/dev/null
+bah pull -q "oci-archive:$WORK/busybox.tar" >/dev/null 2>&1 || fail "buildah cannot pull the base"
+bah tag "$(bah images -q | head -1)" docker.io/library/busybox:latest >/dev/null
+
+# unescape TEXT: printf's escapes, for file contents written on one line.
+unescape() { printf '%b' "$1"; }
+
+# The listing the differential compares: type, mode, owner, size, link target, content;
+# not the stub files and mount points builders add for RUN, nor mtimes.
+listing() {
+  (cd "$1" && find . -mindepth 1 \( -path ./dev -o -path './dev/*' -o -path ./run -o -path './run/*' \
+      -o -path ./proc -o -path ./sys -o -path ./etc/hosts -o -path ./etc/resolv.conf \
+      -o -path ./etc/hostname \) -prune -o -printf '%p %y %m %U:%G %s %l\n' | sort
+   find . -type f ! -path './etc/hosts' ! -path './etc/resolv.conf' ! -path './etc/hostname' \
+      ! -path './dev/*' ! -path './run/*' -print0 | sort -z | xargs -0r sha256sum)
+}
+
+# The config fields the differential compares, with empty values dropped.
+config_fields() {
+  jq -S '{User, Env, Entrypoint, Cmd, WorkingDir, ExposedPorts, Volumes, Labels, StopSignal,
+          Healthcheck, Shell, OnBuild}
+         | .Labels |= (if . then del(.["io.buildah.version"]) else . end)
+         | with_entries(select(.value != null and .value != "" and .value != {} and .value != []))'
+}
+
+run_case() {
+  local dir=$1 name
+  name=$(basename "$dir")
+  local ctx=$WORK/cases/$name
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  local dockerfile=Dockerfile
+  local -a args=() kiln_args=()
+  local buildah_mode=compare
+  local err_re=""
+  # The context first, so expectations may come in any order.
+  while IFS= read -r line || [ -n "$line" ]; do
+    read -r kind rest <<<"$line"
+    case $kind in
+      file)
+        read -r path mode text <<<"$rest"
+        mkdir -p "$(dirname "$ctx/$path")"
+        unescape "$text" >"$ctx/$path"
+        chmod "$mode" "$ctx/$path"
+        ;;
+      dir)
+        read -r path mode <<<"$rest"
+        mkdir -p "$ctx/$path"
+        chmod "$mode" "$ctx/$path"
+        ;;
+      symlink)
+        read -r path target <<<"$rest"
+        mkdir -p "$(dirname "$ctx/$path")"
+        ln -s "$target" "$ctx/$path"
+        ;;
+      dockerfile) dockerfile=$rest ;;
+      args) read -r -a a <<<"$rest"; args+=("${a[@]}") ;;
+      kiln-args) read -r -a a <<<"$rest"; kiln_args+=("${a[@]}") ;;
+      expect-error) err_re=$rest ;;
+      buildah) read -r m _ <<<"$rest"; buildah_mode=$m ;;
+    esac
+  done <"$dir/case"
+  mkdir -p "$(dirname "$ctx/$dockerfile")"
+  cp "$dir/Dockerfile" "$ctx/$dockerfile"
+  [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
+
+  if [ -n "$err_re" ]; then
+    local rc=0
+    "$KILN" build -q --no-cache "${args[@]}" "${kiln_args[@]}" "$ctx" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" != 0 ] || fail "$name: the build succeeded, want an error /$err_re/"
+    grep -qE -- "$err_re" "$WORK/err" || fail "$name: error $(cat "$WORK/err"), want /$err_re/"
+    # One error: a line, or a Dockerfile error's three (message, source line, caret).
+    [ "$(wc -l <"$WORK/err")" -le 3 ] || fail "$name: more than one error: $(cat "$WORK/err")"
+    return
+  fi
+  "$KILN" build -q --no-cache -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "$ctx" \
+    >"$WORK/out" 2>"$WORK/err" || fail "$name: build failed: $(tail -3 "$WORK/err")"
+  rm -rf "$WORK/k" "$WORK/k.oci"
+  "$KILN" copy "conf-$name:1" "oci:$WORK/k.oci:1" >/dev/null
+  umoci unpack --image "$WORK/k.oci:1" "$WORK/k" >/dev/null
+  local root=$WORK/k/rootfs
+  "$KILN" inspect "conf-$name:1" | jq '.config' >"$WORK/k.config"
+  while IFS= read -r line || [ -n "$line" ]; do
+    read -r kind rest <<<"$line"
+    local path want
+    case $kind in
+      expect-file)
+        read -r path want <<<"$rest"
+        [ -f "$root$path" ] || fail "$name: $path is not a file"
+        [ "$(cat "$root$path"; echo x)" = "$(unescape "$want"; echo x)" ] ||
+          fail "$name: $path holds '$(cat "$root$path")', want '$(unescape "$want")'"
+        ;;
+      expect-contains)
+        read -r path want <<<"$rest"
+        grep -qF -- "$(unescape "$want")" "$root$path" 2>/dev/null ||
+          fail "$name: $path lacks '$want': '$(cat "$root$path" 2>&1)'"
+        ;;
+      expect-missing) [ ! -e "$root$rest" ] && [ ! -L "$root$rest" ] || fail "$name: $rest exists" ;;
+      expect-dir) [ -d "$root$rest" ] && [ ! -L "$root$rest" ] || fail "$name: $rest is not a directory" ;;
+      expect-mode)
+        read -r path want <<<"$rest"
+        [ "$(stat -c %04a "$root$path")" = "$want" ] ||
+          fail "$name: $path has mode $(stat -c %04a "$root$path"), want $want"
+        ;;
+      expect-owner)
+        read -r path want <<<"$rest"
+        [ "$(stat -c %u:%g "$root$path")" = "$want" ] ||
+          fail "$name: $path is owned by $(stat -c %u:%g "$root$path"), want $want"
+        ;;
+      expect-link)
+        read -r path want <<<"$rest"
+        [ "$(readlink "$root$path")" = "$want" ] ||
+          fail "$name: $path links to '$(readlink "$root$path")', want '$want'"
+        ;;
+      expect-config)
+        jq -e "$rest" "$WORK/k.config" >/dev/null ||
+          fail "$name: config fails $rest: $(jq -c '.config' "$WORK/k.config")"
+        ;;
+    esac
+  done <"$dir/case"
+  [ "$buildah_mode" = compare ] || return 0
+
+  # The differential: buildah builds the same context; trees and config must match.
+  bah bud -q --format docker --isolation chroot --pull=never --layers=false \
+    -t "conf-$name" "${args[@]}" "$ctx" >/dev/null 2>"$WORK/berr" ||
+    fail "$name: buildah failed (mark the case 'buildah differs REASON' if kiln is right): $(tail -3 "$WORK/berr")"
+  rm -rf "$WORK/b" "$WORK/b.oci"
+  bah push -q "conf-$name" "oci:$WORK/b.oci:1" >/dev/null 2>&1
+  umoci unpack --image "$WORK/b.oci:1" "$WORK/b" >/dev/null
+  listing "$root" >"$WORK/k.list"
+  listing "$WORK/b/rootfs" >"$WORK/b.list"
+  diff "$WORK/k.list" "$WORK/b.list" >"$WORK/tree.diff" ||
+    fail "$name: trees differ from buildah's (< kiln, > buildah): $(grep "^[<>]" "$WORK/tree.diff" | head -20 | tr "\n" ";")"
+  jq '.config' "$WORK/k.config" | config_fields >"$WORK/k.fields"
+  bah inspect --type image "conf-$name" | jq '.Docker.config' | config_fields >"$WORK/b.fields"
+  diff "$WORK/k.fields" "$WORK/b.fields" >"$WORK/config.diff" ||
+    fail "$name: config differs from buildah's (< kiln, > buildah): $(grep "^[<>]" "$WORK/config.diff" | tr "\n" " ")"
+  DIFFERENTIAL=1
+}
+
+if [ $# -gt 0 ]; then
+  selected=("$@")
+else
+  selected=()
+  for d in "$cases_dir"/*/; do selected+=("$(basename "$d")"); done
+fi
+# Every case runs (in a subshell, so one failure does not hide the others).
+failed=()
+differential=0
+for name in "${selected[@]}"; do
+  if (DIFFERENTIAL=0; run_case "$cases_dir/$name"; exit $((DIFFERENTIAL == 1 ? 10 : 0))); then
+    PASSED=$((PASSED + 1))
+  else
+    rc=$?
+    if [ "$rc" = 10 ]; then
+      PASSED=$((PASSED + 1))
+      differential=$((differential + 1))
+    else
+      failed+=("$name")
+    fi
+  fi
+  "$KILN" rmi "conf-$name:1" >/dev/null 2>&1 || true
+  bah rmi -f "conf-$name" >/dev/null 2>&1 || true
+done
+echo "conformance: $PASSED of ${#selected[@]} cases pass, $differential identical to buildah's result"
+echo "$PASSED passed, ${#failed[@]} failed"
+[ ${#failed[@]} = 0 ] || { echo "failed: ${failed[*]}"; exit 1; }
