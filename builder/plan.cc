@@ -368,8 +368,13 @@ class Planner {
     if (!options_.target.empty()) {
       auto t = StageByName(options_.target);
       if (!t.ok()) {
-        return absl::NotFoundError(absl::StrCat(
-            "target stage ", dockerfile::GoQuote(options_.target), " could not be found"));
+        std::vector<std::string> names;
+        for (const Stage& s : stages_) {
+          if (!s.name.empty()) names.push_back(s.name);
+        }
+        return absl::NotFoundError(
+            absl::StrCat("target stage ", dockerfile::GoQuote(options_.target),
+                         " could not be found", dockerfile::Suggest(options_.target, names)));
       }
       plan.target = *t;
     }

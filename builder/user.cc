@@ -24,8 +24,9 @@ absl::StatusOr<ResolvedUser> ResolveUser(
     const std::string& user,
     const std::function<std::optional<std::string>(const std::string&)>& read_file) {
   ResolvedUser out;
-  if (user.empty()) return out;
-  std::pair<std::string, std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
+  // No USER is root, whose groups are looked up like anyone's.
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(user.empty() ? "0" : user, absl::MaxSplits(':', 1));
   auto passwd = Rows(read_file("/etc/passwd"));
   auto groups = Rows(read_file("/etc/group"));
   std::string user_name;
@@ -66,7 +67,11 @@ absl::StatusOr<ResolvedUser> ResolveUser(
       }
       out.gid = id;
     }
-  } else if (!user_name.empty()) {
+  }
+  // The groups list starts with the primary group (as containerd and BuildKit set it), then
+  // the groups listing the user, when no group was named.
+  out.groups.push_back(out.gid);
+  if (parts.second.empty() && !user_name.empty()) {
     for (const auto& row : groups) {
       if (row.size() < 4 || !absl::SimpleAtoi(row[2], &id)) continue;
       for (absl::string_view member : absl::StrSplit(row[3], ',', absl::SkipEmpty())) {

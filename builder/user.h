@@ -1,7 +1,8 @@
 // Resolves a Dockerfile USER ("name", "uid", "name:group", "uid:gid") to numeric ids through
 // the image's /etc/passwd and /etc/group, as Docker does: a numeric uid needs no passwd entry;
-// without a group the user's primary group from passwd is used (0 when unknown), and the
-// supplementary groups are those listing the user in /etc/group. Stateless.
+// without a group the user's primary group from passwd is used (0 when unknown). The groups
+// list holds the primary group, then (when no group is named) those listing the user in
+// /etc/group, as containerd and BuildKit set them. No USER is root. Stateless.
 #ifndef KILN_BUILDER_USER_H_
 #define KILN_BUILDER_USER_H_
 

@@ -78,20 +78,6 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
   return prev[b.size()];
 }
 
-// " (did you mean X?)" for the closest candidate within distance 2, else "".
-std::string Suggest(absl::string_view got, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = 3;
-  for (const std::string& c : candidates) {
-    size_t d = EditDistance(absl::AsciiStrToLower(got), absl::AsciiStrToLower(c));
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  return best.empty() ? "" : absl::StrCat(" (did you mean ", best, "?)");
-}
-
 // The column of `needle` in the node's first line, or the node's column.
 int ColumnOf(const Dockerfile& df, const Node& node, absl::string_view needle) {
   if (node.start_line >= 1 && static_cast<size_t>(node.start_line) <= df.lines.size()) {
@@ -262,6 +248,20 @@ absl::Status CheckArgs(const Dockerfile& df, const Node& node, const Instruction
 }
 
 }  // namespace
+
+// " (did you mean X?)" for the closest candidate within distance 2, else "".
+std::string Suggest(absl::string_view got, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& c : candidates) {
+    size_t d = EditDistance(absl::AsciiStrToLower(got), absl::AsciiStrToLower(c));
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best.empty() ? "" : absl::StrCat(" (did you mean ", best, "?)");
+}
 
 std::string Instruction::Flag(const std::string& name, const std::string& fallback) const {
   auto it = flags.find(name);

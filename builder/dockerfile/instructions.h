@@ -35,6 +35,10 @@ absl::StatusOr<std::vector<Instruction>> CheckInstructions(const Dockerfile& df)
 // Go's time.ParseDuration for HEALTHCHECK flags, in nanoseconds ("1m30s", "250ms").
 absl::StatusOr<int64_t> ParseGoDuration(absl::string_view text);
 
+// " (did you mean X?)" for the candidate closest to `got` (within an edit distance of 2,
+// ignoring case), else "".
+std::string Suggest(absl::string_view got, const std::vector<std::string>& candidates);
+
 }  // namespace kiln::builder::dockerfile
 
 #endif  // KILN_BUILDER_DOCKERFILE_INSTRUCTIONS_H_

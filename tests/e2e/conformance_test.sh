@@ -24,7 +24,8 @@ BUILDAH_ROOT=$WORK/buildah
 bah() { buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" --storage-driver vfs "$@"; }
 cleanup_buildah() {
   bah rmi -a -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  # CONFORMANCE_KEEP=1 keeps the work directory (contexts, stores, unpacked images) to look at.
+  if [ -n "${CONFORMANCE_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup_buildah EXIT
 
@@ -148,10 +149,13 @@ run_case() {
     return
   fi
   "$KILN" build -q --no-cache -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "$ctx" \
-    >"$WORK/out" 2>"$WORK/err" || fail "$name: build failed: $(tail -3 "$WORK/err")"
+    >"$WORK/out" 2>"$WORK/err" || fail "$name: build failed: $(tail -8 "$WORK/err" | tr "\n" " ")"
   rm -rf "$WORK/k" "$WORK/k.oci"
   "$KILN" copy "conf-$name:1" "oci:$WORK/k.oci:1" >/dev/null
-  umoci unpack --image "$WORK/k.oci:1" "$WORK/k" >/dev/null
+  # raw: the root filesystem only (a USER the image's passwd lacks stops a bundle's config).
+  mkdir -p "$WORK/k"
+  umoci raw unpack --image "$WORK/k.oci:1" "$WORK/k/rootfs" >/dev/null 2>&1 ||
+    fail "$name: umoci cannot unpack kiln's image"
   local root=$WORK/k/rootfs
   "$KILN" inspect "conf-$name:1" | jq '.config' >"$WORK/k.config"
   while IFS= read -r line || [ -n "$line" ]; do
@@ -200,7 +204,9 @@ run_case() {
     fail "$name: buildah failed (mark the case 'buildah differs REASON' if kiln is right): $(tail -3 "$WORK/berr")"
   rm -rf "$WORK/b" "$WORK/b.oci"
   bah push -q "conf-$name" "oci:$WORK/b.oci:1" >/dev/null 2>&1
-  umoci unpack --image "$WORK/b.oci:1" "$WORK/b" >/dev/null
+  mkdir -p "$WORK/b"
+  umoci raw unpack --image "$WORK/b.oci:1" "$WORK/b/rootfs" >/dev/null 2>&1 ||
+    fail "$name: umoci cannot unpack buildah's image"
   listing "$root" >"$WORK/k.list"
   listing "$WORK/b/rootfs" >"$WORK/b.list"
   diff "$WORK/k.list" "$WORK/b.list" >"$WORK/tree.diff" ||
