@@ -872,6 +872,10 @@ class Executor {
     spec.groups = user.groups;
     spec.cwd = c.working_dir.empty() ? "/" : c.working_dir;
     std::map<std::string, std::string> env;
+    // Proxy build arguments reach every RUN without a declaration (and stay out of its key).
+    for (const auto& [k, v] : req_.build_args) {
+      if (IsProxyArg(k)) env[k] = v;
+    }
     for (const auto& [k, v] : Cur().args) env[k] = v;
     for (const std::string& e : c.env) {
       std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));

@@ -30,6 +30,12 @@ const std::set<std::string>& ProxyArgs() {
   return *args;
 }
 
+}  // namespace
+
+bool IsProxyArg(const std::string& name) { return ProxyArgs().count(name) > 0; }
+
+namespace {
+
 void AddPlatformArgs(const std::string& prefix, const oci::Platform& p, Env* env) {
   (*env)[prefix + "PLATFORM"] = p.str();
   (*env)[prefix + "OS"] = p.os;
@@ -59,6 +65,8 @@ class Planner {
     ASSIGN_OR_RETURN(std::vector<Instruction> all, dockerfile::CheckInstructions(df_));
     AddPlatformArgs("TARGET", options_.target_platform, &meta_);
     AddPlatformArgs("BUILD", options_.build_platform, &meta_);
+    // The stage being built, for stages that declare it.
+    meta_["TARGETSTAGE"] = options_.target.empty() ? "default" : options_.target;
     size_t i = 0;
     for (; i < all.size() && all[i].name != "FROM"; ++i) {
       if (all[i].name != "ARG") {
@@ -108,13 +116,14 @@ class Planner {
       size_t eq = word.find('=');
       ASSIGN_OR_RETURN(std::string name, Expand(*ins.node, word.substr(0, eq), env));
       std::optional<std::string> value;
-      if (eq != std::string::npos) {
-        ASSIGN_OR_RETURN(value, Expand(*ins.node, word.substr(eq + 1), env));
-      }
+      // A value given with --build-arg wins, and the default is then not even expanded (a
+      // "${X:?msg}" default only fails when nothing is given).
       if (auto it = options_.build_args.find(name); it != options_.build_args.end()) {
         value = it->second;
         used_build_args_.insert(name);
-      } else if (!value && !global && meta_.count(name)) {
+      } else if (eq != std::string::npos) {
+        ASSIGN_OR_RETURN(value, Expand(*ins.node, word.substr(eq + 1), env));
+      } else if (!global && meta_.count(name)) {
         value = meta_.at(name);  // a global ARG re-declared without a value
       }
       if (value) {

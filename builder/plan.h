@@ -35,6 +35,10 @@ namespace kiln::builder {
 inline constexpr char kDefaultStagePath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+// HTTP_PROXY, http_proxy, HTTPS_PROXY, ..., NO_PROXY, ALL_PROXY: build arguments RUN steps
+// see without a declaration, and that are not part of any cache key.
+bool IsProxyArg(const std::string& name);
+
 struct PlanOptions {
   std::string target;                             // stage name; empty: the last stage
   std::map<std::string, std::string> build_args;  // --build-arg
