@@ -36,6 +36,7 @@
 #include "base/unique_fd.h"
 #include "builder/context/build_context.h"
 #include "builder/context/dockerignore.h"
+#include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/dockerfile/run_mount.h"
@@ -312,6 +313,8 @@ class Executor {
     if (stage.base_stage >= 0) {
       std::optional<ImageState> base = DoneState(stage.base_stage);
       if (!base) return absl::InternalError("base stage not built yet");
+      // The stage's ONBUILD lines ran as this stage's first steps; they are not passed on.
+      base->config.config.on_build.clear();
       return *std::move(base);
     }
     if (stage.base == "scratch") return Scratch();
@@ -922,7 +925,8 @@ class Executor {
       }
       resources.reset();
       return absl::AbortedError(
-          absl::StrCat("the command exited with code ", result->exit_code,
+          absl::StrCat("process ", dockerfile::GoQuote(absl::StrJoin(spec.argv, " ")),
+                       " did not complete successfully: exit code: ", result->exit_code,
                        tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
     }
     resources.reset();  // the network and cgroup go back before the layer is written
@@ -1008,11 +1012,9 @@ class Executor {
     std::string dest =
         CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, dest_arg));
     // A destination is a directory when spelled as one ("dir/", ".", "dir/.", or empty: the
-    // working directory), or when several files (or a wildcard) go there.
+    // working directory), or when several sources (or a wildcard's several matches) go there.
     bool dest_is_dir = dest_arg.empty() || dest_arg == "." || absl::EndsWith(dest_arg, "/") ||
-                       absl::EndsWith(dest_arg, "/.") || sources.size() > 1 ||
-                       std::any_of(sources.begin(), sources.end(),
-                                   [](const std::string& s) { return HasGlobMeta(s); });
+                       absl::EndsWith(dest_arg, "/.") || sources.size() > 1;
 
     // --link: the layer is made without looking at the layers below (it can then sit on any
     // base), so the destination's symlinks in the image are not followed.
@@ -1032,14 +1034,9 @@ class Executor {
                          return image.ReadFile(path);
                        }));
     }
-    std::optional<mode_t> chmod;
-    if (auto it = p.flags.find("chmod"); it != p.flags.end()) {
-      uint32_t m;
-      if (!absl::numbers_internal::safe_strtou32_base(it->second.back(), &m, 8) || m > 07777) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid --chmod ", it->second.back(), ": want an octal mode"));
-      }
-      chmod = m;
+    std::optional<dockerfile::FileMode> chmod;
+    if (auto it = p.flags.find("chmod"); it != p.flags.end() && !it->second.back().empty()) {
+      ASSIGN_OR_RETURN(chmod, dockerfile::FileMode::Parse(it->second.back()));
     }
     std::optional<context::DockerIgnore> exclude;
     if (auto it = p.flags.find("exclude"); it != p.flags.end()) {
@@ -1082,6 +1079,18 @@ class Executor {
       }
       ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));
       std::string root = context::CleanPath(source);
+      if (HasGlobMeta(root) && !dest_is_dir) {
+        // Matches come each followed by what is below it: count the tops.
+        int matches = 0;
+        std::string top;
+        for (const context::ContextEntry& e : entries) {
+          if (matches == 0 || !absl::StartsWith(e.path, top + "/")) {
+            ++matches;
+            top = e.path;
+          }
+        }
+        dest_is_dir = matches > 1;
+      }
       // --parents keeps each match's path from the context root, or from a "/./" pivot.
       std::string pivot;
       if (size_t at = source.find("/./"); parents && at != std::string::npos) {
@@ -1210,7 +1219,7 @@ class Executor {
   struct Writer {
     std::string diff;
     std::optional<ResolvedUser> owner;
-    std::optional<mode_t> chmod;
+    std::optional<dockerfile::FileMode> chmod;
     bool keep_owners = false;          // copied entries keep their own owners (COPY --from)
     const LayeredFs* image = nullptr;  // the layers below this step
 
@@ -1286,9 +1295,16 @@ class Executor {
           if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
         } else {
           RETURN_IF_ERROR(Own(path));
+          // An octal --chmod is also the mode of the directories the copy creates.
+          if (chmod && chmod->octal() && ::chmod(path.c_str(), *chmod->octal()) != 0) {
+            return ErrnoError("chmod " + path);
+          }
         }
       }
       return absl::OkStatus();
+    }
+    mode_t ModeOf(mode_t own, bool is_dir) const {
+      return chmod ? chmod->Apply(own, is_dir) : own & 07777;
     }
     // A directory at `target`: one the image already has keeps its mode and owner (it is
     // copied into, not replaced); a new one gets `mode` (or --chmod) and the owner --chown
@@ -1309,14 +1325,14 @@ class Executor {
         return absl::OkStatus();
       }
       if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
-      if (::chmod(path.c_str(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
+      if (::chmod(path.c_str(), ModeOf(mode, true)) != 0) return ErrnoError("chmod " + path);
       return keep_source_owner && source != nullptr ? OwnEntry(path, *source) : Own(path);
     }
     absl::Status WriteData(const std::string& target, const std::string& data, mode_t mode) const {
       ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
       RETURN_IF_ERROR(Parents(placed));
       std::string path = diff + placed;
-      RETURN_IF_ERROR(WriteFileAtomic(path, data, chmod.value_or(mode)));
+      RETURN_IF_ERROR(WriteFileAtomic(path, data, ModeOf(mode, false)));
       return Own(path);
     }
     // Copies a downloaded file to `target` (the download may serve other stages too).
@@ -1333,7 +1349,7 @@ class Executor {
       FdReader reader(in.get());
       FdWriter writer(out.get());
       RETURN_IF_ERROR(Copy(reader, writer).status());
-      if (::fchmod(out.get(), chmod.value_or(mode)) != 0) return ErrnoError("chmod " + path);
+      if (::fchmod(out.get(), ModeOf(mode, false)) != 0) return ErrnoError("chmod " + path);
       if (mtime) {
         struct timespec times[2] = {{*mtime, 0}, {*mtime, 0}};
         if (::futimens(out.get(), times) != 0) return ErrnoError("futimens " + path);
@@ -1352,7 +1368,11 @@ class Executor {
           return ErrnoError("symlink " + path);
         return OwnEntry(path, e);
       }
-      if (!S_ISREG(e.mode)) return absl::OkStatus();  // sockets, devices: not copied
+      if (S_ISSOCK(e.mode)) {  // a socket becomes an empty file (a tar cannot hold one)
+        RETURN_IF_ERROR(WriteFileAtomic(path, "", ModeOf(e.mode, false)));
+        return OwnEntry(path, e);
+      }
+      if (!S_ISREG(e.mode)) return absl::OkStatus();  // devices, fifos: not copied
       ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
       struct stat st;
       if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + e.path);
@@ -1363,8 +1383,7 @@ class Executor {
       FdWriter to(out.get());
       RETURN_IF_ERROR_CTX(Copy(from, to).status(), "copying ", e.path);
       RETURN_IF_ERROR(OwnEntry(path, e));
-      if (::fchmod(out.get(), chmod.value_or(e.mode & 07777)) != 0)
-        return ErrnoError("chmod " + path);
+      if (::fchmod(out.get(), ModeOf(e.mode, false)) != 0) return ErrnoError("chmod " + path);
       // The source's modification time, as Docker keeps it (the layer clamps it).
       const struct timespec times[2] = {st.st_mtim, st.st_mtim};
       if (::futimens(out.get(), times) != 0) return ErrnoError("set mtime of " + path);

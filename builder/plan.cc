@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/quote.h"
 
 namespace kiln::builder {
@@ -183,10 +184,16 @@ class Planner {
     bool image_base = stage.base_stage < 0 && stage.base != "scratch";
     std::string base = stage.base;
     stages_.push_back(std::move(stage));
+    std::vector<std::string> triggers;
     if (image_base && options_.image_triggers) {
-      ASSIGN_OR_RETURN(std::vector<std::string> triggers, options_.image_triggers(base));
-      for (const std::string& trigger : triggers) RETURN_IF_ERROR(AddTrigger(node, base, trigger));
+      ASSIGN_OR_RETURN(triggers, options_.image_triggers(base));
+    } else if (int b = stages_.back().base_stage; b >= 0) {
+      // A stage built on a stage runs the ONBUILD lines that stage wrote, as BuildKit does.
+      for (const PlannedInstruction& p : stages_[b].instructions) {
+        if (p.instruction == "ONBUILD") triggers.push_back(p.args[0]);
+      }
     }
+    for (const std::string& trigger : triggers) RETURN_IF_ERROR(AddTrigger(node, base, trigger));
     return absl::OkStatus();
   }
 
@@ -240,6 +247,13 @@ class Planner {
       if (!FlagExpands(ins.name, flag)) continue;
       for (std::string& v : values) {
         ASSIGN_OR_RETURN(v, Expand(node, v, env));
+      }
+    }
+    if (auto it = p.flags.find("chmod"); it != p.flags.end() && IsCopyOrAdd(ins.name)) {
+      if (!it->second.back().empty()) {
+        if (auto mode = dockerfile::FileMode::Parse(it->second.back()); !mode.ok()) {
+          return Error(node, mode.status().message());
+        }
       }
     }
     const std::string& n = ins.name;

@@ -48,7 +48,8 @@ struct PlanOptions {
   // Unset: base images count as having no ENV.
   std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_env;
   // The ONBUILD triggers of a base image: they become the first instructions of a stage built
-  // on it (a stage built on another stage does not run them). Unset: none.
+  // on it (a stage built on another stage runs the ONBUILD lines of that stage instead).
+  // Unset: none.
   std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_triggers;
 };
 

@@ -148,16 +148,22 @@ TEST(PlanTest, OnbuildTriggersOfImageBases) {
     if (image == "parent:1") return std::vector<std::string>{"COPY . $DIR/src", "RUN make"};
     return std::vector<std::string>{};
   };
-  auto plan = PlanOf("FROM parent:1 AS a\nRUN test\nFROM a\nRUN again\n", options);
+  auto plan =
+      PlanOf("FROM parent:1 AS a\nRUN test\nONBUILD RUN hook\nFROM a\nRUN again\n", options);
   ASSERT_TRUE(plan.ok()) << plan.status();
   const Stage& a = plan->stages[0];
-  ASSERT_EQ(a.instructions.size(), 3u);
+  ASSERT_EQ(a.instructions.size(), 4u);
   EXPECT_EQ(a.instructions[0].instruction, "COPY");
   EXPECT_EQ(a.instructions[0].args, (std::vector<std::string>{".", "/opt/src"}));  // expanded
   EXPECT_EQ(a.instructions[0].line, 1);  // reported at the FROM
   EXPECT_EQ(a.instructions[1].instruction, "RUN");
   EXPECT_EQ(a.instructions[2].args, std::vector<std::string>{"test"});
-  ASSERT_EQ(plan->stages[1].instructions.size(), 1u);  // a stage base runs no triggers
+  // A stage base runs not the image's triggers but the ONBUILD lines of its base stage.
+  const Stage& b = plan->stages[1];
+  ASSERT_EQ(b.instructions.size(), 2u);
+  EXPECT_EQ(b.instructions[0].args, std::vector<std::string>{"hook"});
+  EXPECT_EQ(b.instructions[0].line, 4);
+  EXPECT_EQ(b.instructions[1].args, std::vector<std::string>{"again"});
 
   options.image_triggers = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
     return std::vector<std::string>{"FROM other"};

@@ -190,7 +190,7 @@ mkdir -p "$WORK/fail"
 printf 'FROM base:1\nRUN echo about to fail && exit 3\n' >"$WORK/fail/Dockerfile"
 rc=0; "$KILN" build -q -t failed:1 "$WORK/fail" >/dev/null 2>"$WORK/fail.log" || rc=$?
 [ "$rc" = 1 ] || fail "failing build exited $rc"
-grep -q 'Dockerfile:2: RUN: the command exited with code 3; last output:' "$WORK/fail.log" \
+grep -q 'Dockerfile:2: RUN: process "/bin/sh -c echo about to fail && exit 3" did not complete successfully: exit code: 3; last output:' "$WORK/fail.log" \
   && grep -q '^  about to fail$' "$WORK/fail.log" || fail "failure report: $(cat "$WORK/fail.log")"
 ! "$KILN" inspect failed:1 >/dev/null 2>&1 || fail "a failed build was tagged"
 printf 'FROM 127.0.0.1:1/nosuch/image:1\n' >"$WORK/fail/Dockerfile"

@@ -8,8 +8,10 @@
 # A case is a Dockerfile and a `case` file of lines:
 #   origin FILE FUNCTION          the BuildKit test it ports
 #   file PATH MODE TEXT           a context file (TEXT takes printf's \n escapes)
-#   dir PATH MODE | symlink PATH TARGET | dockerfile PATH (the Dockerfile's own path)
+#   dir PATH MODE | symlink PATH TARGET | socket PATH (a listening-less unix socket, 0600)
+#   dockerfile PATH               the Dockerfile's own path in the context
 #   args ARG...                   options for both builds (--build-arg, --target, -f ...)
+#   prebuild FILE NAME            first build FILE (of the case) as image NAME, for FROM NAME
 #   kiln-args ARG...              options for kiln only
 #   expect-file PATH TEXT | expect-contains PATH TEXT | expect-missing PATH
 #   expect-dir PATH | expect-mode PATH MODE | expect-owner PATH UID:GID
@@ -108,6 +110,7 @@ run_case() {
   local -a args=() kiln_args=()
   local buildah_mode=compare
   local err_re=""
+  local -a prebuilds=()
   # The context first, so expectations may come in any order.
   while IFS= read -r line || [ -n "$line" ]; do
     read -r kind rest <<<"$line"
@@ -128,17 +131,34 @@ run_case() {
         mkdir -p "$(dirname "$ctx/$path")"
         ln -s "$target" "$ctx/$path"
         ;;
+      socket)
+        mkdir -p "$(dirname "$ctx/$rest")"
+        python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$ctx/$rest"
+        chmod 600 "$ctx/$rest"
+        ;;
       dockerfile) dockerfile=$rest ;;
       args) read -r -a a <<<"$rest"; args+=("${a[@]}") ;;
       kiln-args) read -r -a a <<<"$rest"; kiln_args+=("${a[@]}") ;;
       expect-error) err_re=$rest ;;
       buildah) read -r m _ <<<"$rest"; buildah_mode=$m ;;
+      prebuild) prebuilds+=("$rest") ;;
     esac
   done <"$dir/case"
   mkdir -p "$(dirname "$ctx/$dockerfile")"
   cp "$dir/Dockerfile" "$ctx/$dockerfile"
   [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
 
+  local pre
+  for pre in "${prebuilds[@]}"; do
+    read -r file image <<<"$pre"
+    "$KILN" build -q -t "$image" -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/err" ||
+      fail "$name: building $file failed: $(tail -5 "$WORK/err" | tr '\n' ' ')"
+    if [ "$buildah_mode" = compare ]; then
+      bah bud -q --format docker --isolation chroot --pull=never --layers=false -t "$image" \
+        -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/berr" ||
+        fail "$name: buildah failed on $file: $(tail -3 "$WORK/berr")"
+    fi
+  done
   if [ -n "$err_re" ]; then
     local rc=0
     "$KILN" build -q --no-cache "${args[@]}" "${kiln_args[@]}" "$ctx" >"$WORK/out" 2>"$WORK/err" || rc=$?

@@ -1,0 +1,1 @@
+FROM onbuild-base:1

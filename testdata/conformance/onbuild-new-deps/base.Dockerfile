@@ -1,0 +1,2 @@
+FROM busybox
+ONBUILD COPY --from=onbuild-rel:1 /release /out/release2

@@ -1,0 +1,2 @@
+FROM busybox
+RUN echo -n release > /release
