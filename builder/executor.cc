@@ -491,7 +491,7 @@ class Executor {
     if (!link) {
       for (const auto& [k, v] : Cur().args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
     }
-    for (const auto& h : p.node->heredocs) absl::StrAppend(&material, "heredoc ", h.content, "\n");
+    for (const std::string& h : p.heredocs) absl::StrAppend(&material, "heredoc ", h, "\n");
     if (p.instruction == "ADD") {
       // A URL is keyed by its content: the --checksum if given, else the bytes downloaded now.
       for (auto it = p.args.begin(); it + 1 < p.args.end(); ++it) {
@@ -837,7 +837,8 @@ class Executor {
                IsHeredocOperator(absl::StripAsciiWhitespace(p.args[0]), heredocs[0])) {
       // RUN <<EOF: the heredoc is the script; one starting with #! runs with its interpreter
       // (reading the script from stdin, as /dev/stdin), else with the shell.
-      const std::string& script = heredocs[0].content;
+      std::string script =
+          heredocs[0].chomp ? dockerfile::ChompHeredocContent(p.heredocs[0]) : p.heredocs[0];
       if (absl::StartsWith(script, "#!")) {
         ASSIGN_OR_RETURN(argv, ShebangCommand(script));
         ASSIGN_OR_RETURN(script_fd, MemoryFile("heredoc", script));
@@ -848,7 +849,9 @@ class Executor {
       // cmd <<EOF ...: the shell gets the command line with the heredocs after it and feeds
       // them to the command itself (expansion, <<- and fd numbers as in any shell script).
       std::string script = p.args[0];
-      for (const auto& h : heredocs) absl::StrAppend(&script, "\n", h.content, h.name);
+      for (size_t i = 0; i < heredocs.size(); ++i) {
+        absl::StrAppend(&script, "\n", p.heredocs[i], heredocs[i].name);
+      }
       argv = ShellCommand(c, script);
     } else {
       argv = ShellCommand(c, p.args[0]);
@@ -1068,13 +1071,18 @@ class Executor {
         continue;
       }
       if (absl::StartsWith(source, "<<")) {
-        const dockerfile::Heredoc* doc = nullptr;
-        for (const auto& h : p.node->heredocs) {
-          if (absl::StrContains(source, h.name)) doc = &h;
-        }
-        if (doc == nullptr) return absl::InvalidArgumentError("unknown heredoc " + source);
+        // The delimiter word without "<<", "-" and quotes names the heredoc.
+        std::string name = source.substr(2);
+        if (absl::StartsWith(name, "-")) name.erase(0, 1);
+        name.erase(std::remove_if(name.begin(), name.end(),
+                                  [](char ch) { return ch == '\'' || ch == '"'; }),
+                   name.end());
+        const auto& docs = p.node->heredocs;
+        auto doc = std::find_if(docs.begin(), docs.end(),
+                                [&](const dockerfile::Heredoc& h) { return h.name == name; });
+        if (doc == docs.end()) return absl::InvalidArgumentError("unknown heredoc " + source);
         std::string target = dest_is_dir ? JoinPath(dest, doc->name) : dest;
-        RETURN_IF_ERROR(writer.WriteData(target, doc->content, 0644));
+        RETURN_IF_ERROR(writer.WriteData(target, p.heredocs[doc - docs.begin()], 0644));
         continue;
       }
       ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));

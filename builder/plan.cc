@@ -257,6 +257,21 @@ class Planner {
       }
     }
     const std::string& n = ins.name;
+    for (const dockerfile::Heredoc& h : node.heredocs) {
+      std::string content = h.content;
+      if (IsCopyOrAdd(n)) {
+        if (h.chomp) content = dockerfile::ChompHeredocContent(content);
+        if (h.expand) {
+          // Quotes are plain text here; the escape character is always the backslash.
+          ShellLexOptions raw;
+          raw.skip_quotes = true;
+          auto v = ShellLex(raw).ProcessWord(content, env);
+          if (!v.ok()) return Error(node, v.status().message());
+          content = *std::move(v);
+        }
+      }
+      p.heredocs.push_back(std::move(content));
+    }
     if (n == "ENV" || n == "LABEL") {
       std::vector<std::pair<std::string, std::string>> pairs;
       for (size_t i = 0; i + 1 < node.args.size(); i += 3) {
@@ -298,7 +313,11 @@ class Planner {
     } else if (n == "ONBUILD") {
       const Node& trigger = node.sub[0];
       size_t start = trigger.original.find_first_not_of(" \t");
-      p.args.push_back(start == std::string::npos ? "" : trigger.original.substr(start));
+      std::string text = start == std::string::npos ? "" : trigger.original.substr(start);
+      // The trigger keeps its heredocs, each after the line with its delimiter.
+      for (const dockerfile::Heredoc& h : node.heredocs)
+        absl::StrAppend(&text, "\n", h.content, h.name);
+      p.args.push_back(std::move(text));
     } else {
       p.args = node.args;  // RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER: not expanded
     }

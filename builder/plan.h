@@ -60,6 +60,10 @@ struct PlannedInstruction {
   std::vector<std::string> args;                          // expanded where the reference expands
   std::map<std::string, std::vector<std::string>> flags;  // likewise
   bool json = false;
+  // The heredocs' contents, in order, as the step uses them: for COPY and ADD with <<-'s
+  // leading tabs removed and variables expanded (unless the delimiter was quoted), as BuildKit
+  // does; for RUN as written (the shell, or the script's interpreter, reads them).
+  std::vector<std::string> heredocs;
 };
 
 struct Stage {

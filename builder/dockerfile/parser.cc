@@ -554,4 +554,16 @@ absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view fi
   return df;
 }
 
+std::string ChompHeredocContent(absl::string_view content) {
+  std::string out;
+  out.reserve(content.size());
+  bool line_start = true;
+  for (char c : content) {
+    if (line_start && c == '\t') continue;
+    line_start = c == '\n';
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace kiln::builder::dockerfile

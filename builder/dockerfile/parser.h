@@ -70,6 +70,9 @@ struct Dockerfile {
 // Parses `content`. Errors carry `filename:line:column:` and the offending line.
 absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view filename);
 
+// A <<- heredoc's content: the leading tabs of every line removed.
+std::string ChompHeredocContent(absl::string_view content);
+
 }  // namespace kiln::builder::dockerfile
 
 #endif  // KILN_BUILDER_DOCKERFILE_PARSER_H_

@@ -96,7 +96,7 @@ class Processor {
         --depth_;
         return r;
       }
-      if (ch == '\'' || ch == '"' || ch == '$') {
+      if (((ch == '\'' || ch == '"') && !options_.skip_quotes) || ch == '$') {
         absl::StatusOr<std::string> part = ch == '\''  ? SingleQuote()
                                            : ch == '"' ? DoubleQuote()
                                                        : Dollar();

@@ -25,6 +25,7 @@ struct ShellLexOptions {
   bool raw_quotes = false;      // keep quote characters in the result
   bool raw_escapes = false;     // keep escape characters in the result
   bool skip_unset_env = false;  // leave references to unset variables as written
+  bool skip_quotes = false;     // quotes are ordinary characters (heredoc contents)
 };
 
 class ShellLex {

@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.raw_quotes = mode & 2;
   options.raw_escapes = mode & 4;
   options.skip_unset_env = mode & 8;
+  options.skip_quotes = mode & 16;
   kiln::builder::dockerfile::Env env = {{"a", "1"}, {"v", "a/b/c"}, {"empty", ""}};
   kiln::builder::dockerfile::ShellLex lex(options);
   (void)lex.ProcessWord(word, env);

@@ -108,6 +108,16 @@ TEST(ShellLexTest, RawModesForHeredocDetection) {
   EXPECT_EQ(*w, (std::vector<std::string>{"cat", "<<\"EOF\"", "$unset", "${x:-y}", "\\$a"}));
 }
 
+// Heredoc contents: quotes are text, variables inside them expand, escapes still escape.
+TEST(ShellLexTest, SkipQuotes) {
+  ShellLexOptions o;
+  o.skip_quotes = true;
+  auto r = ShellLex(o).ProcessWord("'$a' \"${a}\" \\$a \\\n", {{"a", "1"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "'1' \"1\" $a \n");
+  EXPECT_EQ(*ShellLex(o).ProcessWord("it's", {}), "it's");  // no unmatched quote error
+}
+
 TEST(ShellLexTest, BacktickEscape) {
   ShellLexOptions o;
   o.escape = '`';
