@@ -1085,8 +1085,20 @@ class Executor {
         RETURN_IF_ERROR(writer.WriteData(target, p.heredocs[doc - docs.begin()], 0644));
         continue;
       }
+      if (parents) {
+        RETURN_IF_ERROR(CopyWithParents(*ctx, source, dest, writer, exclude));
+        continue;
+      }
       ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));
       std::string root = context::CleanPath(source);
+      if (entries.empty()) {
+        // Nothing matched (an empty wildcard): the destination directory is made all the same
+        // (the destination's parent, when it is a file), as BuildKit makes it before copying.
+        std::string dir = dest_is_dir ? dest : Dirname(dest);
+        ASSIGN_OR_RETURN(std::string placed, image.Resolve(dir, /*follow_last=*/true));
+        if (!image.Lookup(placed)) RETURN_IF_ERROR(writer.MakeDir(dir, 0755, false));
+        continue;
+      }
       if (HasGlobMeta(root) && !dest_is_dir) {
         // Matches come each followed by what is below it: count the tops.
         int matches = 0;
@@ -1099,18 +1111,6 @@ class Executor {
         }
         dest_is_dir = matches > 1;
       }
-      // --parents keeps each match's path from the context root, or from a "/./" pivot.
-      std::string pivot;
-      if (size_t at = source.find("/./"); parents && at != std::string::npos) {
-        pivot = context::CleanPath(source.substr(0, at));
-      }
-      auto parents_dest = [&](const std::string& path) {
-        std::string rel = path;
-        if (!pivot.empty() && pivot != "." && absl::StartsWith(path, pivot + "/")) {
-          rel = path.substr(pivot.size() + 1);
-        }
-        return rel == "." ? dest : JoinPath(dest, rel);
-      };
       std::string root_dest = dest;  // where the current match goes
       bool wildcard = HasGlobMeta(root);
       std::string current_root;  // the selected path entries are copied relative to
@@ -1155,7 +1155,7 @@ class Executor {
         if (!under_root) {
           current_root = e.path;
           root_is_dir = S_ISDIR(e.mode);
-          root_dest = parents ? parents_dest(e.path) : dest;
+          root_dest = dest;
           if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode)) {
             ASSIGN_OR_RETURN(bool archive, IsTarArchive(*ctx, e));
             if (archive) {
@@ -1175,7 +1175,7 @@ class Executor {
           }
           if (!root_is_dir) {
             std::string name = e.path.substr(e.path.rfind('/') + 1);
-            std::string target = parents ? root_dest : dest_is_dir ? JoinPath(dest, name) : dest;
+            std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
             RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, target));
           } else {
             // A directory's contents go into the destination, which keeps what the image has,
@@ -1420,6 +1420,61 @@ class Executor {
       return true;
     }
   };
+
+  // COPY --parents SOURCE: as BuildKit has it, the part of SOURCE before a "/./" pivot (the
+  // context root without one) names the directories (a wildcard may match several, or none)
+  // whose contents are copied, and the rest is a pattern (.dockerignore syntax, `**` too) of
+  // the paths below it that are: each lands at DEST/<its path below the pivot>, with its
+  // parent directories as the source has them. Without wildcards, the path must exist.
+  absl::Status CopyWithParents(const context::BuildContext& ctx, const std::string& source,
+                               const std::string& dest, const Writer& writer,
+                               const std::optional<context::DockerIgnore>& exclude) {
+    std::string base = ".";
+    std::string pattern = source;
+    if (size_t at = source.find("/./"); at != std::string::npos) {
+      base = source.substr(0, at);
+      pattern = source.substr(at + 3);
+    }
+    base = context::CleanPath(base);
+    pattern = context::CleanPath(pattern);
+    ASSIGN_OR_RETURN(context::DockerIgnore include,
+                     context::DockerIgnore::Parse(pattern, "--parents pattern"));
+    ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx.Select(base));
+    bool wildcard = HasGlobMeta(base);
+    std::string top;  // the current match of `base` ("." for the whole context)
+    bool in_top = false;
+    std::map<std::string, const context::ContextEntry*> dirs;  // below the pivot
+    bool copied = false;
+    for (const context::ContextEntry& e : entries) {
+      if (base == "." && !wildcard) {
+        top = ".";
+        in_top = true;
+      } else if (!in_top || !absl::StartsWith(e.path, top + "/")) {
+        top = e.path;  // a new match: its contents are what the pattern is matched against
+        in_top = true;
+        dirs.clear();
+        continue;
+      }
+      std::string rel = top == "." ? e.path : e.path.substr(top.size() + 1);
+      if (S_ISDIR(e.mode)) dirs[rel] = &e;
+      if (!include.Excluded(rel) || (exclude && exclude->Excluded(rel))) continue;
+      // Its parent directories (below the pivot) first, as the source has them.
+      for (size_t slash = rel.find('/'); slash != std::string::npos;
+           slash = rel.find('/', slash + 1)) {
+        if (auto d = dirs.find(rel.substr(0, slash)); d != dirs.end()) {
+          RETURN_IF_ERROR(writer.CopyEntry(ctx, *d->second, JoinPath(dest, d->first)));
+        }
+      }
+      RETURN_IF_ERROR(writer.CopyEntry(ctx, e, JoinPath(dest, rel)));
+      copied = true;
+    }
+    if (!copied && !wildcard && !HasGlobMeta(pattern)) {
+      return absl::NotFoundError(absl::StrCat(
+          dockerfile::GoQuote("/" + context::CleanPath(JoinPath(base, pattern))), ": not found"));
+    }
+    if (!copied) RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
+    return absl::OkStatus();
+  }
 
   absl::StatusOr<Descriptor> Commit(const ImageState& state) {
     oci::ImageConfig image_config = state.config;

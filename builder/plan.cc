@@ -79,7 +79,7 @@ class Planner {
     }
     if (i == all.size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(df_.filename, ": the Dockerfile has no FROM instruction"));
+          absl::StrCat(df_.filename, ": dockerfile contains no stages to build (no FROM)"));
     }
     for (; i < all.size(); ++i) {
       if (all[i].name == "FROM") {
@@ -339,6 +339,11 @@ class Planner {
     int index = -1;
     if (by_name.ok()) {
       index = *by_name;
+      if (index > stage.index && p.instruction == "COPY") {
+        return Error(*p.node, absl::StrCat("cannot copy from stage ", dockerfile::GoQuote(from),
+                                           ", it needs to be defined before current stage ",
+                                           dockerfile::GoQuote(stage.name)));
+      }
     } else if (int n; absl::SimpleAtoi(from, &n) &&
                       from.find_first_not_of("0123456789") == std::string::npos) {
       if (n >= stage.index) {

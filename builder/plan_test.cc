@@ -110,10 +110,17 @@ TEST(PlanTest, Errors) {
             "Dockerfile:1:1: RUN is not allowed before the first FROM (no build stage in current "
             "context)\n    RUN x\n    ^");
   EXPECT_EQ(PlanOf("ARG x\n").status().message(),
-            "Dockerfile: the Dockerfile has no FROM instruction");
+            "Dockerfile: dockerfile contains no stages to build (no FROM)");
   EXPECT_NE(PlanOf("FROM a AS x\nFROM b AS X\n").status().message().find("duplicate stage name"),
             std::string::npos);
-  auto cycle = PlanOf("FROM a AS one\nCOPY --from=two a b\nFROM b AS two\nCOPY --from=one a b\n");
+  EXPECT_NE(PlanOf("FROM a AS one\nCOPY --from=two a b\nFROM b AS two\n")
+                .status()
+                .message()
+                .find("cannot copy from stage \"two\", it needs to be defined before current "
+                      "stage \"one\""),
+            std::string::npos);
+  auto cycle = PlanOf(
+      "FROM a AS one\nRUN --mount=from=two,target=/x true\nFROM b AS two\nCOPY --from=one a b\n");
   EXPECT_NE(cycle.status().message().find("circular dependency detected on stage"),
             std::string::npos)
       << cycle.status();

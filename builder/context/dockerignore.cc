@@ -50,7 +50,10 @@ absl::StatusOr<DockerIgnore> DockerIgnore::Parse(absl::string_view content,
     if (p.front() == '!') {
       pattern.exception = true;
       p = TrimSpace(p.substr(1));
-      if (p.empty()) continue;
+      if (p.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(filename, ":", line_no, ": illegal exclusion pattern: \"!\""));
+      }
     }
     std::string cleaned = CleanPath(p);
     if (cleaned == ".") continue;  // "/" or "." would match everything below the root itself

@@ -60,6 +60,12 @@ TEST(DockerIgnoreTest, BadPatternNamesLine) {
   EXPECT_EQ(d.status().message(), ".dockerignore:2: pattern [abc: syntax error in pattern");
 }
 
+TEST(DockerIgnoreTest, BareExclamationIsAnError) {
+  auto d = DockerIgnore::Parse("a\n! \n");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), ".dockerignore:2: illegal exclusion pattern: \"!\"");
+}
+
 TEST(DockerIgnoreTest, CleanPath) {
   EXPECT_EQ(CleanPath("./a//b/../c/"), "a/c");
   EXPECT_EQ(CleanPath("/"), ".");
