@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -266,18 +267,13 @@ class Executor {
   absl::StatusOr<FetchedUrl> Fetch(const std::string& url,
                                    const std::optional<std::string>& checksum) {
     std::lock_guard<std::mutex> lock(fetch_mu_);
-    auto it = fetched_.find(url);
-    if (it != fetched_.end()) {
-      if (checksum && it->second.digest.str() != *checksum) {
-        return absl::DataLossError(absl::StrCat("downloading ", url, ": checksum mismatch: got ",
-                                                it->second.digest.str(), ", --checksum wants ",
-                                                *checksum));
-      }
-      return it->second;
-    }
-    std::string path = absl::StrCat(work_, "/fetch-", Hex(url));
+    // Once per URL and --checksum: each checksum is checked against what was downloaded.
+    std::string key = absl::StrCat(url, "\n", checksum.value_or(""));
+    auto it = fetched_.find(key);
+    if (it != fetched_.end()) return it->second;
+    std::string path = absl::StrCat(work_, "/fetch-", Hex(key));
     ASSIGN_OR_RETURN(FetchedUrl f, FetchUrl(url, path, checksum));
-    return fetched_[url] = std::move(f);
+    return fetched_[key] = std::move(f);
   }
 
   // Pulls `name` from its registry into the store (this host's platform); returns its root.
@@ -1062,11 +1058,18 @@ class Executor {
         std::optional<std::string> checksum;
         if (auto c = p.flags.find("checksum"); c != p.flags.end()) checksum = c->second.back();
         ASSIGN_OR_RETURN(FetchedUrl f, Fetch(source, checksum));
-        if (dest_is_dir && f.file_name.empty()) {
-          return absl::InvalidArgumentError(absl::StrCat("cannot tell a file name from ", source,
-                                                         "; give a destination file name"));
+        if (Unpacks(p, /*url=*/true)) {
+          UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+          if (!fd.valid()) return ErrnoError("open " + f.path);
+          ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
+          if (archive) {
+            RETURN_IF_ERROR(Unpack(fd.get(), dest, writer, source));
+            continue;
+          }
         }
-        std::string target = dest_is_dir ? JoinPath(dest, f.file_name) : dest;
+        // A URL whose path has no last segment gives the file BuildKit's name.
+        std::string name = f.file_name.empty() ? "__unnamed__" : f.file_name;
+        std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
         RETURN_IF_ERROR(writer.CopyFile(target, f.path, 0600, f.last_modified));
         continue;
       }
@@ -1156,20 +1159,13 @@ class Executor {
           current_root = e.path;
           root_is_dir = S_ISDIR(e.mode);
           root_dest = dest;
-          if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode)) {
-            ASSIGN_OR_RETURN(bool archive, IsTarArchive(*ctx, e));
+          if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode) &&
+              Unpacks(p, /*url=*/false)) {
+            ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
+            ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
             if (archive) {
               // ADD unpacks local tar archives (any compression) into the destination.
-              RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
-              ASSIGN_OR_RETURN(std::string where, writer.Place(dest, /*is_dir=*/true));
-              ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
-              FdReader reader(fd.get());
-              layers::ExtractOptions options;
-              options.whiteouts = layers::WhiteoutMode::kLiteral;
-              options.devices = layers::DevicePolicy::kSkip;
-              RETURN_IF_ERROR_CTX(
-                  layers::ExtractLayer(reader, writer.diff + where, options).status(), "unpacking ",
-                  e.path);
+              RETURN_IF_ERROR(Unpack(fd.get(), dest, writer, e.path));
               continue;
             }
           }
@@ -1205,20 +1201,33 @@ class Executor {
     return absl::OkStatus();
   }
 
-  // True iff the file is a tar archive, compressed or not (as ADD decides what to unpack).
-  static absl::StatusOr<bool> IsTarArchive(const context::BuildContext& ctx,
-                                           const context::ContextEntry& e) {
-    ASSIGN_OR_RETURN(UniqueFd fd, ctx.OpenEntry(e));
-    auto plain = layers::NewDecompressor(std::make_unique<OwnedFdReader>(std::move(fd)));
-    if (!plain.ok()) return false;
-    char header[512];
-    size_t got = 0;
-    while (got < sizeof header) {
-      auto n = (*plain)->Read(header + got, sizeof header - got);
-      if (!n.ok() || *n == 0) return false;
-      got += *n;
+  // ADD --unpack: given (or "true" when bare), else local archives are unpacked and
+  // downloads are not.
+  static bool Unpacks(const PlannedInstruction& p, bool url) {
+    auto it = p.flags.find("unpack");
+    return it == p.flags.end() ? !url : it->second.back() == "true";
+  }
+
+  // True iff the open file is a tar archive, compressed or not (as ADD decides what to
+  // unpack). Reads from offset 0 and leaves the offset there.
+  static absl::StatusOr<bool> IsTarArchive(int fd) {
+    if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
+    UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!dup.valid()) return ErrnoError("dup");
+    auto plain = layers::NewDecompressor(std::make_unique<OwnedFdReader>(std::move(dup)));
+    bool archive = false;
+    if (plain.ok()) {
+      char header[512];
+      size_t got = 0;
+      while (got < sizeof header) {
+        auto n = (*plain)->Read(header + got, sizeof header - got);
+        if (!n.ok() || *n == 0) break;
+        got += *n;
+      }
+      archive = got == sizeof header && std::memcmp(header + 257, "ustar", 5) == 0;
     }
-    return std::memcmp(header + 257, "ustar", 5) == 0;
+    if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
+    return archive;
   }
 
   // Writes COPY results into a diff directory. Destinations are placed where the image has
@@ -1476,6 +1485,48 @@ class Executor {
     return absl::OkStatus();
   }
 
+  // ADD's unpacking of a tar archive (any compression) into `dest`, as BuildKit unpacks it:
+  // onto the image (its symlinks followed, its directories keeping their metadata), entries
+  // keeping the archive's owners unless --chown gives one, hard links kept. The archive is
+  // unpacked into a scratch directory first and copied from there like a COPY.
+  absl::Status Unpack(int archive_fd, const std::string& dest, const Writer& writer,
+                      const std::string& what) {
+    RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
+    std::string scratch = absl::StrCat(writer.diff, ".unpack-", unpack_seq_++);
+    (void)RemoveAll(scratch);
+    RETURN_IF_ERROR(MakeDirs(scratch));
+    absl::Cleanup remove_scratch = [&] { (void)RemoveAll(scratch); };
+    FdReader reader(archive_fd);
+    layers::ExtractOptions options;
+    options.whiteouts = layers::WhiteoutMode::kLiteral;
+    options.devices = layers::DevicePolicy::kSkip;
+    RETURN_IF_ERROR_CTX(layers::ExtractLayer(reader, scratch, options).status(), "unpacking ",
+                        what);
+    ASSIGN_OR_RETURN(std::unique_ptr<context::BuildContext> tree,
+                     context::BuildContext::OpenWithoutIgnore(scratch));
+    ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, tree->Select("."));
+    Writer archive = writer;
+    archive.keep_owners = true;
+    std::map<ino_t, std::string> first_of_inode;  // where a hard-linked file was placed
+    for (const context::ContextEntry& e : entries) {
+      if (e.path == ".") continue;
+      std::string target = JoinPath(dest, e.path);
+      if (S_ISREG(e.mode) && e.nlink > 1) {
+        ASSIGN_OR_RETURN(std::string placed, archive.Place(target, /*is_dir=*/false));
+        std::string path = archive.diff + placed;
+        if (auto it = first_of_inode.find(e.ino); it != first_of_inode.end()) {
+          RETURN_IF_ERROR(archive.Parents(placed));
+          (void)RemoveAll(path);
+          if (::link(it->second.c_str(), path.c_str()) != 0) return ErrnoError("link " + path);
+          continue;
+        }
+        first_of_inode[e.ino] = path;
+      }
+      RETURN_IF_ERROR(archive.CopyEntry(*tree, e, target));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<Descriptor> Commit(const ImageState& state) {
     oci::ImageConfig image_config = state.config;
     image_config.created = created_;
@@ -1504,6 +1555,7 @@ class Executor {
   std::mutex import_mu_, fetch_mu_, materialize_mu_;
   std::once_flag file_digests_once_;
   std::atomic<bool> failed_{false};
+  std::atomic<int> unpack_seq_{0};  // names ADD's scratch directories
   std::atomic<int> steps_run_{0}, steps_cached_{0};
   StageRun outside_;
   std::map<std::string, ImageState> imported_;

@@ -257,6 +257,9 @@ class Planner {
       }
     }
     const std::string& n = ins.name;
+    if (auto it = p.flags.find("checksum"); it != p.flags.end() && n == "ADD") {
+      RETURN_IF_ERROR(CheckChecksum(node, it->second.back(), env));
+    }
     for (const dockerfile::Heredoc& h : node.heredocs) {
       std::string content = h.content;
       if (IsCopyOrAdd(n)) {
@@ -322,6 +325,37 @@ class Planner {
       p.args = node.args;  // RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER: not expanded
     }
     stage.instructions.push_back(std::move(p));
+    return absl::OkStatus();
+  }
+
+  // ADD --checksum: one source, downloaded, and a digest (go-digest's errors, as BuildKit's).
+  absl::Status CheckChecksum(const Node& node, const std::string& checksum, const Env& env) {
+    if (node.args.size() != 2) {
+      return Error(node, "checksum can't be specified for multiple sources");
+    }
+    ASSIGN_OR_RETURN(std::string source, Expand(node, node.args[0], env));
+    if (!absl::StartsWith(source, "http://") && !absl::StartsWith(source, "https://")) {
+      return Error(node, "checksum requires HTTP(S) or Git sources");
+    }
+    size_t colon = checksum.find(':');
+    std::string algorithm = checksum.substr(0, colon);
+    bool well_formed = colon != std::string::npos && !algorithm.empty() &&
+                       std::all_of(algorithm.begin(), algorithm.end(), [](char c) {
+                         return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '+' ||
+                                c == '.' || c == '_' || c == '-';
+                       });
+    if (!well_formed) return Error(node, "invalid checksum digest format");
+    size_t want = algorithm == "sha256"   ? 64
+                  : algorithm == "sha384" ? 96
+                  : algorithm == "sha512" ? 128
+                                          : 0;
+    if (want == 0) return Error(node, "unsupported digest algorithm");
+    std::string hex = checksum.substr(colon + 1);
+    if (hex.size() != want) return Error(node, "invalid checksum digest length");
+    if (!std::all_of(hex.begin(), hex.end(),
+                     [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); })) {
+      return Error(node, "invalid checksum digest format");
+    }
     return absl::OkStatus();
   }
 

@@ -82,8 +82,10 @@ absl::Status BuildContext::Walk(int dirfd, const std::string& rel, const std::st
     }
     size_t index = out->size();
     if (!excluded) {
-      ContextEntry e{path, st.st_mode, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0,
-                     "",   st.st_uid,  st.st_gid};
+      ContextEntry e{
+          path,      st.st_mode, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0,
+          "",        st.st_uid,  st.st_gid,
+          st.st_ino, st.st_nlink};
       if (S_ISLNK(st.st_mode)) {
         std::string target(4096, '\0');
         ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
@@ -164,7 +166,7 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::SelectPath(const std::st
   if (::fstat(fd->get(), &st) != 0) return ErrnoError(absl::StrCat("stat ", source));
   out.push_back(ContextEntry{cleaned, st.st_mode,
                              S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0, "",
-                             st.st_uid, st.st_gid});
+                             st.st_uid, st.st_gid, st.st_ino, st.st_nlink});
   if (S_ISDIR(st.st_mode)) {
     UniqueFd dir(::openat(fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError(absl::StrCat("open ", source));

@@ -30,6 +30,8 @@ struct ContextEntry {
   std::string link_target;  // symlinks inside a selected directory
   uid_t uid = 0;            // the owner, which COPY --from keeps
   gid_t gid = 0;
+  ino_t ino = 0;  // with nlink: regular files linked more than once
+  nlink_t nlink = 1;
 };
 
 class BuildContext {

@@ -29,6 +29,7 @@ const std::map<std::string, std::vector<FlagSpec>>& Specs() {
         {"link", FlagKind::kBool},
         {"checksum", FlagKind::kString},
         {"keep-git-dir", FlagKind::kBool},
+        {"unpack", FlagKind::kBool},
         {"exclude", FlagKind::kStrings}}},
       {"ARG", {}},
       {"CMD", {}},

@@ -141,7 +141,7 @@ out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null)
 echo "$out" | grep -q '(0 steps run, 4 cached)' || fail "unchanged URLs not cached: $out"
 echo "changed" >"$WORK/www/data.txt"
 out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null) && fail "a stale --checksum was accepted"
-echo "$out" | grep -q 'checksum mismatch' || fail "checksum error: $out"
+echo "$out" | grep -q 'digest mismatch for ' || fail "checksum error: $out"
 echo "$out" | grep -q '^#1 DONE' || fail "a changed download did not invalidate its ADD: $out"
 sed -i '3d; s|/dl/named.txt|/dl/data.txt|' "$WORK/url/Dockerfile"
 out=$("$KILN" build -t url:1 "$WORK/url" 2>&1 >/dev/null) || fail "rebuild: $out"

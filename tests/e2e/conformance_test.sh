@@ -10,16 +10,22 @@
 #   file PATH MODE TEXT           a context file (TEXT takes printf's \n escapes)
 #   dir PATH MODE | symlink PATH TARGET | socket PATH (a listening-less unix socket, 0600)
 #   dockerfile PATH               the Dockerfile's own path in the context
+#   tar PATH ENTRY...             a tar archive (gzipped when PATH ends in .gz) of entries
+#                                 NAME=f:MODE:TEXT | NAME=d:MODE | NAME=l:TARGET | NAME=h:TARGET
+#   http URLPATH TEXT             served at @HTTP@/URLPATH (the Dockerfile's @HTTP@ is the
+#                                 address), Last-Modified 2023-11-14 22:13:20 UTC; "/" is _root
+#   http-file URLPATH FILE        a context file moved to the server instead
 #   args ARG...                   options for both builds (--build-arg, --target, -f ...)
 #   prebuild FILE NAME            first build FILE (of the case) as image NAME, for FROM NAME
 #   kiln-args ARG...              options for kiln only
 #   expect-file PATH TEXT | expect-contains PATH TEXT | expect-missing PATH
 #   expect-dir PATH | expect-mode PATH MODE | expect-owner PATH UID:GID
-#   expect-link PATH TARGET
+#   expect-link PATH TARGET | expect-mtime PATH EPOCH
 #   expect-config JQ | expect-image JQ  true for the container config (Env, Cmd ...) | for
 #                                 the whole image config JSON (history, rootfs ...)
 #   expect-error REGEX            the build fails with one error line matching REGEX
 #   buildah skip|differs REASON   no differential build, and why
+#   # TEXT                        a comment
 # Usage: conformance_test.sh KILN [CASE...]
 source "$(dirname "$0")/lib.sh" "$1"
 shift
@@ -27,6 +33,7 @@ cases_dir=$(cd "$(dirname "$0")/../../testdata/conformance" && pwd)
 BUILDAH_ROOT=$WORK/buildah
 bah() { buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" --storage-driver vfs "$@"; }
 cleanup_buildah() {
+  [ -z "${HTTP_PID:-}" ] || kill "$HTTP_PID" 2>/dev/null || true
   bah rmi -a -f >/dev/null 2>&1 || true
   # CONFORMANCE_KEEP=1 keeps the work directory (contexts, stores, unpacked images) to look at.
   if [ -n "${CONFORMANCE_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
@@ -72,7 +79,6 @@ www-data:x:33:
 operator:x:37:
 staff:x:50:
 users:x:100:
-nogroup:x:65534:
 nobody:x:65534:
 EOF
 "$KILN" image create "$base" -t busybox:latest --cmd '["sh"]' \
@@ -80,6 +86,42 @@ EOF
 "$KILN" copy busybox:latest "oci-archive:$WORK/busybox.tar:latest" >/dev/null
 bah pull -q "oci-archive:$WORK/busybox.tar" >/dev/null 2>&1 || fail "buildah cannot pull the base"
 bah tag "$(bah images -q | head -1)" docker.io/library/busybox:latest >/dev/null
+
+# The web server ADD <url> cases fetch from.
+HTTP_ROOT=$WORK/http
+mkdir -p "$HTTP_ROOT"
+python3 "$(dirname "$0")/conformance_base/http_server.py" "$HTTP_ROOT" "$WORK/http.port" &
+HTTP_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/http.port" ] && break; sleep 0.05; done
+[ -s "$WORK/http.port" ] || fail "the web server did not start"
+HTTP_URL=http://127.0.0.1:$(cat "$WORK/http.port")
+HTTP_MTIME=1700000000
+
+# make_tar PATH ENTRY...: see `tar` above.
+make_tar() {
+  python3 - "$@" <<'PY'
+import io, sys, tarfile, codecs
+path, entries = sys.argv[1], sys.argv[2:]
+with tarfile.open(path, 'w:gz' if path.endswith('.gz') else 'w', format=tarfile.PAX_FORMAT) as t:
+    for e in entries:
+        name, spec = e.split('=', 1)
+        kind, _, rest = spec.partition(':')
+        info = tarfile.TarInfo(name)
+        info.mtime = 1700000000
+        data = b''
+        if kind == 'f':
+            mode, _, text = rest.partition(':')
+            info.mode = int(mode, 8)
+            data = codecs.escape_decode(text.encode())[0]
+            info.size = len(data)
+        elif kind == 'd':
+            info.type, info.mode = tarfile.DIRTYPE, int(rest, 8)
+        elif kind in 'lh':
+            info.type = tarfile.SYMTYPE if kind == 'l' else tarfile.LNKTYPE
+            info.linkname, info.mode = rest, 0o777 if kind == 'l' else 0o644
+        t.addfile(info, io.BytesIO(data) if kind == 'f' else None)
+PY
+}
 
 # unescape TEXT: printf's escapes, for file contents written on one line.
 unescape() { printf '%b' "$1"; }
@@ -139,6 +181,25 @@ run_case() {
         chmod 600 "$ctx/$rest"
         ;;
       dockerfile) dockerfile=$rest ;;
+      tar)
+        read -r path entries <<<"$rest"
+        read -r -a e <<<"$entries"
+        mkdir -p "$(dirname "$ctx/$path")"
+        make_tar "$ctx/$path" "${e[@]}"
+        ;;
+      http)
+        read -r path text <<<"$rest"
+        [ "$path" = / ] && path=_root
+        mkdir -p "$(dirname "$HTTP_ROOT/$path")"
+        unescape "$text" >"$HTTP_ROOT/$path"
+        touch -d "@$HTTP_MTIME" "$HTTP_ROOT/$path"
+        ;;
+      http-file)
+        read -r path file <<<"$rest"
+        mkdir -p "$(dirname "$HTTP_ROOT/$path")"
+        mv "$ctx/$file" "$HTTP_ROOT/$path"
+        touch -d "@$HTTP_MTIME" "$HTTP_ROOT/$path"
+        ;;
       args) read -r -a a <<<"$rest"; args+=("${a[@]}") ;;
       kiln-args) read -r -a a <<<"$rest"; kiln_args+=("${a[@]}") ;;
       expect-error) err_re=$rest ;;
@@ -147,7 +208,7 @@ run_case() {
     esac
   done <"$dir/case"
   mkdir -p "$(dirname "$ctx/$dockerfile")"
-  cp "$dir/Dockerfile" "$ctx/$dockerfile"
+  sed "s|@HTTP@|$HTTP_URL|g" "$dir/Dockerfile" >"$ctx/$dockerfile"
   [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
 
   local pre
@@ -211,6 +272,11 @@ run_case() {
         read -r path want <<<"$rest"
         [ "$(readlink "$root$path")" = "$want" ] ||
           fail "$name: $path links to '$(readlink "$root$path")', want '$want'"
+        ;;
+      expect-mtime)
+        read -r path want <<<"$rest"
+        [ "$(stat -c %Y "$root$path")" = "$want" ] ||
+          fail "$name: $path has mtime $(stat -c %Y "$root$path"), want $want"
         ;;
       expect-config)
         jq -e ".config | $rest" "$WORK/k.config" >/dev/null ||
