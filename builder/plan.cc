@@ -468,7 +468,10 @@ class Planner {
     }
     std::vector<std::string> unused;
     for (const auto& [k, v] : options_.build_args) {
-      if (!used_build_args_.count(k) && !ProxyArgs().count(k)) unused.push_back(k);
+      // BUILDKIT_SANDBOX_HOSTNAME is read by the build itself (the RUN steps' hostname).
+      if (!used_build_args_.count(k) && !ProxyArgs().count(k) && k != "BUILDKIT_SANDBOX_HOSTNAME") {
+        unused.push_back(k);
+      }
     }
     if (!unused.empty()) {
       plan.warnings.push_back(absl::StrCat("[Warning] One or more build-args [",

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -262,6 +263,16 @@ absl::StatusOr<std::unique_ptr<StepSandboxes>> StepSandboxes::Create(const Sandb
     s->cgroups_ = nullptr;
   }
 
+  // The hostname goes into /etc/hosts and sethostname(2): a DNS name of at most 64 bytes.
+  const std::string& host = options.hostname;
+  if (host.empty() || host.size() > 64 || host.front() == '-' || host.front() == '.' ||
+      !std::all_of(host.begin(), host.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_';
+      })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid hostname \"", absl::CHexEscape(host.substr(0, 80)),
+                     "\": want letters, digits, '-', '.' and '_', at most 64"));
+  }
   std::string gateway;
   std::string extra;
   for (const std::string& h : options.add_hosts) {
@@ -271,9 +282,8 @@ absl::StatusOr<std::unique_ptr<StepSandboxes>> StepSandboxes::Create(const Sandb
   }
   s->private_hosts_ = work_dir + "/hosts";
   RETURN_IF_ERROR(WriteFileInPlace(
-      s->private_hosts_,
-      absl::StrCat("127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-                   extra)));
+      s->private_hosts_, absl::StrCat("127.0.0.1\tlocalhost ", host,
+                                      "\n::1\tlocalhost ip6-localhost ip6-loopback\n", extra)));
   s->host_hosts_ = "/etc/hosts";
   if (!extra.empty()) {
     s->host_hosts_ = work_dir + "/hosts.host";
@@ -325,6 +335,7 @@ absl::StatusOr<std::unique_ptr<StepResources>> StepSandboxes::Prepare(const Flag
   ASSIGN_OR_RETURN(bool insecure, InsecureFor(flags));
   auto resources = std::unique_ptr<StepResources>(new StepResources());
   spec->userns = userns_;
+  spec->hostname = options_.hostname;
   spec->capabilities = insecure ? sandbox::CapabilitySet::All() : capabilities_;
   spec->seccomp = insecure || !seccomp_ ? nullptr : &*seccomp_;
   spec->mask_paths = !insecure;

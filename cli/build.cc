@@ -27,7 +27,7 @@ struct BuildOptions {
   std::string file;
   std::vector<std::string> tags, build_args, labels, outputs;
   std::string target, network = "default", userns = "private", compression = "gzip",
-                     progress = "auto";
+                      progress = "auto";
   builder::SandboxOptions sandbox;
   std::optional<std::string> memory, memory_swap, shm_size;
   std::optional<int64_t> source_date_epoch;
@@ -100,6 +100,11 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   ASSIGN_OR_RETURN(req.transport, MakeTransportOptions(o.registry));
   if (o.push && o.tags.empty()) return absl::InvalidArgumentError("--push needs at least one -t");
   ASSIGN_OR_RETURN(req.build_args, KeyValues(o.build_args, "--build-arg", true));
+  // BuildKit's build argument for the sandbox's hostname, which a build command line may set.
+  if (auto it = req.build_args.find("BUILDKIT_SANDBOX_HOSTNAME");
+      it != req.build_args.end() && !it->second.empty()) {
+    req.sandbox.hostname = it->second;
+  }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
   for (const std::string& tag : o.tags) {
@@ -167,6 +172,9 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--add-host", o->sandbox.add_hosts,
                   "NAME:IP added to RUN steps' /etc/hosts (IP may be host-gateway)")
       ->allow_extra_args(false);
+  cmd->add_option("--hostname", o->sandbox.hostname,
+                  "Hostname of RUN steps (default kiln; the build arg BUILDKIT_SANDBOX_HOSTNAME "
+                  "wins)");
   cmd->add_option("--shm-size", o->shm_size, "Size of RUN steps' /dev/shm (default 64m)");
   cmd->add_option("-m,--memory", o->memory, "Memory limit of each RUN step (e.g. 512m)");
   cmd->add_option("--memory-swap", o->memory_swap,
