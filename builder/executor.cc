@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/copy_tree.h"
 #include "base/file_util.h"
 #include "base/glob.h"
 #include "base/id_map.h"
@@ -771,58 +772,147 @@ class Executor {
     return absl::OkStatus();
   }
 
-  // RUN --mount: what the sandbox mounts for it. Cache mounts are directories of the store
-  // (`cache-mounts/<hex of id>`, kept across builds, never part of a layer); bind mounts show a
-  // path of the build context, a stage or an image read-only, resolved inside that root.
+  // RUN --mount: what the sandbox mounts for it, as BuildKit mounts it. Targets are relative
+  // to the working directory. Cache mounts are directories of the store (`cache-mounts/<hex
+  // of id>`, kept across builds, never part of a layer), made on first use with uid, gid and
+  // mode (root's, 0755 by default) and, with from=, holding a copy of that stage's (or
+  // image's) source path. Bind mounts show a path of the build context, a stage or an image,
+  // resolved inside that root: read-only, or with rw a scratch copy whose changes are dropped.
+  // `scratch` is a directory of the step's own for those copies.
   absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(const PlannedInstruction& p,
                                                                const Stage& stage,
-                                                               const ImageState& state) {
+                                                               const ImageState& state,
+                                                               const std::string& scratch) {
     std::vector<sandbox::SandboxMount> mounts;
     auto it = p.flags.find("mount");
     if (it == p.flags.end()) return mounts;
     const std::string& workdir = state.config.config.working_dir;
+    // The path `source` names in the build context, a stage or an image, resolved there.
+    auto resolve_source = [&](const std::string& from,
+                              const std::string& source) -> absl::StatusOr<std::string> {
+      std::string root = context_->dir();
+      if (!from.empty()) {
+        ASSIGN_OR_RETURN(ImageState from_state, SourceState(from, stage));
+        ASSIGN_OR_RETURN(root, Materialize(from_state));
+      }
+      UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root_fd.valid()) return ErrnoError("open " + root);
+      ASSIGN_OR_RETURN_CTX(UniqueFd fd,
+                           OpenInRoot(root_fd.get(), source.empty() ? "." : source, O_PATH),
+                           "--mount source \"", source, "\"");
+      char real[4096];
+      std::string proc = absl::StrCat("/proc/self/fd/", fd.get());
+      ssize_t n = ::readlink(proc.c_str(), real, sizeof real - 1);
+      if (n < 0) return ErrnoError("resolve --mount source");
+      return std::string(real, n);
+    };
+    int index = 0;
     for (const std::string& value : it->second) {
       ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
       sandbox::SandboxMount mount;
-      mount.target = JoinPath(workdir.empty() ? "/" : workdir, m.target);
+      mount.target = CleanAbsolute(JoinPath(workdir.empty() ? "/" : workdir, m.target));
+      if (mount.target == "/") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid mount target ", dockerfile::GoQuote(mount.target)));
+      }
       mount.read_only = m.read_only;
       if (m.type == "tmpfs") {
         mount.type = sandbox::SandboxMount::Type::kTmpfs;
+        mount.size = m.size.value_or(0);
       } else if (m.type == "cache") {
-        mount.source =
-            absl::StrCat(store_.root(), "/cache-mounts/", Hex(m.id.empty() ? mount.target : m.id));
-        RETURN_IF_ERROR(MakeDirs(mount.source, 0755));
-      } else if (m.type == "bind") {
-        if (!m.read_only) {
-          return absl::UnimplementedError(
-              absl::StrCat("--mount=", value, ": writable bind mounts are not supported"));
+        // One cache per id and base: uid, gid, mode and from= make caches of their own.
+        std::string key = m.id.empty() ? mount.target : m.id;
+        if (m.uid || m.gid || m.mode) {
+          absl::StrAppend(&key, "\nowner ", m.uid.value_or(0), ":", m.gid.value_or(0), " mode ",
+                          m.mode.value_or(0755));
         }
-        std::string root = context_->dir();
         if (!m.from.empty()) {
-          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, stage));
-          ASSIGN_OR_RETURN(root, Materialize(from));
+          ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, stage));
+          absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
         }
-        UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root_fd.valid()) return ErrnoError("open " + root);
-        ASSIGN_OR_RETURN_CTX(UniqueFd source,
-                             OpenInRoot(root_fd.get(), m.source.empty() ? "." : m.source, O_PATH),
-                             "--mount source \"", m.source, "\"");
-        char real[4096];
-        std::string proc = absl::StrCat("/proc/self/fd/", source.get());
-        ssize_t n = ::readlink(proc.c_str(), real, sizeof real - 1);
-        if (n < 0) return ErrnoError("resolve --mount source");
-        mount.source.assign(real, n);
+        mount.source = absl::StrCat(store_.root(), "/cache-mounts/", Hex(key));
+        if (!PathExists(mount.source)) {
+          // Made whole beside its place, then renamed there: a failed seed leaves no cache.
+          std::string fresh = absl::StrCat(mount.source, ".new-", ::getpid(), "-", index);
+          (void)RemoveAll(fresh);
+          RETURN_IF_ERROR(MakeDirs(Dirname(fresh), 0755));
+          if (!m.from.empty()) {
+            ASSIGN_OR_RETURN(std::string seed, resolve_source(m.from, m.source));
+            RETURN_IF_ERROR_CTX(CopyTree(seed, fresh), "seeding the cache from ", m.from);
+          } else if (::mkdir(fresh.c_str(), 0755) != 0) {
+            return ErrnoError("mkdir " + fresh);
+          }
+          if (m.uid || m.gid) {
+            if (::lchown(fresh.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) {
+              return ErrnoError("chown " + fresh);
+            }
+          }
+          if (m.mode && ::chmod(fresh.c_str(), *m.mode & 07777) != 0) {
+            return ErrnoError("chmod " + fresh);
+          }
+          if (::rename(fresh.c_str(), mount.source.c_str()) != 0) {
+            int err = errno;
+            (void)RemoveAll(fresh);
+            // Another build made it meanwhile: use that one.
+            if (err != ENOTEMPTY && err != EEXIST) return ErrnoError("rename " + fresh, err);
+          }
+        }
+      } else if (m.type == "bind") {
+        ASSIGN_OR_RETURN(std::string source, resolve_source(m.from, m.source));
+        if (!m.read_only) {
+          // Writable, with nothing kept: a copy of its own, removed with the step.
+          std::string copy = absl::StrCat(scratch, "/mount-", index);
+          RETURN_IF_ERROR(MakeDirs(scratch));
+          (void)RemoveAll(copy);
+          RETURN_IF_ERROR_CTX(CopyTree(source, copy), "copying the --mount source");
+          source = copy;
+        }
+        mount.source = source;
       } else {
         return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
       }
       mounts.push_back(std::move(mount));
+      ++index;
     }
     return mounts;
   }
 
+  // The paths a step's mounts will create in its root because the image lacks them (a
+  // target and its missing parents, deepest first): after the run, the ones still empty are
+  // taken out of the step's changes, so a mount leaves no trace, as with BuildKit.
+  static absl::StatusOr<std::vector<std::string>> MountStubs(
+      const std::vector<sandbox::SandboxMount>& mounts, const LayeredFs& image) {
+    std::vector<std::string> stubs;
+    for (const sandbox::SandboxMount& m : mounts) {
+      std::string path = m.target;
+      while (path != "/" && !path.empty()) {
+        ASSIGN_OR_RETURN(std::string parent, image.Resolve(Dirname(path), /*follow_last=*/true));
+        std::string placed = JoinPath(parent, path.substr(path.rfind('/') + 1));
+        if (image.Lookup(placed)) break;
+        stubs.push_back(placed);
+        path = Dirname(path);
+      }
+    }
+    return stubs;
+  }
+  static void RemoveMountStubs(const std::vector<std::string>& stubs, const std::string& upper) {
+    for (const std::string& stub : stubs) {
+      std::string path = upper + stub;
+      struct stat st;
+      if (::lstat(path.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        ::rmdir(path.c_str());  // only when empty
+      } else if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        ::unlink(path.c_str());
+      }
+    }
+  }
+
   absl::Status RunStep(const PlannedInstruction& p, const Stage& stage, const std::string& text,
                        ImageState* state) {
-    ASSIGN_OR_RETURN(std::vector<sandbox::SandboxMount> mounts, RunMounts(p, stage, *state));
+    std::string dir = absl::StrCat(work_, "/step-", Cur().step);
+    ASSIGN_OR_RETURN(std::vector<sandbox::SandboxMount> mounts,
+                     RunMounts(p, stage, *state, dir + "/mounts"));
     const oci::ContainerConfig& c = state->config.config;
     std::vector<std::string> argv;
     UniqueFd script_fd;  // the step's stdin, when it runs a heredoc with a #! line
@@ -855,7 +945,6 @@ class Executor {
     ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
     sandbox::SandboxSpec spec;
     spec.lower_dirs = lowers;
-    std::string dir = absl::StrCat(work_, "/step-", Cur().step);
     spec.upper_dir = dir + "/upper";
     spec.work_dir = dir + "/work";
     spec.root_mount = dir + "/root";
@@ -866,6 +955,7 @@ class Executor {
     spec.mounts = std::move(mounts);
     ASSIGN_OR_RETURN(std::unique_ptr<StepResources> resources, sandboxes_->Prepare(p.flags, &spec));
     const LayeredFs image(lowers);
+    ASSIGN_OR_RETURN(std::vector<std::string> stubs, MountStubs(spec.mounts, image));
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
                        return image.ReadFile(path);
                      }));
@@ -929,6 +1019,8 @@ class Executor {
                        tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
     }
     resources.reset();  // the network and cgroup go back before the layer is written
+    (void)RemoveAll(dir + "/mounts");
+    RemoveMountStubs(stubs, spec.upper_dir);
     return CommitDiff(spec.upper_dir, /*overlay=*/true, text, state);
   }
 

@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/quote.h"
+#include "builder/dockerfile/run_mount.h"
 
 namespace kiln::builder {
 
@@ -246,6 +247,16 @@ class Planner {
     for (auto& [flag, values] : p.flags) {
       if (!FlagExpands(ins.name, flag)) continue;
       for (std::string& v : values) {
+        if (ins.name == "RUN" && flag == "mount") {
+          // Each field's value expands on its own, as BuildKit expands them (not `from`).
+          auto expanded = dockerfile::ExpandRunMount(
+              v, [&](const std::string& word) { return lex_.ProcessWord(word, env); });
+          if (!expanded.ok()) return Error(node, expanded.status().message());
+          auto parsed = dockerfile::ParseRunMount(*expanded);
+          if (!parsed.ok()) return Error(node, parsed.status().message());
+          v = *std::move(expanded);
+          continue;
+        }
         ASSIGN_OR_RETURN(v, Expand(node, v, env));
       }
     }
@@ -378,6 +389,10 @@ class Planner {
                                            ", it needs to be defined before current stage ",
                                            dockerfile::GoQuote(stage.name)));
       }
+      if (index > stage.index) {
+        return Error(*p.node, absl::StrCat("cannot mount from stage ", dockerfile::GoQuote(from),
+                                           ", stage needs to be defined before current command"));
+      }
     } else if (int n; absl::SimpleAtoi(from, &n) &&
                       from.find_first_not_of("0123456789") == std::string::npos) {
       if (n >= stage.index) {
@@ -411,10 +426,9 @@ class Planner {
           auto it = p.flags.find("mount");
           if (it == p.flags.end()) continue;
           for (const std::string& mount : it->second) {
-            for (absl::string_view field : absl::StrSplit(mount, ',')) {
-              if (absl::StartsWith(field, "from=")) {
-                RETURN_IF_ERROR(AddSource(stage, p, std::string(field.substr(5))));
-              }
+            auto m = dockerfile::ParseRunMount(mount);  // checked when planned
+            if (m.ok() && !m->from.empty() && m->type != "secret" && m->type != "ssh") {
+              RETURN_IF_ERROR(AddSource(stage, p, m->from));
             }
           }
         }

@@ -107,15 +107,16 @@ absl::Status ParseFlags(const Dockerfile& df, const Node& node, const std::strin
       if (flag == s.name) spec = &s;
     }
     if (spec == nullptr) {
+      // BuildKit's words: "unknown flag: --netwrk (did you mean network?)".
       std::vector<std::string> names;
-      for (const FlagSpec& s : specs) names.push_back(absl::StrCat("--", s.name));
-      return error(
-          absl::StrCat("unknown flag: --", flag, " for ", name,
-                       names.empty() ? " (it takes no flags)" : Suggest("--" + flag, names)));
+      for (const FlagSpec& s : specs) names.push_back(s.name);
+      return error(absl::StrCat("unknown flag: --", flag,
+                                names.empty() ? absl::StrCat(" (", name, " takes no flags)")
+                                              : Suggest(flag, names)));
     }
     auto& values = out->flags[flag];
     if (!values.empty() && spec->kind != FlagKind::kStrings) {
-      return error(absl::StrCat("Duplicate flag specified: ", flag));
+      return error(absl::StrCat("duplicate flag specified: --", flag));
     }
     switch (spec->kind) {
       case FlagKind::kBool: {

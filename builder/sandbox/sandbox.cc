@@ -174,6 +174,8 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
     struct stat st;
     plan.file = m.type == SandboxMount::Type::kBind && ::stat(m.source.c_str(), &st) == 0 &&
                 !S_ISDIR(st.st_mode);
+    plan.tmpfs_options = "mode=755";
+    if (m.size > 0) absl::StrAppend(&plan.tmpfs_options, ",size=", m.size);
     c->mount_plans.push_back(std::move(plan));
   }
   c->mount_tree_fds.resize(spec.mounts.size(), -1);

@@ -41,6 +41,7 @@ struct SandboxMount {
   std::string source;  // kBind: a host path, symlinks already resolved
   std::string target;  // absolute, inside the root; missing directories are created there
   bool read_only = false;
+  uint64_t size = 0;  // kTmpfs: its size in bytes (0: the kernel's default)
 };
 
 struct SandboxRlimit {

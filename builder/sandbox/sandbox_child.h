@@ -50,6 +50,7 @@ struct ChildPlan {
   struct MountPlan {
     std::vector<std::string> prefixes;  // "/a", "/a/b", ... of the target's parents
     bool file = false;                  // bind of a file: the target is a file
+    std::string tmpfs_options;          // tmpfs: "mode=755[,size=N]", made before the clone
   };
   std::vector<MountPlan> mount_plans;
   std::vector<int> mount_tree_fds;  // scratch: detached copies of bind sources

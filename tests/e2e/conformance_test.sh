@@ -24,6 +24,9 @@
 #   expect-config JQ | expect-image JQ  true for the container config (Env, Cmd ...) | for
 #                                 the whole image config JSON (history, rootfs ...)
 #   expect-error REGEX            the build fails with one error line matching REGEX
+#   rebuild                       the lines after it change the context (remove PATH deletes)
+#                                 for a second build in the same store, cache on; then
+#   expect-unchanged PATH | expect-changed PATH   compare a file with the first build's
 #   buildah skip|differs REASON   no differential build, and why
 #   # TEXT                        a comment
 # Usage: conformance_test.sh KILN [CASE...]
@@ -144,18 +147,8 @@ config_fields() {
          | with_entries(select(.value != null and .value != "" and .value != {} and .value != []))'
 }
 
-run_case() {
-  local dir=$1 name
-  name=$(basename "$dir")
-  local ctx=$WORK/cases/$name
-  rm -rf "$ctx"
-  mkdir -p "$ctx"
-  local dockerfile=Dockerfile
-  local -a args=() kiln_args=()
-  local buildah_mode=compare
-  local err_re=""
-  local -a prebuilds=()
-  # The context first, so expectations may come in any order.
+# setup_phase FILE: the context lines of one phase of a case (and, in the first, its options).
+setup_phase() {
   while IFS= read -r line || [ -n "$line" ]; do
     read -r kind rest <<<"$line"
     case $kind in
@@ -181,6 +174,7 @@ run_case() {
         chmod 600 "$ctx/$rest"
         ;;
       dockerfile) dockerfile=$rest ;;
+      remove) rm -rf "${ctx:?}/$rest" ;;
       tar)
         read -r path entries <<<"$rest"
         read -r -a e <<<"$entries"
@@ -206,32 +200,13 @@ run_case() {
       buildah) read -r m _ <<<"$rest"; buildah_mode=$m ;;
       prebuild) prebuilds+=("$rest") ;;
     esac
-  done <"$dir/case"
-  mkdir -p "$(dirname "$ctx/$dockerfile")"
-  sed "s|@HTTP@|$HTTP_URL|g" "$dir/Dockerfile" >"$ctx/$dockerfile"
-  [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
+  done <"$1"
+}
 
-  local pre
-  for pre in "${prebuilds[@]}"; do
-    read -r file image <<<"$pre"
-    "$KILN" build -q -t "$image" -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/err" ||
-      fail "$name: building $file failed: $(tail -5 "$WORK/err" | tr '\n' ' ')"
-    if [ "$buildah_mode" = compare ]; then
-      bah bud -q --format docker --isolation chroot --pull=never --layers=false -t "$image" \
-        -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/berr" ||
-        fail "$name: buildah failed on $file: $(tail -3 "$WORK/berr")"
-    fi
-  done
-  if [ -n "$err_re" ]; then
-    local rc=0
-    "$KILN" build -q --no-cache "${args[@]}" "${kiln_args[@]}" "$ctx" >"$WORK/out" 2>"$WORK/err" || rc=$?
-    [ "$rc" != 0 ] || fail "$name: the build succeeded, want an error /$err_re/"
-    grep -qE -- "$err_re" "$WORK/err" || fail "$name: error $(cat "$WORK/err"), want /$err_re/"
-    # One error: a line, or a Dockerfile error's three (message, source line, caret).
-    [ "$(wc -l <"$WORK/err")" -le 3 ] || fail "$name: more than one error: $(cat "$WORK/err")"
-    return
-  fi
-  "$KILN" build -q --no-cache -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "$ctx" \
+# build_and_check FILE: builds the case's context with kiln, unpacks the image to $root, and
+# checks the phase's expectations.
+build_and_check() {
+  "$KILN" build -q "${cache_flag[@]}" -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "$ctx" \
     >"$WORK/out" 2>"$WORK/err" || fail "$name: build failed: $(tail -8 "$WORK/err" | tr "\n" " ")"
   rm -rf "$WORK/k" "$WORK/k.oci"
   "$KILN" copy "conf-$name:1" "oci:$WORK/k.oci:1" >/dev/null
@@ -239,7 +214,7 @@ run_case() {
   mkdir -p "$WORK/k"
   umoci raw unpack --image "$WORK/k.oci:1" "$WORK/k/rootfs" >/dev/null 2>&1 ||
     fail "$name: umoci cannot unpack kiln's image"
-  local root=$WORK/k/rootfs
+  root=$WORK/k/rootfs
   "$KILN" inspect "conf-$name:1" | jq '.config' >"$WORK/k.config"
   while IFS= read -r line || [ -n "$line" ]; do
     read -r kind rest <<<"$line"
@@ -273,6 +248,14 @@ run_case() {
         [ "$(readlink "$root$path")" = "$want" ] ||
           fail "$name: $path links to '$(readlink "$root$path")', want '$want'"
         ;;
+      expect-unchanged)
+        cmp -s "$root$rest" "$WORK/prev-root$rest" ||
+          fail "$name: $rest changed in the rebuild (a step ran that should have been cached)"
+        ;;
+      expect-changed)
+        ! cmp -s "$root$rest" "$WORK/prev-root$rest" ||
+          fail "$name: $rest did not change in the rebuild (a step was reused that should have run)"
+        ;;
       expect-mtime)
         read -r path want <<<"$rest"
         [ "$(stat -c %Y "$root$path")" = "$want" ] ||
@@ -287,7 +270,63 @@ run_case() {
           fail "$name: image config fails $rest: $(jq -c 'del(.rootfs)' "$WORK/k.config")"
         ;;
     esac
-  done <"$dir/case"
+  done <"$1"
+}
+
+run_case() {
+  local dir=$1 name
+  name=$(basename "$dir")
+  local ctx=$WORK/cases/$name
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  local dockerfile=Dockerfile
+  local -a args=() kiln_args=()
+  local buildah_mode=compare
+  local err_re=""
+  local -a prebuilds=()
+  # A case may have phases: the lines after `rebuild` change the context, which is built
+  # again in the same store (caching on, so what is reused is checked too).
+  rm -rf "$WORK"/phase* "$WORK/prev-root"
+  awk -v d="$WORK/phase" 'BEGIN {n = 0} /^rebuild$/ {n++; next} {print > (d n)}' "$dir/case"
+  local phases
+  phases=$(ls "$WORK"/phase* | wc -l)
+  local -a cache_flag=(--no-cache)
+  [ "$phases" = 1 ] || cache_flag=()
+  # The context first, so expectations may come in any order.
+  setup_phase "$WORK/phase0"
+  mkdir -p "$(dirname "$ctx/$dockerfile")"
+  sed "s|@HTTP@|$HTTP_URL|g" "$dir/Dockerfile" >"$ctx/$dockerfile"
+  [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
+
+  local pre
+  for pre in "${prebuilds[@]}"; do
+    read -r file image <<<"$pre"
+    "$KILN" build -q -t "$image" -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/err" ||
+      fail "$name: building $file failed: $(tail -5 "$WORK/err" | tr '\n' ' ')"
+    if [ "$buildah_mode" = compare ]; then
+      bah bud -q --format docker --isolation chroot --pull=never --layers=false -t "$image" \
+        -f "$dir/$file" "$ctx" >/dev/null 2>"$WORK/berr" ||
+        fail "$name: buildah failed on $file: $(tail -3 "$WORK/berr")"
+    fi
+  done
+  if [ -n "$err_re" ]; then
+    local rc=0
+    "$KILN" build -q --no-cache "${args[@]}" "${kiln_args[@]}" "$ctx" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" != 0 ] || fail "$name: the build succeeded, want an error /$err_re/"
+    grep -qE -- "$err_re" "$WORK/err" || fail "$name: error $(cat "$WORK/err"), want /$err_re/"
+    # One error: a line, or a Dockerfile error's three (message, source line, caret).
+    [ "$(wc -l <"$WORK/err")" -le 3 ] || fail "$name: more than one error: $(cat "$WORK/err")"
+    return
+  fi
+  local phase root
+  for ((phase = 0; phase < phases; phase++)); do
+    if [ "$phase" -gt 0 ]; then
+      rm -rf "$WORK/prev-root"
+      cp -a "$root" "$WORK/prev-root"
+      setup_phase "$WORK/phase$phase"
+    fi
+    build_and_check "$WORK/phase$phase"
+  done
   [ "$buildah_mode" = compare ] || return 0
 
   # The differential: buildah builds the same context; trees and config must match.
