@@ -42,6 +42,7 @@
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/dockerfile/run_mount.h"
+#include "builder/history.h"
 #include "builder/layered_fs.h"
 #include "builder/plan.h"
 #include "builder/sandbox/sandbox.h"
@@ -110,6 +111,7 @@ bool FlagSet(const PlannedInstruction& p, const char* name) {
 struct StageRun {
   int step = 0;                             // the step being run, numbered over the build
   std::map<std::string, std::string> args;  // the stage's ARG values so far
+  std::vector<std::string> arg_names;       // the stage's ARGs, in the order declared
 };
 thread_local StageRun* current_run = nullptr;
 
@@ -224,6 +226,7 @@ class Executor {
     state.config.os = host.os;
     state.config.architecture = host.architecture;
     state.config.variant = host.variant;
+    state.config.config.working_dir = "/";  // as BuildKit's empty image has it
     state.key = Hex("scratch " + host.str());
     return state;
   }
@@ -404,6 +407,10 @@ class Executor {
         for (const std::string& a : p.args) {
           std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
           if (a.find('=') != std::string::npos) Cur().args[kv.first] = kv.second;
+          std::vector<std::string>& names = Cur().arg_names;
+          if (std::find(names.begin(), names.end(), kv.first) == names.end()) {
+            names.push_back(kv.first);
+          }
         }
       }
       ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
@@ -421,7 +428,8 @@ class Executor {
       if (LinkReusable(p)) {
         ASSIGN_OR_RETURN_CTX(link_key, StepKey(state, p, stage, /*link=*/true), df_.filename, ":",
                              p.line, ": ", p.instruction);
-        if (!req_.no_cache && ReuseLinkedLayer(link_key, text, &state)) {
+        if (!req_.no_cache &&
+            ReuseLinkedLayer(link_key, CreatedBy(p, state.config.config), &state)) {
           state.key = key;
           RETURN_IF_ERROR(SaveCache(key, state));
           ++steps_cached_;
@@ -430,7 +438,7 @@ class Executor {
         }
       }
       size_t layers_before = state.layers.size();
-      absl::Status s = Execute(p, stage, text, &state);
+      absl::Status s = Execute(p, stage, &state);
       if (!s.ok()) {
         return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
       }
@@ -482,7 +490,7 @@ class Executor {
                                       const Stage& stage, bool link = false) {
     std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
     std::string material =
-        absl::StrCat("kiln-step-v1\n", parent, "\n", Describe(p), "\n", req_.source_date_epoch, " ",
+        absl::StrCat("kiln-step-v2\n", parent, "\n", Describe(p), "\n", req_.source_date_epoch, " ",
                      layers::CompressionName(req_.compression), SandboxKey(p), "\n");
     // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
     if (!link) {
@@ -601,13 +609,28 @@ class Executor {
     state->config.history.push_back({created_, created_by, "", "kiln", empty});
   }
 
-  absl::Status Execute(const PlannedInstruction& p, const Stage& stage, const std::string& text,
-                       ImageState* state) {
+  // The stage's build args as a RUN's history lists them: in the order declared, an ENV of
+  // the same name taking precedence.
+  std::vector<std::pair<std::string, std::string>> BuildArgs(const oci::ContainerConfig& c) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const std::string& name : Cur().arg_names) {
+      auto it = Cur().args.find(name);
+      std::string value = it == Cur().args.end() ? "" : it->second;
+      for (const std::string& e : c.env) {
+        if (absl::StartsWith(e, name + "=")) value = e.substr(name.size() + 1);
+      }
+      out.emplace_back(name, std::move(value));
+    }
+    return out;
+  }
+
+  // Runs one step, recording it in the image's history as BuildKit words it (history.h).
+  absl::Status Execute(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
     const std::string& n = p.instruction;
     oci::ContainerConfig& c = state->config.config;
-    if (n == "RUN") return RunStep(p, stage, text, state);
-    if (n == "COPY" || n == "ADD") return CopyStep(p, stage, text, state);
-    if (n == "WORKDIR") return WorkdirStep(p, text, state);
+    if (n == "RUN") return RunStep(p, stage, state);
+    if (n == "COPY" || n == "ADD") return CopyStep(p, stage, state);
+    if (n == "WORKDIR") return WorkdirStep(p, state);
     if (n == "ENV") {
       for (const std::string& kv : p.args) {
         std::string key = kv.substr(0, kv.find('='));
@@ -620,7 +643,7 @@ class Executor {
         c.labels[p2.first] = p2.second;
       }
     } else if (n == "ARG") {
-      return absl::OkStatus();  // changes what RUN sees, not the image
+      // changes what RUN sees, not the image: recorded in the history only
     } else if (n == "EXPOSE") {
       for (std::string port : p.args) {
         if (port.find('/') == std::string::npos) port += "/tcp";
@@ -680,7 +703,8 @@ class Executor {
     } else {
       return absl::UnimplementedError(absl::StrCat(n, " is not supported"));
     }
-    AddHistory(state, text, /*empty=*/true);
+    std::string created_by = CreatedBy(p, c);
+    if (!created_by.empty()) AddHistory(state, created_by, /*empty=*/true);
     return absl::OkStatus();
   }
 
@@ -809,6 +833,9 @@ class Executor {
     int index = 0;
     for (const std::string& value : it->second) {
       ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
+      if (m.type != "bind" && m.type != "cache" && m.type != "tmpfs") {
+        return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
+      }
       sandbox::SandboxMount mount;
       mount.target = CleanAbsolute(JoinPath(workdir.empty() ? "/" : workdir, m.target));
       if (mount.target == "/") {
@@ -908,8 +935,7 @@ class Executor {
     }
   }
 
-  absl::Status RunStep(const PlannedInstruction& p, const Stage& stage, const std::string& text,
-                       ImageState* state) {
+  absl::Status RunStep(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
     std::string dir = absl::StrCat(work_, "/step-", Cur().step);
     ASSIGN_OR_RETURN(std::vector<sandbox::SandboxMount> mounts,
                      RunMounts(p, stage, *state, dir + "/mounts"));
@@ -1021,16 +1047,16 @@ class Executor {
     resources.reset();  // the network and cgroup go back before the layer is written
     (void)RemoveAll(dir + "/mounts");
     RemoveMountStubs(stubs, spec.upper_dir);
-    return CommitDiff(spec.upper_dir, /*overlay=*/true, text, state);
+    return CommitDiff(spec.upper_dir, /*overlay=*/true, RunCreatedBy(argv, BuildArgs(c)), state);
   }
 
   // WORKDIR sets the working directory and, as BuildKit does, makes it when the image lacks it
   // (through the image's symlinks, with missing parents), owned by the current USER: a layer
   // of its own, or none when the directory is there.
-  absl::Status WorkdirStep(const PlannedInstruction& p, const std::string& text,
-                           ImageState* state) {
+  absl::Status WorkdirStep(const PlannedInstruction& p, ImageState* state) {
     oci::ContainerConfig& c = state->config.config;
     c.working_dir = CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, p.args[0]));
+    const std::string text = CreatedBy(p, c);
     ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
     LayeredFs image(lowers);
     ASSIGN_OR_RETURN(std::string in_image, image.Resolve(c.working_dir, /*follow_last=*/true));
@@ -1082,8 +1108,7 @@ class Executor {
     return dir;
   }
 
-  absl::Status CopyStep(const PlannedInstruction& p, const Stage& stage, const std::string& text,
-                        ImageState* state) {
+  absl::Status CopyStep(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
     const context::BuildContext* ctx = context_.get();
     std::unique_ptr<context::BuildContext> from_ctx;
     if (auto it = p.flags.find("from"); it != p.flags.end()) {
@@ -1277,7 +1302,7 @@ class Executor {
         RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(root_dest, rel)));
       }
     }
-    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, text, state));
+    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, CreatedBy(p, state->config.config), state));
     // Linking and unlinking changed the context files' ctime: tell the file digest cache the
     // files it knows are the same, or the next build would read them all again.
     RETURN_IF_ERROR(RemoveAll(diff));

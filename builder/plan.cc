@@ -64,6 +64,7 @@ class Planner {
       : df_(df), options_(options), lex_(ShellLexOptions{df.directives.escape}) {}
 
   absl::StatusOr<Plan> Run() {
+    RETURN_IF_ERROR(CheckSyntax());
     ASSIGN_OR_RETURN(std::vector<Instruction> all, dockerfile::CheckInstructions(df_));
     AddPlatformArgs("TARGET", options_.target_platform, &meta_);
     AddPlatformArgs("BUILD", options_.build_platform, &meta_);
@@ -322,7 +323,11 @@ class Planner {
       }
     } else if (n == "USER" || n == "WORKDIR" || n == "STOPSIGNAL") {
       ASSIGN_OR_RETURN(std::string v, Expand(node, node.args[0], env));
-      if (v.empty()) return Error(node, absl::StrCat(n, " requires a non-empty argument"));
+      // As in BuildKit, USER and WORKDIR may expand to nothing (the default user; the
+      // working directory unchanged); a signal may not.
+      if (v.empty() && n == "STOPSIGNAL") {
+        return Error(node, absl::StrCat(n, " requires a non-empty argument"));
+      }
       p.args.push_back(std::move(v));
     } else if (n == "ONBUILD") {
       const Node& trigger = node.sub[0];
@@ -337,6 +342,26 @@ class Planner {
     }
     stage.instructions.push_back(std::move(p));
     return absl::OkStatus();
+  }
+
+  // `# syntax=` names the frontend image BuildKit would run. kiln is the Dockerfile frontend
+  // itself: docker/dockerfile (and -upstream), any version, is accepted; another frontend
+  // cannot be run, which is an error at the directive, as BuildKit fails to resolve one.
+  absl::Status CheckSyntax() const {
+    std::string ref = df_.directives.syntax;
+    if (ref.empty()) return absl::OkStatus();
+    for (const char* registry : {"docker.io/", "index.docker.io/", "registry-1.docker.io/"}) {
+      if (absl::StartsWith(ref, registry)) ref = ref.substr(std::string(registry).size());
+    }
+    std::string repo = ref.substr(0, ref.find_first_of(":@"));
+    if (repo == "docker/dockerfile" || repo == "docker/dockerfile-upstream") {
+      return absl::OkStatus();
+    }
+    return df_.ErrorAt(
+        df_.directives.syntax_line, 1,
+        absl::StrCat("unsupported frontend ", dockerfile::GoQuote(df_.directives.syntax),
+                     ": kiln reads Dockerfiles itself; it accepts only "
+                     "docker/dockerfile (any version) here"));
   }
 
   // ADD --checksum: one source, downloaded, and a digest (go-digest's errors, as BuildKit's).

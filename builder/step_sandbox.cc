@@ -311,7 +311,8 @@ absl::StatusOr<StepNetwork> StepSandboxes::NetworkFor(const Flags& flags) const 
     if (options_.network == StepNetwork::kHost || Allowed("network.host"))
       return StepNetwork::kHost;
     return absl::PermissionDeniedError(
-        "--network=host needs the entitlement: build with --allow network.host");
+        "--network=host: entitlement network.host is not allowed (build with --allow "
+        "network.host)");
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--network=", *value, ": want default, none or host"));
@@ -323,7 +324,8 @@ absl::StatusOr<bool> StepSandboxes::InsecureFor(const Flags& flags) const {
   if (*value == "insecure") {
     if (Allowed("security.insecure")) return true;
     return absl::PermissionDeniedError(
-        "--security=insecure needs the entitlement: build with --allow security.insecure");
+        "--security=insecure: entitlement security.insecure is not allowed (build with --allow "
+        "security.insecure)");
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--security=", *value, ": want sandbox or insecure"));

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "builder/executor.h"
+#include "cli/build_output.h"
 #include "cli/build_progress.h"
 #include "cli/common.h"
 #include "layers/image_location.h"
@@ -94,7 +95,6 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.sandbox.memory = o.memory;
   req.sandbox.memory_swap = o.memory_swap;
   req.sandbox.shm_size = o.shm_size;
-  req.outputs = o.outputs;
   req.push = o.push;
   req.pull = o.pull;
   ASSIGN_OR_RETURN(req.transport, MakeTransportOptions(o.registry));
@@ -110,8 +110,10 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   for (const std::string& tag : o.tags) {
     RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
   }
+  // Every output is checked before anything is built.
   for (const std::string& out : o.outputs) {
-    RETURN_IF_ERROR(layers::ParseImageLocation(out).status());
+    ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
+    req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
   // Source date: the flag, then SOURCE_DATE_EPOCH, then the context's git HEAD, then 0.
   ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(o.source_date_epoch));
@@ -188,8 +190,9 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--source-date-epoch", o->source_date_epoch,
                   "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
   cmd->add_option("--output", o->outputs,
-                  "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE or "
-                  "docker://REFERENCE (repeatable)")
+                  "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE, "
+                  "docker://REFERENCE, or as BuildKit's type=oci|docker,dest=FILE, "
+                  "type=image|registry,name=REF (repeatable; checked before the build)")
       ->allow_extra_args(false);
   cmd->add_flag("--push", o->push, "Push every -t name to its registry");
   cmd->add_flag("--pull", o->pull, "Pull base images even when the store has them");

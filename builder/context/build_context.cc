@@ -152,13 +152,13 @@ absl::StatusOr<std::vector<ContextEntry>> BuildContext::SelectPath(const std::st
   std::vector<ContextEntry> out;
   if (cleaned != "." && ignore_.Excluded(cleaned)) {
     return absl::NotFoundError(
-        absl::StrCat("\"", source, "\": not found (excluded by .dockerignore)"));
+        absl::StrCat("\"/", cleaned, "\": not found (excluded by .dockerignore)"));
   }
   // Follows symlinks, but only inside the context.
   auto fd = OpenInRoot(root_.get(), cleaned, O_PATH);
   if (!fd.ok()) {
     if (absl::IsNotFound(fd.status())) {
-      return absl::NotFoundError(absl::StrCat("\"", source, "\": not found in the ", name_));
+      return absl::NotFoundError(absl::StrCat("\"/", cleaned, "\": not found in the ", name_));
     }
     return fd.status();
   }

@@ -490,6 +490,9 @@ absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view fi
     if (absl::Status s = directives.Consider(stripped); !s.ok()) {
       return fail(start_line, column, s.message());
     }
+    if (!directives.directives.syntax.empty() && directives.directives.syntax_line == 0) {
+      directives.directives.syntax_line = start_line;
+    }
     char escape = directives.directives.escape;
     std::string line = stripped.empty() || stripped.front() == '#' ? "" : std::string(stripped);
     bool continues = TrimContinuation(&line, escape);

@@ -47,6 +47,7 @@ struct Node {
 
 struct Directives {
   std::string syntax;
+  int syntax_line = 0;  // where the syntax directive is
   std::string check;
   char escape = '\\';
 };

@@ -117,7 +117,7 @@ absl::StatusOr<std::unique_ptr<NetworkPool::Network>> NetworkPool::Start() {
                                    "--ready-fd=4",
                                    "--exit-fd=5",
                                    "/proc/self/fd/3",
-                                   "tap0"};
+                                   "eth0"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

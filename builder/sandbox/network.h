@@ -2,8 +2,8 @@
 // host's) whose only way out is slirp4netns, a user-mode TCP/IP stack that makes the step's
 // connections from the host's sockets. It is started with --disable-host-loopback, so the
 // host's loopback services and (being another namespace) its abstract unix sockets and
-// interfaces stay out of reach; the step sees `lo` and `tap0` (10.0.2.100/24, gateway
-// 10.0.2.2) and resolves names through slirp4netns' DNS forwarder at 10.0.2.3.
+// interfaces stay out of reach; the step sees `lo` and `eth0`, as under Docker (10.0.2.100/24,
+// gateway 10.0.2.2), and resolves names through slirp4netns' DNS forwarder at 10.0.2.3.
 //
 // Namespaces are pooled: one is made (and slirp4netns started for it) when no idle one is
 // left, lent to one step at a time and taken back when the step ends, so a build pays the

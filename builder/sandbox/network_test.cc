@@ -195,7 +195,7 @@ TEST_F(NetworkTest, OutboundWorksHostLoopbackAndAbstractSocketsDoNot) {
   EXPECT_EQ(InNetns(netns,
                     [] {
                       if (if_nametoindex("kiln0") != 0) return 1;
-                      if (if_nametoindex("tap0") == 0) return 2;
+                      if (if_nametoindex("eth0") == 0) return 2;
                       if (if_nametoindex("lo") == 0) return 3;
                       return 0;
                     }),

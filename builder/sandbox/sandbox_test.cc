@@ -329,7 +329,7 @@ TEST_P(SandboxTest, PrivateNetworkRlimitsAndShmSize) {
   EXPECT_EQ(Run("ls /sys/class/net; ulimit -n; ulimit -Hn; grep ' /dev/shm ' /proc/mounts | "
                 "grep -o 'size=[0-9a-z]*'",
                 spec),
-            "lo\ntap0\n100\n200\nsize=1024k\n");
+            "eth0\nlo\n100\n200\nsize=1024k\n");
 }
 
 TEST_P(SandboxTest, ALayerTwiceInTheStackIsMountedOnce) {

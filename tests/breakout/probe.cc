@@ -40,6 +40,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -251,7 +252,7 @@ void Devices(unsigned disk_major, unsigned disk_minor) {
 }
 
 void Network(int host_port, const char* abstract_name, const char* host_netns,
-             const char* host_iface) {
+             const char* host_mac) {
   int err = ConnectTcp("127.0.0.1", host_port);
   Report("host-loopback-service", err != 0, Err(err));
   err = ConnectTcp("10.0.2.2", host_port);  // slirp4netns' gateway
@@ -282,8 +283,19 @@ void Network(int host_port, const char* abstract_name, const char* host_netns,
   char ns[64] = {};
   (void)!::readlink("/proc/self/ns/net", ns, sizeof ns - 1);
   Report("own-network-namespace", std::strstr(ns, host_netns) == nullptr, ns);
-  Report("host-interface-hidden", if_nametoindex(host_iface) == 0,
-         std::string(host_iface) + (if_nametoindex(host_iface) == 0 ? " not visible" : " visible"));
+  // The host's interface is known by its hardware address: a step's own may share its name.
+  std::string seen;
+  if (DIR* d = ::opendir("/sys/class/net"); d != nullptr) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(std::string("/sys/class/net/") + e->d_name + "/address");
+      std::string mac;
+      if (std::getline(in, mac) && mac == host_mac) seen = e->d_name;
+    }
+    ::closedir(d);
+  }
+  Report("host-interface-hidden", seen.empty(),
+         std::string(host_mac) + (seen.empty() ? " not visible" : " visible as " + seen));
   // Raw sockets see only the namespace's own interfaces (checked above).
   fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x0003));
   if (fd >= 0) ::close(fd);

@@ -12,6 +12,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 PROBE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 
+host_state_lock
 core_pattern=$(cat /proc/sys/kernel/core_pattern)
 host_name=$(hostname)
 binfmt_before=$(ls /proc/sys/fs/binfmt_misc 2>/dev/null | sort | tr '\n' ' ')
@@ -55,8 +56,14 @@ time.sleep(900)' "$port" "$abstract" &
 pids+=($!)
 marker=$(mktemp /tmp/kiln-breakout-marker-XXXXXX)
 netns=$(readlink /proc/self/ns/net | tr -dc 0-9)
+# The host's interface, by hardware address (a step's own interface may have its name): the
+# default route's, else any with an address; "none" when the host has only loopback.
 iface=$(ip -o route show default | awk '{print $5; exit}')
-[ -n "$iface" ] || iface=lo
+mac=$(cat "/sys/class/net/$iface/address" 2>/dev/null)
+if [ -z "$mac" ] || [ "$mac" = 00:00:00:00:00:00 ]; then
+  mac=$(cat /sys/class/net/*/address | grep -v '^00:00:00:00:00:00$' | head -1)
+fi
+[ -n "$mac" ] || mac=none
 read -r disk_major disk_minor < <(stat -c '%Hd %Ld' /)
 
 ctx=$WORK/ctx
@@ -68,7 +75,7 @@ FROM scratch
 COPY bin/busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 COPY probe /probe
-RUN mkdir -p /tmp && /probe all $port $abstract $netns $iface $marker $disk_major $disk_minor
+RUN mkdir -p /tmp && /probe all $port $abstract $netns $mac $marker $disk_major $disk_minor
 EOF
 sleep 0.3  # the listeners are up
 
@@ -155,9 +162,9 @@ COPY probe /probe
 RUN --network=host ["/bin/busybox", "sh", "-c", "/bin/busybox readlink /proc/self/ns/net > /net"]
 RUN --security=insecure ["/bin/busybox", "sh", "-c", "/bin/busybox grep CapEff /proc/self/status > /caps"]
 EOF
-expect_fail 1 'ent.Dockerfile:4: RUN: --network=host needs the entitlement: build with --allow network.host' \
+expect_fail 1 'ent.Dockerfile:4: RUN: --network=host: entitlement network.host is not allowed \(build with --allow network.host\)' \
   "$KILN" build -q -f "$WORK/ent.Dockerfile" "$ctx"
-expect_fail 1 'ent.Dockerfile:5: RUN: --security=insecure needs the entitlement: build with --allow security.insecure' \
+expect_fail 1 'ent.Dockerfile:5: RUN: --security=insecure: entitlement security.insecure is not allowed \(build with --allow security.insecure\)' \
   "$KILN" build -q --allow network.host -f "$WORK/ent.Dockerfile" "$ctx"
 "$KILN" build -q -t ent:1 --allow network.host,security.insecure -f "$WORK/ent.Dockerfile" "$ctx" >/dev/null 2>"$WORK/ent.log" ||
   fail "entitled build: $(tail -3 "$WORK/ent.log")"

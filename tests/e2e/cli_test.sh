@@ -76,8 +76,14 @@ XEOF
   || fail "dockerfile plan json"
 "$KILN" dockerfile plan "$WORK/df/Dockerfile" --target build --format text | grep -q '^stage 0 (build): FROM busybox$' \
   || fail "dockerfile plan text"
-printf 'FROM busybox\nCOPPY a b\n' >"$WORK/df/Bad"
-rc=0; "$KILN" dockerfile dump "$WORK/df/Bad" 2>"$WORK/df/err" || rc=$?
+# dump is the parser alone, which (as BuildKit's) takes unknown instructions and flags and a
+# bare HEALTHCHECK; plan and build check them.
+printf 'FROM busybox\nCOPPY a b\nCOPY --user=me a b\nHEALTHCHECK\n' >"$WORK/df/Bad"
+[ "$("$KILN" dockerfile dump "$WORK/df/Bad")" = '(from "busybox")
+(coppy "")
+(copy ["--user=me"] "a" "b")
+(healthcheck)' ] || fail "dockerfile dump of unchecked instructions: $("$KILN" dockerfile dump "$WORK/df/Bad" 2>&1)"
+rc=0; "$KILN" dockerfile plan "$WORK/df/Bad" 2>"$WORK/df/err" || rc=$?
 [ "$rc" = 1 ] && head -1 "$WORK/df/err" | grep -q "Bad:2:1: unknown instruction: COPPY (did you mean COPY?)" \
   || fail "dockerfile error: $(cat "$WORK/df/err")"
 expect_fail 1 'target stage "nope" could not be found' "$KILN" dockerfile plan "$WORK/df/Dockerfile" --target nope

@@ -139,11 +139,14 @@ listing() {
       ! -path './dev/*' ! -path './run/*' -print0 | sort -z | xargs -0r sha256sum)
 }
 
-# The config fields the differential compares, with empty values dropped.
+# The config fields the differential compares, with empty values dropped. A WorkingDir of
+# "/" is the same as none (both run in the root): BuildKit's scratch image has "/", buildah's
+# nothing, and kiln follows BuildKit.
 config_fields() {
   jq -S '{User, Env, Entrypoint, Cmd, WorkingDir, ExposedPorts, Volumes, Labels, StopSignal,
           Healthcheck, Shell, OnBuild}
          | .Labels |= (if . then del(.["io.buildah.version"]) else . end)
+         | .WorkingDir |= (if . == "/" then null else . end)
          | with_entries(select(.value != null and .value != "" and .value != {} and .value != []))'
 }
 
@@ -295,7 +298,7 @@ run_case() {
   # The context first, so expectations may come in any order.
   setup_phase "$WORK/phase0"
   mkdir -p "$(dirname "$ctx/$dockerfile")"
-  sed "s|@HTTP@|$HTTP_URL|g" "$dir/Dockerfile" >"$ctx/$dockerfile"
+  sed "s|@HTTP@|$HTTP_URL|g; s|@HTTP_PORT@|${HTTP_URL##*:}|g" "$dir/Dockerfile" >"$ctx/$dockerfile"
   [ "$dockerfile" = Dockerfile ] || args+=(-f "$ctx/$dockerfile")
 
   local pre

@@ -63,6 +63,14 @@ make_umoci_image() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on now (the kernel picks it).
+# Tests that change host state another test also changes (/etc/subuid, /etc/subgid, the mode
+# of /dev/net/tun) hold this lock for their whole run, so that one does not put back, while
+# the other still needs it, what the other changed.
+host_state_lock() {
+  exec 9>/tmp/kiln-e2e-host-state.lock
+  flock 9
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

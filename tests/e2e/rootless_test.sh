@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 testdata=$(cd "$(dirname "$0")/../../testdata/build" && pwd)
 
+host_state_lock
 with_ids=kiln-rootless-a
 single=kiln-rootless-b
 for u in "$with_ids" "$single"; do
