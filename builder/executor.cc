@@ -1376,7 +1376,13 @@ class Executor {
           ASSIGN_OR_RETURN(place.path, image->Resolve(place.path, /*follow_last=*/true));
           e = image->Lookup(place.path);
         }
-        place.in_image = e && S_ISDIR(e->st.st_mode);
+        // A file (or a link to one) where a directory must be is an error, as in BuildKit;
+        // the image's file is not replaced.
+        if (e && !S_ISDIR(e->st.st_mode)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("mkdir ", place.path, ": not a directory"));
+        }
+        place.in_image = e.has_value();
       }
       return dirs[dir] = place;
     }

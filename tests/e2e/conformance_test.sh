@@ -29,10 +29,11 @@
 #   expect-unchanged PATH | expect-changed PATH   compare a file with the first build's
 #   buildah skip|differs REASON   no differential build, and why
 #   # TEXT                        a comment
-# Usage: conformance_test.sh KILN [CASE...]
+# Usage: conformance_test.sh KILN [CASE...]; CASES_DIR (a directory under testdata/, default
+# conformance) picks another set of cases in the same form, such as the real-world corpus.
 source "$(dirname "$0")/lib.sh" "$1"
 shift
-cases_dir=$(cd "$(dirname "$0")/../../testdata/conformance" && pwd)
+cases_dir=$(cd "$(dirname "$0")/../../testdata/${CASES_DIR:-conformance}" && pwd)
 BUILDAH_ROOT=$WORK/buildah
 bah() { buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" --storage-driver vfs "$@"; }
 cleanup_buildah() {
