@@ -507,8 +507,10 @@ class Planner {
     }
     std::vector<std::string> unused;
     for (const auto& [k, v] : options_.build_args) {
-      // BUILDKIT_SANDBOX_HOSTNAME is read by the build itself (the RUN steps' hostname).
-      if (!used_build_args_.count(k) && !ProxyArgs().count(k) && k != "BUILDKIT_SANDBOX_HOSTNAME") {
+      // BUILDKIT_SANDBOX_HOSTNAME and SOURCE_DATE_EPOCH are read by the build itself (the
+      // RUN steps' hostname; the timestamps).
+      if (!used_build_args_.count(k) && !ProxyArgs().count(k) && k != "BUILDKIT_SANDBOX_HOSTNAME" &&
+          k != "SOURCE_DATE_EPOCH") {
         unused.push_back(k);
       }
     }

@@ -115,8 +115,19 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
     ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
     req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
-  // Source date: the flag, then SOURCE_DATE_EPOCH, then the context's git HEAD, then 0.
-  ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(o.source_date_epoch));
+  // Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
+  // the environment's, then the context's git HEAD, then 0.
+  std::optional<int64_t> flag_epoch = o.source_date_epoch;
+  if (auto it = req.build_args.find("SOURCE_DATE_EPOCH");
+      !flag_epoch && it != req.build_args.end() && !it->second.empty()) {
+    int64_t v;
+    if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--build-arg SOURCE_DATE_EPOCH=\"", it->second,
+                                                     "\" is not a number of seconds"));
+    }
+    flag_epoch = v;
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(flag_epoch));
   if (!epoch) epoch = GitCommitTime(o.context);
   req.source_date_epoch = epoch.value_or(0);
 

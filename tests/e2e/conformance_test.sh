@@ -320,6 +320,13 @@ run_case() {
     grep -qE -- "$err_re" "$WORK/err" || fail "$name: error $(cat "$WORK/err"), want /$err_re/"
     # One error: a line, or a Dockerfile error's three (message, source line, caret).
     [ "$(wc -l <"$WORK/err")" -le 3 ] || fail "$name: more than one error: $(cat "$WORK/err")"
+    # The differential of an error: buildah must refuse the build too.
+    [ "$buildah_mode" = compare ] || return 0
+    if bah bud -q --format docker --isolation chroot --pull=never --layers=false \
+      -t "conf-$name" "${args[@]}" "$ctx" >/dev/null 2>"$WORK/berr"; then
+      fail "$name: buildah builds what kiln refuses (mark the case 'buildah differs REASON' if kiln is right)"
+    fi
+    DIFFERENTIAL=1
     return
   fi
   local phase root
@@ -363,6 +370,12 @@ fi
 failed=()
 differential=0
 for name in "${selected[@]}"; do
+  # The conformance table lists every case by name.
+  if [ "${CASES_DIR:-conformance}" = conformance ] && ! grep -qE -- "[ ,]$name( |,|$)" "$cases_dir/README.md"; then
+    echo "FAIL: $name: not in testdata/conformance/README.md's table"
+    failed+=("$name")
+    continue
+  fi
   if (DIFFERENTIAL=0; run_case "$cases_dir/$name"; exit $((DIFFERENTIAL == 1 ? 10 : 0))); then
     PASSED=$((PASSED + 1))
   else
