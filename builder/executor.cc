@@ -394,6 +394,8 @@ class Executor {
   absl::StatusOr<ImageState> RunStage(const Stage& stage) {
     ASSIGN_OR_RETURN(ImageState state, Base(stage));
     std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
+    const bool filtered = NoCacheFor(stage);
+    const bool no_cache = req_.no_cache || filtered;
     for (const PlannedInstruction& p : stage.instructions) {
       if (failed_) return absl::CancelledError("another stage failed");
       ++Cur().step;
@@ -416,7 +418,7 @@ class Executor {
       ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
                            ": ", p.instruction);
       auto start = std::chrono::steady_clock::now();
-      if (!req_.no_cache) {
+      if (!no_cache) {
         if (auto hit = LoadCache(key); hit) {
           state = std::move(*hit);
           ++steps_cached_;
@@ -428,8 +430,7 @@ class Executor {
       if (LinkReusable(p)) {
         ASSIGN_OR_RETURN_CTX(link_key, StepKey(state, p, stage, /*link=*/true), df_.filename, ":",
                              p.line, ": ", p.instruction);
-        if (!req_.no_cache &&
-            ReuseLinkedLayer(link_key, CreatedBy(p, state.config.config), &state)) {
+        if (!no_cache && ReuseLinkedLayer(link_key, CreatedBy(p, state.config.config), &state)) {
           state.key = key;
           RETURN_IF_ERROR(SaveCache(key, state));
           ++steps_cached_;
@@ -442,7 +443,9 @@ class Executor {
       if (!s.ok()) {
         return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
       }
-      state.key = key;
+      // A step run under the no-cache filter passes on a key of what it made, so what builds
+      // on it runs again only if that changed.
+      state.key = filtered ? ContentKey(key, state) : key;
       RETURN_IF_ERROR(SaveCache(key, state));
       if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
       ++steps_run_;
@@ -540,6 +543,23 @@ class Executor {
     return Hex(material);
   }
 
+  bool NoCacheFor(const Stage& stage) const {
+    for (const std::string& f : req_.no_cache_filter) {
+      if ((!stage.name.empty() && absl::AsciiStrToLower(f) == stage.name) ||
+          f == absl::StrCat(stage.index)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The key of a step's result by content: its step key, config and layers.
+  static std::string ContentKey(const std::string& key, const ImageState& state) {
+    std::string material = absl::StrCat("kiln-content-v1\n", key, "\n", state.config.Serialize());
+    for (const Descriptor& d : state.layers) absl::StrAppend(&material, "\n", d.digest.str());
+    return Hex(material);
+  }
+
   std::optional<ImageState> LoadCache(const std::string& key) {
     auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), oci::kMaxConfigSize);
     if (!text.ok()) return std::nullopt;
@@ -550,6 +570,11 @@ class Executor {
     ImageState state;
     state.config = *std::move(config);
     state.key = key;
+    // A record of a step run under the no-cache filter names the key it passed on.
+    if (auto k = doc->find("key");
+        k != doc->end() && k->is_string() && k->get<std::string>().size() == 64) {
+      state.key = k->get<std::string>();
+    }
     for (const auto& l : (*doc)["layers"]) {
       auto d = Descriptor::FromJson(l);
       if (!d.ok() || !store_.blobs().Has(d->digest)) return std::nullopt;  // collected: a miss
@@ -563,6 +588,7 @@ class Executor {
     nlohmann::json layers = nlohmann::json::array();
     for (const Descriptor& d : state.layers) layers.push_back(d.ToJson());
     nlohmann::json doc = {{"config", state.config.Serialize()}, {"layers", layers}};
+    if (state.key != key) doc["key"] = state.key;
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
     return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/", key, ".json"),
                            doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -858,6 +884,19 @@ class Executor {
           absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
         }
         mount.source = absl::StrCat(store_.root(), "/cache-mounts/", Hex(key));
+        // A step run without the build cache starts from an empty cache too, as in BuildKit
+        // (once a build: stages running at once share what it then keeps).
+        if (req_.no_cache || NoCacheFor(stage)) {
+          std::lock_guard<std::mutex> lock(reset_mu_);
+          if (reset_caches_.insert(mount.source).second && PathExists(mount.source)) {
+            std::string old = absl::StrCat(mount.source, ".old-", ::getpid());
+            (void)RemoveAll(old);
+            if (::rename(mount.source.c_str(), old.c_str()) != 0) {
+              return ErrnoError("rename " + mount.source);
+            }
+            RETURN_IF_ERROR(RemoveAll(old));
+          }
+        }
         if (!PathExists(mount.source)) {
           // Made whole beside its place, then renamed there: a failed seed leaves no cache.
           std::string fresh = absl::StrCat(mount.source, ".new-", ::getpid(), "-", index);
@@ -1681,6 +1720,8 @@ class Executor {
   std::atomic<int> unpack_seq_{0};  // names ADD's scratch directories
   std::atomic<int> steps_run_{0}, steps_cached_{0};
   StageRun outside_;
+  std::mutex reset_mu_;
+  std::set<std::string> reset_caches_;  // cache mounts emptied by this build (guarded by reset_mu_)
   std::map<std::string, ImageState> imported_;
   std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
   std::optional<layers::Store::Lock> lock_;

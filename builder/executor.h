@@ -34,6 +34,9 @@ struct BuildRequest {
   std::map<std::string, std::string> labels;
   std::string target;
   bool no_cache = false;
+  // Stages (by name, or index as a number) whose steps run even when cached, as BuildKit's
+  // no-cache filter: what uses them is reused only if they made the same thing again.
+  std::vector<std::string> no_cache_filter;
   // RUN steps' network, user namespace, security options and limits.
   SandboxOptions sandbox;
   layers::Compression compression = layers::Compression::kGzip;

@@ -26,7 +26,7 @@ namespace {
 struct BuildOptions {
   std::string context = ".";
   std::string file;
-  std::vector<std::string> tags, build_args, labels, outputs;
+  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter;
   std::string target, network = "default", userns = "private", compression = "gzip",
                       progress = "auto";
   builder::SandboxOptions sandbox;
@@ -87,6 +87,11 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.tags = o.tags;
   req.target = o.target;
   req.no_cache = o.no_cache;
+  for (const std::string& f : o.no_cache_filter) {
+    for (absl::string_view name : absl::StrSplit(f, ',', absl::SkipEmpty())) {
+      req.no_cache_filter.emplace_back(name);
+    }
+  }
   req.sandbox = o.sandbox;
   req.sandbox.network = o.network == "none"   ? builder::StepNetwork::kNone
                         : o.network == "host" ? builder::StepNetwork::kHost
@@ -159,6 +164,10 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-cache", o->no_cache, "Run every step");
+  cmd->add_option("--no-cache-filter", o->no_cache_filter,
+                  "Run these stages' steps even when cached (names or indexes, repeatable or "
+                  "comma-separated)")
+      ->allow_extra_args(false);
   cmd->add_option("--network", o->network,
                   "Network for RUN: default (private, outbound only), none or host")
       ->check(CLI::IsMember({"default", "none", "host"}));
@@ -200,7 +209,7 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"gzip", "zstd"}));
   cmd->add_option("--source-date-epoch", o->source_date_epoch,
                   "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
-  cmd->add_option("--output", o->outputs,
+  cmd->add_option("-o,--output", o->outputs,
                   "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE, "
                   "docker://REFERENCE, or as BuildKit's type=oci|docker,dest=FILE, "
                   "type=image|registry,name=REF (repeatable; checked before the build)")

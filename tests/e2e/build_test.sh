@@ -367,13 +367,15 @@ cat >"$WORK/mnt/Dockerfile" <<'XEOF'
 FROM base:1 AS builder
 RUN echo built > /artifact
 FROM base:1
-RUN --mount=type=cache,target=/var/cache/t sh -c 'echo run >> /var/cache/t/log; wc -l < /var/cache/t/log > /count'
+ARG N
+RUN --mount=type=cache,target=/var/cache/t sh -c 'echo run $N >> /var/cache/t/log; wc -l < /var/cache/t/log > /count'
 RUN --mount=type=tmpfs,target=/scratch sh -c 'echo x > /scratch/x; ls /scratch > /tmpfs-list'
 RUN --mount=from=builder,source=/artifact,target=/in/artifact cat /in/artifact > /got-artifact
 RUN --mount=target=/ctx sh -c 'cat /ctx/data/f > /got-ctx; (touch /ctx/new 2>/dev/null && echo rw || echo ro) > /ctx-mode'
 XEOF
+# N changes the step's key, so it runs again with the cache mount the first run left.
 for i in 1 2; do
-  "$KILN" build --no-cache -q -t mnt:1 "$WORK/mnt" >/dev/null 2>"$WORK/mnt.log" || fail "RUN --mount build: $(tail -3 "$WORK/mnt.log")"
+  "$KILN" build --build-arg N=$i -q -t mnt:1 "$WORK/mnt" >/dev/null 2>"$WORK/mnt.log" || fail "RUN --mount build: $(tail -3 "$WORK/mnt.log")"
 done
 "$KILN" copy mnt:1 "oci:$WORK/mnt-out:1" >/dev/null 2>&1
 umoci unpack --image "$WORK/mnt-out:1" "$WORK/mnt-bundle" >/dev/null
@@ -385,9 +387,14 @@ r=$WORK/mnt-bundle/rootfs
 [ "$(cat "$r/ctx-mode")" = ro ] && [ ! -e "$WORK/mnt/new" ] || fail "a bind mount was writable"
 # A changed file under a context bind re-runs the step.
 echo changed >"$WORK/mnt/data/f"
-"$KILN" build --progress plain -t mnt:2 "$WORK/mnt" >/dev/null 2>"$WORK/mnt2.log" || fail "rebuild"
+"$KILN" build --build-arg N=2 --progress plain -t mnt:2 "$WORK/mnt" >/dev/null 2>"$WORK/mnt2.log" || fail "rebuild"
 grep -A1 'RUN --mount=target=/ctx' "$WORK/mnt2.log" | grep -q DONE || fail "a changed bound file did not invalidate"
 grep -A1 'type=tmpfs' "$WORK/mnt2.log" | grep -q CACHED || fail "an unrelated step re-ran"
+# Without the build cache, cache mounts start empty too (as in BuildKit).
+"$KILN" build --no-cache --build-arg N=3 -q -t mnt:3 "$WORK/mnt" >/dev/null 2>"$WORK/mnt.log" || fail "--no-cache build: $(tail -3 "$WORK/mnt.log")"
+"$KILN" copy mnt:3 "oci:$WORK/mnt-out:3" >/dev/null 2>&1
+umoci raw unpack --image "$WORK/mnt-out:3" "$WORK/mnt3" >/dev/null
+[ "$(cat "$WORK/mnt3/count")" = 1 ] || fail "--no-cache kept the cache mount: $(cat "$WORK/mnt3/count")"
 printf 'FROM base:1\nRUN --mount=type=secret,id=token cat /run/secrets/token\n' >"$WORK/mnt/Dockerfile.secret"
 expect_fail 1 'Dockerfile.secret:2: RUN: --mount=type=secret: not supported' \
   "$KILN" build -q -f "$WORK/mnt/Dockerfile.secret" "$WORK/mnt"

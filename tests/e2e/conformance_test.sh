@@ -26,6 +26,7 @@
 #   expect-error REGEX            the build fails with one error line matching REGEX
 #   rebuild                       the lines after it change the context (remove PATH deletes)
 #                                 for a second build in the same store, cache on; then
+#   phase-args ARG...             options for kiln's build of this phase only
 #   expect-unchanged PATH | expect-changed PATH   compare a file with the first build's
 #   buildah skip|differs REASON   no differential build, and why
 #   # TEXT                        a comment
@@ -153,6 +154,7 @@ config_fields() {
 
 # setup_phase FILE: the context lines of one phase of a case (and, in the first, its options).
 setup_phase() {
+  phase_args=()
   while IFS= read -r line || [ -n "$line" ]; do
     read -r kind rest <<<"$line"
     case $kind in
@@ -200,6 +202,7 @@ setup_phase() {
         ;;
       args) read -r -a a <<<"$rest"; args+=("${a[@]}") ;;
       kiln-args) read -r -a a <<<"$rest"; kiln_args+=("${a[@]}") ;;
+      phase-args) read -r -a a <<<"$rest"; phase_args+=("${a[@]}") ;;
       expect-error) err_re=$rest ;;
       buildah) read -r m _ <<<"$rest"; buildah_mode=$m ;;
       prebuild) prebuilds+=("$rest") ;;
@@ -210,7 +213,7 @@ setup_phase() {
 # build_and_check FILE: builds the case's context with kiln, unpacks the image to $root, and
 # checks the phase's expectations.
 build_and_check() {
-  "$KILN" build -q "${cache_flag[@]}" -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "$ctx" \
+  "$KILN" build -q "${cache_flag[@]}" -t "conf-$name:1" "${args[@]}" "${kiln_args[@]}" "${phase_args[@]}" "$ctx" \
     >"$WORK/out" 2>"$WORK/err" || fail "$name: build failed: $(tail -8 "$WORK/err" | tr "\n" " ")"
   rm -rf "$WORK/k" "$WORK/k.oci"
   "$KILN" copy "conf-$name:1" "oci:$WORK/k.oci:1" >/dev/null
@@ -284,7 +287,7 @@ run_case() {
   rm -rf "$ctx"
   mkdir -p "$ctx"
   local dockerfile=Dockerfile
-  local -a args=() kiln_args=()
+  local -a args=() kiln_args=() phase_args=()
   local buildah_mode=compare
   local err_re=""
   local -a prebuilds=()
