@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -441,7 +442,8 @@ class Executor {
       size_t layers_before = state.layers.size();
       absl::Status s = Execute(p, stage, &state);
       if (!s.ok()) {
-        return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+        return Annotate(ImagePaths(s),
+                        absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
       }
       // A step run under the no-cache filter passes on a key of what it made, so what builds
       // on it runs again only if that changed.
@@ -541,6 +543,16 @@ class Executor {
       }
     }
     return Hex(material);
+  }
+
+  // `s` with the step's diff directory taken out of the paths it names: what a step writes
+  // there is named by its path in the image, as the Dockerfile wrote it.
+  absl::Status ImagePaths(const absl::Status& s) {
+    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
+    std::string message(s.message());
+    if (message.find(diff) == std::string::npos) return s;
+    absl::StrReplaceAll({{diff + "/", "/"}, {diff, "/"}}, &message);
+    return absl::Status(s.code(), message);
   }
 
   bool NoCacheFor(const Stage& stage) const {

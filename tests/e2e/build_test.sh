@@ -400,6 +400,15 @@ expect_fail 1 'Dockerfile.secret:2: RUN: --mount=type=secret: not supported' \
   "$KILN" build -q -f "$WORK/mnt/Dockerfile.secret" "$WORK/mnt"
 ok "RUN --mount: cache, tmpfs and read-only binds of stages and the context"
 
+# Errors name paths as the image has them, never the store's work directories.
+mkdir -p "$WORK/conflict/a" "$WORK/conflict/b/x"
+echo f >"$WORK/conflict/a/x"
+echo g >"$WORK/conflict/b/x/y"
+printf 'FROM base:1\nCOPY a/ b/ /dst/\n' >"$WORK/conflict/Dockerfile"
+expect_fail 1 'Dockerfile:2: COPY: create /dst/x/y: Not a directory$' "$KILN" build -q --no-cache "$WORK/conflict"
+! grep -q "$KILN_ROOT\|/run/build-" "$WORK/.stderr" || fail "an error shows a store path: $(cat "$WORK/.stderr")"
+ok "errors name image paths, not the store's"
+
 # --output takes BuildKit's CSV form too, and a bad one stops the build before it starts:
 # nothing is built or tagged.
 out_ctx=$WORK/outs
