@@ -315,7 +315,7 @@ absl::StatusOr<StepNetwork> StepSandboxes::NetworkFor(const Flags& flags) const 
         "network.host)");
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("--network=", *value, ": want default, none or host"));
+      absl::StrCat("invalid network mode \"", *value, "\" (want default, none or host)"));
 }
 
 absl::StatusOr<bool> StepSandboxes::InsecureFor(const Flags& flags) const {

@@ -70,7 +70,7 @@ TEST_F(StepSandboxesTest, TheDockerfileNeedsEntitlementsToLowerWalls) {
   EXPECT_EQ((*s)->NetworkFor(Flags{{"network", {"host"}}}).status().message(),
             "--network=host: entitlement network.host is not allowed (build with --allow network.host)");
   EXPECT_EQ((*s)->NetworkFor(Flags{{"network", {"bridge"}}}).status().message(),
-            "--network=bridge: want default, none or host");
+            "invalid network mode \"bridge\" (want default, none or host)");
   EXPECT_FALSE(*(*s)->InsecureFor({}));
   EXPECT_FALSE(*(*s)->InsecureFor(Flags{{"security", {"sandbox"}}}));
   EXPECT_EQ((*s)->InsecureFor(Flags{{"security", {"insecure"}}}).status().message(),
