@@ -419,6 +419,22 @@ class Executor {
       ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
                            ": ", p.instruction);
       auto start = std::chrono::steady_clock::now();
+      // A metadata step only changes the config, which is quick to redo from the state in
+      // hand: its record just says the step was done (and, under the no-cache filter, the key
+      // it passed on), so records cost what a step changes, not the whole config each.
+      const bool metadata = IsMetadataStep(p);
+      if (!no_cache && metadata) {
+        if (std::optional<std::string> passed_on = LoadMarker(key); passed_on) {
+          absl::Status s = Execute(p, stage, &state);
+          if (!s.ok()) {
+            return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+          }
+          state.key = *passed_on;
+          ++steps_cached_;
+          Event(BuildEvent::Kind::kStepCached);
+          continue;
+        }
+      }
       if (!no_cache) {
         if (auto hit = LoadCache(key); hit) {
           state = std::move(*hit);
@@ -448,7 +464,7 @@ class Executor {
       // A step run under the no-cache filter passes on a key of what it made, so what builds
       // on it runs again only if that changed.
       state.key = filtered ? ContentKey(key, state) : key;
-      RETURN_IF_ERROR(SaveCache(key, state));
+      RETURN_IF_ERROR(metadata ? SaveMarker(key, state.key) : SaveCache(key, state));
       if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
       ++steps_run_;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -572,6 +588,33 @@ class Executor {
     return Hex(material);
   }
 
+  // Steps that change only the image config (no layer, no file read).
+  static bool IsMetadataStep(const PlannedInstruction& p) {
+    const std::string& n = p.instruction;
+    return n != "RUN" && n != "COPY" && n != "ADD" && n != "WORKDIR";
+  }
+
+  // A metadata step's record: {"layers": [], "marker": true[, "key": passed on]}.
+  std::optional<std::string> LoadMarker(const std::string& key) {
+    auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), 1 << 12);
+    if (!text.ok()) return std::nullopt;
+    auto doc = oci::ParseJsonObject(*text, "cache record", 1 << 12);
+    if (!doc.ok() || !(*doc)["marker"].is_boolean()) return std::nullopt;
+    if (auto k = doc->find("key");
+        k != doc->end() && k->is_string() && k->get<std::string>().size() == 64) {
+      return k->get<std::string>();
+    }
+    return key;
+  }
+
+  absl::Status SaveMarker(const std::string& key, const std::string& passed_on) {
+    nlohmann::json doc = {{"layers", nlohmann::json::array()}, {"marker", true}};
+    if (passed_on != key) doc["key"] = passed_on;
+    RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
+    // Not synced: a marker lost or torn in a crash is a miss, and the step is quick to redo.
+    return WriteFileInPlace(absl::StrCat(store_.root(), "/cache/", key, ".json"), doc.dump());
+  }
+
   std::optional<ImageState> LoadCache(const std::string& key) {
     auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), oci::kMaxConfigSize);
     if (!text.ok()) return std::nullopt;
@@ -671,8 +714,10 @@ class Executor {
     if (n == "WORKDIR") return WorkdirStep(p, state);
     if (n == "ENV") {
       for (const std::string& kv : p.args) {
-        std::string key = kv.substr(0, kv.find('='));
-        std::erase_if(c.env, [&](const std::string& e) { return e.substr(0, e.find('=')) == key; });
+        absl::string_view key(kv.data(), kv.find('='));
+        std::erase_if(c.env, [&](const std::string& e) {
+          return e.size() > key.size() && e[key.size()] == '=' && absl::StartsWith(e, key);
+        });
         c.env.push_back(kv);
       }
     } else if (n == "LABEL") {

@@ -106,10 +106,17 @@ class Planner {
   }
 
   // The environment expansion sees inside the current stage: its ARGs, overridden by ENV.
-  Env StageEnv() const {
-    Env env = stage_args_;
-    for (const auto& [k, v] : stages_.back().env) env[k] = v;
-    return env;
+  // What the current stage's words expand with, kept as instructions change it (a copy per
+  // instruction would make long Dockerfiles quadratic): the stage's ARGs, ENV over them.
+  void SetStageEnv(const std::string& name) {
+    const Env& stage_env = stages_.back().env;
+    if (auto e = stage_env.find(name); e != stage_env.end()) {
+      env_[name] = e->second;
+    } else if (auto a = stage_args_.find(name); a != stage_args_.end()) {
+      env_[name] = a->second;
+    } else {
+      env_.erase(name);
+    }
   }
 
   // ARG name[=default] ... into `args`; defaults expand with `expand_env`.
@@ -186,6 +193,7 @@ class Planner {
     bool image_base = stage.base_stage < 0 && stage.base != "scratch";
     std::string base = stage.base;
     stages_.push_back(std::move(stage));
+    env_ = stages_.back().env;
     std::vector<std::string> triggers;
     if (image_base && options_.image_triggers) {
       ASSIGN_OR_RETURN(triggers, options_.image_triggers(base));
@@ -233,7 +241,7 @@ class Planner {
     p.instruction = ins.name;
     p.json = node.json;
     p.flags = ins.flags;
-    Env env = StageEnv();
+    const Env& env = env_;
     // COPY --from names a stage or image as written: BuildKit expands no variable there.
     if (auto it = p.flags.find("from"); it != p.flags.end() && IsCopyOrAdd(ins.name)) {
       for (const std::string& v : it->second) {
@@ -297,7 +305,10 @@ class Planner {
         pairs.emplace_back(key, value);
       }
       if (n == "ENV") {
-        for (auto& [k, v] : pairs) stage.env[k] = v;
+        for (auto& [k, v] : pairs) {
+          stage.env[k] = v;
+          env_[k] = v;
+        }
       }
     } else if (n == "ARG") {
       RETURN_IF_ERROR(DeclareArgs(ins, &stage_args_, &env, /*global=*/false));
@@ -305,6 +316,7 @@ class Planner {
         std::string name = word.substr(0, word.find('='));
         auto it = stage_args_.find(name);
         p.args.push_back(it == stage_args_.end() ? name : absl::StrCat(name, "=", it->second));
+        SetStageEnv(name);
       }
     } else if (n == "COPY" || n == "ADD" || n == "VOLUME") {
       for (const std::string& a : node.args) {
@@ -528,6 +540,7 @@ class Planner {
   std::set<std::string> declared_meta_;
   std::set<std::string> used_build_args_;
   Env stage_args_;
+  Env env_;  // see SetStageEnv
   std::vector<Stage> stages_;
   std::vector<std::shared_ptr<const Dockerfile>> triggers_;
 };

@@ -400,6 +400,24 @@ expect_fail 1 'Dockerfile.secret:2: RUN: --mount=type=secret: not supported' \
   "$KILN" build -q -f "$WORK/mnt/Dockerfile.secret" "$WORK/mnt"
 ok "RUN --mount: cache, tmpfs and read-only binds of stages and the context"
 
+# Build-cache records cost what a step changes: 3,000 ENV lines leave records of a few
+# hundred kB in all (each holding the whole config would take ~1.5 GB), and a rebuild
+# reuses every step.
+mkdir -p "$WORK/envs"
+{
+  echo "FROM base:1"
+  for i in $(seq 1 3000); do echo "ENV VARIABLE_$i=value-$i"; done
+  echo 'RUN env | grep -c ^VARIABLE_ > /count'
+} >"$WORK/envs/Dockerfile"
+"$KILN" copy base:1 "oci:$WORK/base-layout:1" >/dev/null 2>&1
+KILN_ROOT=$WORK/envstore "$KILN" copy "oci:$WORK/base-layout:1" base:1 >/dev/null 2>&1
+KILN_ROOT=$WORK/envstore "$KILN" build -q -t envs:1 "$WORK/envs" >/dev/null 2>"$WORK/envs.log" || fail "3000 ENV lines: $(tail -3 "$WORK/envs.log")"
+bytes=$(find "$WORK/envstore/cache" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+[ "$bytes" -lt 5000000 ] || fail "3000 ENV lines wrote $bytes bytes of cache records"
+KILN_ROOT=$WORK/envstore "$KILN" build -t envs:1 "$WORK/envs" >/dev/null 2>"$WORK/envs2.log"
+grep -q '(0 steps run, 3001 cached)' "$WORK/envs2.log" || fail "rebuild of 3000 ENV lines: $(tail -1 "$WORK/envs2.log")"
+ok "metadata steps' cache records are small; a rebuild reuses them all"
+
 # Errors name paths as the image has them, never the store's work directories.
 mkdir -p "$WORK/conflict/a" "$WORK/conflict/b/x"
 echo f >"$WORK/conflict/a/x"
