@@ -1,7 +1,9 @@
 #include "base/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
@@ -133,13 +136,76 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   return tmpl;
 }
 
+namespace {
+
+// Whether the lock on `owner` is free: its maker is gone.
+bool OwnerIsGone(const std::string& owner) {
+  UniqueFd fd(::open(owner.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return false;
+  return ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0;
+}
+
+}  // namespace
+
+int SweepDeadTempDirs(const std::string& prefix, int64_t unowned_age_seconds) {
+  std::string dir = Dirname(prefix);
+  std::string base = prefix.substr(prefix.rfind('/') + 1);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() > base.size() && name.compare(0, base.size(), base) == 0) {
+      names.push_back(std::move(name));
+    }
+  }
+  ::closedir(d);
+  int removed = 0;
+  const time_t now = ::time(nullptr);
+  for (const std::string& name : names) {
+    std::string path = absl::StrCat(dir, "/", name);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (absl::EndsWith(name, ".owner") || absl::EndsWith(name, ".owner-new")) {
+      // An owner whose directory is gone (its maker died while removing it).
+      std::string of = path.substr(0, path.rfind('.'));
+      if (S_ISREG(st.st_mode) && !PathExists(of) && OwnerIsGone(path)) ::unlink(path.c_str());
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    std::string owner = path + ".owner";
+    bool dead = PathExists(owner) ? OwnerIsGone(owner) : now - st.st_mtime > unowned_age_seconds;
+    if (!dead) continue;
+    if (RemoveAll(path).ok()) {
+      ::unlink(owner.c_str());
+      ++removed;
+    }
+  }
+  return removed;
+}
+
 absl::StatusOr<TempDir> TempDir::Create(const std::string& prefix) {
+  (void)SweepDeadTempDirs(prefix);
   ASSIGN_OR_RETURN(std::string path, MakeTempDir(prefix));
-  return TempDir(std::move(path));
+  // The lock is taken on a file of another name and then renamed into place, so no one ever
+  // sees `<dir>.owner` unlocked while the maker lives.
+  std::string owner = path + ".owner";
+  std::string fresh = owner + "-new";
+  UniqueFd fd(::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid() || ::flock(fd.get(), LOCK_EX) != 0 ||
+      ::rename(fresh.c_str(), owner.c_str()) != 0) {
+    absl::Status s = ErrnoError(absl::StrCat("lock ", owner));
+    ::unlink(fresh.c_str());
+    (void)RemoveAll(path);
+    return s;
+  }
+  return TempDir(std::move(path), std::move(fd));
 }
 
 TempDir::~TempDir() {
-  if (!path_.empty()) (void)RemoveAll(path_);
+  if (path_.empty()) return;
+  (void)RemoveAll(path_);
+  ::unlink((path_ + ".owner").c_str());
 }
 
 }  // namespace kiln

@@ -44,20 +44,33 @@ std::string Dirname(absl::string_view path);
 // Creates a fresh directory named `prefix` + random suffix, e.g. "/tmp/kiln-XXXXXX".
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
 
-// A directory removed with everything below it when this object dies.
+// A directory removed with everything below it when this object dies, and by the next
+// TempDir::Create of the same prefix when its maker died first (SIGKILL, a crash): the maker
+// holds a lock on `<dir>.owner` (beside it, so the directory holds only what is put there)
+// for the object's life, and a free lock means a dead maker.
 class TempDir {
  public:
   static absl::StatusOr<TempDir> Create(const std::string& prefix);
-  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir(TempDir&& other) noexcept
+      : path_(std::move(other.path_)), owner_(std::move(other.owner_)) {
+    other.path_.clear();
+  }
   TempDir& operator=(TempDir&&) = delete;
   TempDir(const TempDir&) = delete;
   ~TempDir();
   const std::string& path() const { return path_; }
 
  private:
-  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  TempDir(std::string path, UniqueFd owner) : path_(std::move(path)), owner_(std::move(owner)) {}
   std::string path_;
+  UniqueFd owner_;  // holds the lock on path_ + ".owner"
 };
+
+// Removes the directories named `prefix` + suffix whose makers are dead: their `.owner` lock
+// is free, or (made before the lock, or by a maker killed before it took it) they have none
+// and are older than `unowned_age_seconds`. Best effort: what cannot be removed stays.
+// Returns how many were removed.
+int SweepDeadTempDirs(const std::string& prefix, int64_t unowned_age_seconds = 3600);
 
 }  // namespace kiln
 

@@ -121,9 +121,7 @@ class Executor {
   Executor(layers::Store& store, const BuildRequest& request, const ProgressFn& progress)
       : store_(store), req_(request), progress_(progress), snapshots_(store.root()) {}
 
-  ~Executor() {
-    if (!work_.empty()) (void)RemoveAll(work_);
-  }
+  ~Executor() { work_dir_.reset(); }  // before the members that use it go
 
   absl::StatusOr<BuildResult> Run() {
     // Held for the whole build: blobs imported or written before they are named must not be
@@ -153,7 +151,10 @@ class Executor {
     created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
                                 absl::UTCTimeZone());
     RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
-    ASSIGN_OR_RETURN(work_, MakeTempDir(store_.root() + "/run/build-"));
+    // Owned: a build killed before it could clean up is swept by the next one.
+    ASSIGN_OR_RETURN(TempDir work, TempDir::Create(store_.root() + "/run/build-"));
+    work_dir_.emplace(std::move(work));
+    work_ = work_dir_->path();
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
     RETURN_IF_ERROR(PrepareSandboxes());
     RETURN_IF_ERROR(RunStages());
@@ -1783,7 +1784,8 @@ class Executor {
   std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
   std::optional<layers::Store::Lock> lock_;
   std::string created_;
-  std::string work_;
+  std::optional<TempDir> work_dir_;           // run/build-*, owned (swept when a build was killed)
+  std::string work_;                          // its path
   std::unique_ptr<StepSandboxes> sandboxes_;  // when the plan has RUN steps
   int total_steps_ = 0;
   BuildResult result_;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,11 +86,37 @@ std::unique_ptr<Reader> NewVerifyingReader(std::unique_ptr<Reader> in, Digest ex
                                            std::move(what));
 }
 
+namespace {
+
+// Files a killed writer left in `ingest_dir`: a live writer holds a lock on its file from
+// just after making it, so a file whose lock is free, and old enough not to be in that
+// moment, has no writer.
+void SweepDeadIngests(const std::string& ingest_dir) {
+  DIR* d = ::opendir(ingest_dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name).rfind("blob-", 0) == 0) names.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  const time_t now = ::time(nullptr);
+  for (const std::string& name : names) {
+    std::string path = absl::StrCat(ingest_dir, "/", name);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st;
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || now - st.st_mtime < 60) continue;
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(path.c_str());
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(std::string root,
                                                            std::string ingest_dir) {
   if (!ingest_dir.empty()) {
     RETURN_IF_ERROR(MakeDirs(absl::StrCat(root, "/blobs/sha256")));
     RETURN_IF_ERROR(MakeDirs(ingest_dir));
+    SweepDeadIngests(ingest_dir);
   }
   return std::unique_ptr<BlobStore>(new BlobStore(std::move(root), std::move(ingest_dir)));
 }
@@ -148,6 +175,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Ingest>> BlobStore::StartIngest() cons
   UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(absl::StrCat("create ", path));
   ::fchmod(fd.get(), 0644);
+  (void)::flock(fd.get(), LOCK_EX);  // while this writer lives (see SweepDeadIngests)
   return std::unique_ptr<Ingest>(new Ingest(this, std::move(fd), std::move(path)));
 }
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <fstream>
 
@@ -85,6 +86,31 @@ TEST_F(BlobStoreTest, AbandonedIngestLeavesNoTrace) {
   }
   EXPECT_EQ(CountEntries(dir_->path() + "/ingest"), 0);
   EXPECT_TRUE(store_->List()->empty());
+}
+
+TEST_F(BlobStoreTest, OpeningSweepsIngestsOfDeadWritersOnly) {
+  std::string ingest = dir_->path() + "/ingest";
+  auto live = store_->StartIngest();  // a writer still at work (holds its file's lock)
+  ASSERT_TRUE(live.ok());
+  ASSERT_TRUE(WriteFileAtomic(ingest + "/blob-dead01", "partial").ok());
+  ASSERT_TRUE(WriteFileAtomic(ingest + "/blob-young1", "just made").ok());
+  struct timeval old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimes((ingest + "/blob-dead01").c_str(), old_times), 0);
+  DIR* d = ::opendir(ingest.c_str());
+  std::string live_name;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("blob-", 0) == 0 && n != "blob-dead01" && n != "blob-young1") live_name = n;
+  }
+  ::closedir(d);
+  ASSERT_FALSE(live_name.empty());
+  ASSERT_EQ(::utimes((ingest + "/" + live_name).c_str(), old_times), 0);
+
+  auto again = BlobStore::Open(dir_->path(), ingest);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(PathExists(ingest + "/blob-dead01"));
+  EXPECT_TRUE(PathExists(ingest + "/blob-young1"));
+  EXPECT_TRUE(PathExists(ingest + "/" + live_name));
 }
 
 TEST_F(BlobStoreTest, CorruptBlobIsReportedNotServed) {

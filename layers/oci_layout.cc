@@ -49,19 +49,18 @@ absl::StatusOr<std::unique_ptr<OciLayout>> OciLayout::Open(const std::string& di
     empty.media_type = oci::kOciIndex;
     RETURN_IF_ERROR(WriteFileAtomic(index_file, empty.Serialize()));
   }
-  std::string own_ingest;
+  std::optional<TempDir> own_ingest;
   std::string ingest = ingest_dir;
   if (create && ingest.empty()) {
-    ASSIGN_OR_RETURN(own_ingest, MakeTempDir(absl::StrCat(dir, "/.ingest-")));
-    ingest = own_ingest;
+    ASSIGN_OR_RETURN(TempDir made, TempDir::Create(absl::StrCat(dir, "/.ingest-")));
+    own_ingest.emplace(std::move(made));
+    ingest = own_ingest->path();
   }
   ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(dir, ingest));
   return std::unique_ptr<OciLayout>(new OciLayout(dir, std::move(blobs), std::move(own_ingest)));
 }
 
-OciLayout::~OciLayout() {
-  if (!own_ingest_.empty()) (void)RemoveAll(own_ingest_);
-}
+OciLayout::~OciLayout() = default;
 
 absl::StatusOr<Index> OciLayout::ReadIndex() const {
   std::string path = absl::StrCat(dir_, "/index.json");

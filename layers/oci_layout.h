@@ -8,11 +8,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/file_util.h"
 #include "layers/blob_store.h"
 #include "oci/descriptor.h"
 #include "oci/manifest.h"
@@ -45,11 +47,11 @@ class OciLayout {
   absl::Status Untag(absl::string_view name);
 
  private:
-  OciLayout(std::string dir, std::unique_ptr<BlobStore> blobs, std::string own_ingest)
+  OciLayout(std::string dir, std::unique_ptr<BlobStore> blobs, std::optional<TempDir> own_ingest)
       : dir_(std::move(dir)), blobs_(std::move(blobs)), own_ingest_(std::move(own_ingest)) {}
   std::string dir_;
   std::unique_ptr<BlobStore> blobs_;
-  std::string own_ingest_;
+  std::optional<TempDir> own_ingest_;  // `.ingest-*` of this writer; a dead writer's is swept
 };
 
 // The name an index entry carries, or "" if none.

@@ -418,6 +418,42 @@ KILN_ROOT=$WORK/envstore "$KILN" build -t envs:1 "$WORK/envs" >/dev/null 2>"$WOR
 grep -q '(0 steps run, 3001 cached)' "$WORK/envs2.log" || fail "rebuild of 3000 ENV lines: $(tail -1 "$WORK/envs2.log")"
 ok "metadata steps' cache records are small; a rebuild reuses them all"
 
+# Work a killed kiln left behind is removed by the next kiln to need that place, no gc
+# asked: a build's work directory (killed in a RUN, and in a COPY), an archive's staging
+# directory. Live work is never touched (and OCI layouts' ingest directories are swept the
+# same way: base/file_util_test).
+killed=$WORK/killed
+mkdir -p "$killed/ctx" "$killed/tmp"
+head -c 150000000 /dev/urandom >"$killed/ctx/big"
+printf 'FROM base:1\nRUN sleep 300 # kiln-killed-marker\n' >"$killed/ctx/Dockerfile.run"
+# --chown: a real copy, not hard links, so the COPY lasts long enough to be killed in.
+printf 'FROM base:1\nCOPY --chown=1:1 big /big\n' >"$killed/ctx/Dockerfile.copy"
+kill_when() {  # kill_when PATTERN CMD...: runs CMD, SIGKILLs it once a path matches PATTERN
+  local pattern=$1 i
+  shift
+  setsid "$@" >/dev/null 2>&1 &
+  local pid=$!
+  for i in $(seq 1 600); do
+    compgen -G "$pattern" >/dev/null && break
+    sleep 0.02
+  done
+  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pkill -9 -f kiln-killed-marker 2>/dev/null || true
+}
+kill_when "$KILN_ROOT/run/build-*/step-*/upper" "$KILN" build --no-cache -f "$killed/ctx/Dockerfile.run" "$killed/ctx"
+kill_when "$KILN_ROOT/run/build-*/step-*/diff" "$KILN" build --no-cache -f "$killed/ctx/Dockerfile.copy" "$killed/ctx"
+[ "$(compgen -G "$KILN_ROOT/run/build-*" | wc -l)" -ge 2 ] || fail "the killed builds left nothing to sweep: $(ls "$KILN_ROOT/run")"
+"$KILN" build -q -t killed:1 -f "$killed/ctx/Dockerfile.copy" "$killed/ctx" >/dev/null 2>&1 || fail "build after kills"
+[ -z "$(compgen -G "$KILN_ROOT/run/build-*")" ] || fail "killed builds' work is left: $(ls "$KILN_ROOT/run")"
+kill_when "$killed/tmp/kiln-archive-*/*" env TMPDIR="$killed/tmp" "$KILN" copy killed:1 "docker-archive:$killed/k.tar:killed:1"
+[ -n "$(compgen -G "$killed/tmp/kiln-archive-*")" ] || fail "the killed copy left nothing to sweep: $(ls "$killed/tmp")"
+TMPDIR="$killed/tmp" "$KILN" copy killed:1 "docker-archive:$killed/k.tar:killed:1" >/dev/null 2>&1
+[ -z "$(compgen -G "$killed/tmp/kiln-archive-*")" ] || fail "a killed copy's staging is left: $(ls "$killed/tmp")"
+rm -f "$killed/ctx/big" "$killed/k.tar"
+"$KILN" rmi killed:1 >/dev/null
+ok "what killed builds and copies leave is swept by the next one"
+
 # Errors name paths as the image has them, never the store's work directories.
 mkdir -p "$WORK/conflict/a" "$WORK/conflict/b/x"
 echo f >"$WORK/conflict/a/x"
