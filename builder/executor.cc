@@ -56,6 +56,7 @@
 #include "layers/snapshots.h"
 #include "layers/transports.h"
 #include "nlohmann/json.hpp"
+#include "oci/image_config.h"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
@@ -101,12 +102,6 @@ bool DirIsEmpty(const std::string& dir) {
 }
 
 std::string Hex(absl::string_view text) { return Digest::Of(text).hex(); }
-
-// A boolean instruction flag (--link, --parents): given without "=false".
-bool FlagSet(const PlannedInstruction& p, const char* name) {
-  auto it = p.flags.find(name);
-  return it != p.flags.end() && it->second.back() == "true";
-}
 
 // What the thread running a stage keeps for it: stages run concurrently, one per thread.
 struct StageRun {
@@ -306,7 +301,7 @@ class Executor {
     auto& env = state.config.config.env;
     if (std::none_of(env.begin(), env.end(),
                      [](const std::string& e) { return absl::StartsWith(e, "PATH="); })) {
-      env.push_back(absl::StrCat("PATH=", kDefaultStagePath));
+      env.push_back(absl::StrCat("PATH=", oci::kDefaultPath));
     }
     return state;
   }
@@ -401,7 +396,7 @@ class Executor {
     for (const PlannedInstruction& p : stage.instructions) {
       if (failed_) return absl::CancelledError("another stage failed");
       ++Cur().step;
-      std::string text = Describe(p);
+      std::string text = p.ToText();
       Event(BuildEvent::Kind::kStepStart, [&](BuildEvent& e) {
         e.total = total_steps_;
         e.stage = label;
@@ -486,25 +481,15 @@ class Executor {
     progress_(e);
   }
 
-  std::string Describe(const PlannedInstruction& p) {
-    std::vector<std::string> flags;
-    for (const auto& [k, vs] : p.flags) {
-      for (const std::string& v : vs) flags.push_back(absl::StrCat("--", k, "=", v));
-    }
-    std::string args = p.json ? dockerfile::GoQuoteList(p.args) : absl::StrJoin(p.args, " ");
-    return absl::StrCat(p.instruction, flags.empty() ? "" : " " + absl::StrJoin(flags, " "), " ",
-                        args);
-  }
-
   // sha256(parent key, the expanded instruction, ARG values, COPY sources, heredocs, options).
   // A COPY --link step's layer does not depend on the layers below it: its key names only
   // what it copies and where (the working directory), so the layer is reused on any base.
   // Names in --chown are resolved in the base, so only numeric owners qualify.
   static bool LinkReusable(const PlannedInstruction& p) {
-    if (!FlagSet(p, "link")) return false;
-    auto it = p.flags.find("chown");
-    if (it == p.flags.end()) return true;
-    return std::all_of(it->second.back().begin(), it->second.back().end(),
+    if (!p.BoolFlag("link")) return false;
+    const std::string* chown = p.Flag("chown");
+    if (chown == nullptr) return true;
+    return std::all_of(chown->begin(), chown->end(),
                        [](char ch) { return absl::ascii_isdigit(ch) || ch == ':'; });
   }
 
@@ -512,7 +497,7 @@ class Executor {
                                       const Stage& stage, bool link = false) {
     std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
     std::string material =
-        absl::StrCat("kiln-step-v2\n", parent, "\n", Describe(p), "\n", req_.source_date_epoch, " ",
+        absl::StrCat("kiln-step-v2\n", parent, "\n", p.ToText(), "\n", req_.source_date_epoch, " ",
                      layers::CompressionName(req_.compression), SandboxKey(p), "\n");
     // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
     if (!link) {
@@ -523,15 +508,15 @@ class Executor {
       // A URL is keyed by its content: the --checksum if given, else the bytes downloaded now.
       for (auto it = p.args.begin(); it + 1 < p.args.end(); ++it) {
         if (!IsUrl(*it)) continue;
-        if (auto c = p.flags.find("checksum"); c != p.flags.end()) {
-          absl::StrAppend(&material, "url ", *it, " ", c->second.back(), "\n");
+        if (const std::string* c = p.Flag("checksum")) {
+          absl::StrAppend(&material, "url ", *it, " ", *c, "\n");
         } else {
           ASSIGN_OR_RETURN(FetchedUrl f, Fetch(*it, std::nullopt));
           absl::StrAppend(&material, "url ", *it, " ", f.digest.str(), "\n");
         }
       }
     }
-    if ((p.instruction == "COPY" || p.instruction == "ADD") && !p.flags.count("from")) {
+    if ((p.instruction == "COPY" || p.instruction == "ADD") && p.Flag("from") == nullptr) {
       std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
       std::erase_if(sources,
                     [](const std::string& s) { return absl::StartsWith(s, "<<") || IsUrl(s); });
@@ -540,13 +525,13 @@ class Executor {
         absl::StrAppend(&material, "context ", d.str(), "\n");
       }
     }
-    if (auto it = p.flags.find("from"); it != p.flags.end()) {
-      ASSIGN_OR_RETURN(ImageState from, SourceState(it->second.back(), stage));
+    if (const std::string* from_flag = p.Flag("from")) {
+      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, stage));
       absl::StrAppend(&material, "from ", from.key, "\n");
     }
     // What a RUN's bind mounts show is part of its input.
-    if (auto it = p.flags.find("mount"); p.instruction == "RUN" && it != p.flags.end()) {
-      for (const std::string& value : it->second) {
+    if (p.instruction == "RUN") {
+      for (const std::string& value : p.FlagValues("mount")) {
         ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
         if (m.type != "bind") continue;
         if (!m.from.empty()) {
@@ -771,18 +756,17 @@ class Executor {
         h.test = {"CMD-SHELL", p.args[1]};
       }
       auto duration = [&](const char* flag, int64_t* out) -> absl::Status {
-        auto it = p.flags.find(flag);
-        if (it == p.flags.end()) return absl::OkStatus();
-        ASSIGN_OR_RETURN(*out, dockerfile::ParseGoDuration(it->second.back()));
+        const std::string* v = p.Flag(flag);
+        if (v == nullptr) return absl::OkStatus();
+        ASSIGN_OR_RETURN(*out, dockerfile::ParseGoDuration(*v));
         return absl::OkStatus();
       };
       RETURN_IF_ERROR(duration("interval", &h.interval_ns));
       RETURN_IF_ERROR(duration("timeout", &h.timeout_ns));
       RETURN_IF_ERROR(duration("start-period", &h.start_period_ns));
       RETURN_IF_ERROR(duration("start-interval", &h.start_interval_ns));
-      if (auto it = p.flags.find("retries"); it != p.flags.end()) {
-        (void)absl::SimpleAtoi(it->second.back(), &h.retries);
-      }
+      if (const std::string* retries = p.Flag("retries"))
+        (void)absl::SimpleAtoi(*retries, &h.retries);
       c.healthcheck = h;
     } else {
       return absl::UnimplementedError(absl::StrCat(n, " is not supported"));
@@ -892,8 +876,8 @@ class Executor {
                                                                const ImageState& state,
                                                                const std::string& scratch) {
     std::vector<sandbox::SandboxMount> mounts;
-    auto it = p.flags.find("mount");
-    if (it == p.flags.end()) return mounts;
+    const std::vector<std::string>& values = p.FlagValues("mount");
+    if (values.empty()) return mounts;
     const std::string& workdir = state.config.config.working_dir;
     // The path `source` names in the build context, a stage or an image, resolved there.
     auto resolve_source = [&](const std::string& from,
@@ -915,7 +899,7 @@ class Executor {
       return std::string(real, n);
     };
     int index = 0;
-    for (const std::string& value : it->second) {
+    for (const std::string& value : values) {
       ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
       if (m.type != "bind" && m.type != "cache" && m.type != "tmpfs") {
         return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
@@ -1096,7 +1080,7 @@ class Executor {
       std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
       env[kv.first] = kv.second;
     }
-    if (!env.count("PATH")) env["PATH"] = kDefaultStagePath;
+    if (!env.count("PATH")) env["PATH"] = oci::kDefaultPath;
     if (!env.count("HOME")) env["HOME"] = user.home;
     for (const auto& [k, v] : env) spec.env.push_back(absl::StrCat(k, "=", v));
 
@@ -1208,8 +1192,8 @@ class Executor {
   absl::Status CopyStep(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
     const context::BuildContext* ctx = context_.get();
     std::unique_ptr<context::BuildContext> from_ctx;
-    if (auto it = p.flags.find("from"); it != p.flags.end()) {
-      ASSIGN_OR_RETURN(ImageState from, SourceState(it->second.back(), stage));
+    if (const std::string* from_flag = p.Flag("from")) {
+      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, stage));
       ASSIGN_OR_RETURN(std::string rootfs, Materialize(from));
       ASSIGN_OR_RETURN(from_ctx, context::BuildContext::OpenWithoutIgnore(rootfs));
       ctx = from_ctx.get();
@@ -1232,29 +1216,29 @@ class Executor {
     // --link: the layer is made without looking at the layers below (it can then sit on any
     // base), so the destination's symlinks in the image are not followed.
     std::vector<std::string> lowers;
-    if (!FlagSet(p, "link")) {
+    if (!p.BoolFlag("link")) {
       ASSIGN_OR_RETURN(lowers, LowerDirs(*state));
     }
     LayeredFs image(lowers);
-    const bool parents = FlagSet(p, "parents");
+    const bool parents = p.BoolFlag("parents");
     if (parents) dest_is_dir = true;
     // An existing directory (a symlink to one included) is copied into, whatever the spelling.
     ASSIGN_OR_RETURN(std::string dest_in_image, image.Resolve(dest, /*follow_last=*/true));
     if (auto e = image.Lookup(dest_in_image); e && S_ISDIR(e->st.st_mode)) dest_is_dir = true;
     std::optional<ResolvedUser> owner;
-    if (auto it = p.flags.find("chown"); it != p.flags.end()) {
-      ASSIGN_OR_RETURN(owner, ResolveUser(it->second.back(), [&](const std::string& path) {
+    if (const std::string* chown = p.Flag("chown")) {
+      ASSIGN_OR_RETURN(owner, ResolveUser(*chown, [&](const std::string& path) {
                          return image.ReadFile(path);
                        }));
     }
     std::optional<dockerfile::FileMode> chmod;
-    if (auto it = p.flags.find("chmod"); it != p.flags.end() && !it->second.back().empty()) {
-      ASSIGN_OR_RETURN(chmod, dockerfile::FileMode::Parse(it->second.back()));
+    if (const std::string* mode = p.Flag("chmod"); mode != nullptr && !mode->empty()) {
+      ASSIGN_OR_RETURN(chmod, dockerfile::FileMode::Parse(*mode));
     }
     std::optional<context::DockerIgnore> exclude;
-    if (auto it = p.flags.find("exclude"); it != p.flags.end()) {
+    if (const auto& patterns = p.FlagValues("exclude"); !patterns.empty()) {
       ASSIGN_OR_RETURN(exclude,
-                       context::DockerIgnore::Parse(absl::StrJoin(it->second, "\n"), "--exclude"));
+                       context::DockerIgnore::Parse(absl::StrJoin(patterns, "\n"), "--exclude"));
     }
     std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
@@ -1270,7 +1254,7 @@ class Executor {
       if (IsUrl(source)) {
         // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
         std::optional<std::string> checksum;
-        if (auto c = p.flags.find("checksum"); c != p.flags.end()) checksum = c->second.back();
+        if (const std::string* c = p.Flag("checksum")) checksum = *c;
         ASSIGN_OR_RETURN(FetchedUrl f, Fetch(source, checksum));
         if (Unpacks(p, /*url=*/true)) {
           UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -1418,8 +1402,8 @@ class Executor {
   // ADD --unpack: given (or "true" when bare), else local archives are unpacked and
   // downloads are not.
   static bool Unpacks(const PlannedInstruction& p, bool url) {
-    auto it = p.flags.find("unpack");
-    return it == p.flags.end() ? !url : it->second.back() == "true";
+    const std::string* unpack = p.Flag("unpack");
+    return unpack == nullptr ? !url : *unpack == "true";
   }
 
   // True iff the open file is a tar archive, compressed or not (as ADD decides what to

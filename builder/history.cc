@@ -64,17 +64,13 @@ std::string RunCreatedBy(const std::vector<std::string>& argv,
 
 std::string CreatedBy(const PlannedInstruction& p, const oci::ContainerConfig& after) {
   const std::string& n = p.instruction;
-  auto flag = [&](const char* name) -> const std::string* {
-    auto it = p.flags.find(name);
-    return it == p.flags.end() || it->second.empty() ? nullptr : &it->second.back();
-  };
   if (n == "COPY" || n == "ADD") {
     std::string out = n;
-    if (const std::string* v = flag("parents"); v != nullptr && *v == "true") out += " --parents";
-    if (const std::string* v = flag("chown"); v != nullptr && !v->empty()) {
+    if (const std::string* v = p.Flag("parents"); v != nullptr && *v == "true") out += " --parents";
+    if (const std::string* v = p.Flag("chown"); v != nullptr && !v->empty()) {
       absl::StrAppend(&out, " --chown=", *v);
     }
-    if (const std::string* v = flag("chmod"); v != nullptr && !v->empty()) {
+    if (const std::string* v = p.Flag("chmod"); v != nullptr && !v->empty()) {
       absl::StrAppend(&out, " --chmod=", *v);
     }
     // Paths first, then the heredocs by name, as BuildKit lists them.

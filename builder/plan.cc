@@ -13,6 +13,7 @@
 #include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/dockerfile/run_mount.h"
+#include "oci/image_config.h"
 
 namespace kiln::builder {
 
@@ -188,7 +189,7 @@ class Planner {
       }
     }
     // Every stage has a PATH, the default one when its base sets none (scratch included).
-    if (!stage.env.count("PATH")) stage.env["PATH"] = kDefaultStagePath;
+    if (!stage.env.count("PATH")) stage.env["PATH"] = oci::kDefaultPath;
     stage_args_.clear();
     bool image_base = stage.base_stage < 0 && stage.base != "scratch";
     std::string base = stage.base;
@@ -547,6 +548,31 @@ class Planner {
 
 }  // namespace
 
+const std::string* PlannedInstruction::Flag(const std::string& name) const {
+  auto it = flags.find(name);
+  return it == flags.end() || it->second.empty() ? nullptr : &it->second.back();
+}
+
+const std::vector<std::string>& PlannedInstruction::FlagValues(const std::string& name) const {
+  static const std::vector<std::string> kNone;
+  auto it = flags.find(name);
+  return it == flags.end() ? kNone : it->second;
+}
+
+std::string PlannedInstruction::ToText() const {
+  std::vector<std::string> words;
+  for (const auto& [k, vs] : flags) {
+    for (const std::string& v : vs) words.push_back(absl::StrCat("--", k, "=", v));
+  }
+  return absl::StrCat(instruction, words.empty() ? "" : " " + absl::StrJoin(words, " "), " ",
+                      json ? dockerfile::GoQuoteList(args) : absl::StrJoin(args, " "));
+}
+
+bool PlannedInstruction::BoolFlag(const std::string& name) const {
+  const std::string* v = Flag(name);
+  return v != nullptr && *v == "true";
+}
+
 absl::StatusOr<Plan> MakePlan(const Dockerfile& df, const PlanOptions& options) {
   return Planner(df, options).Run();
 }
@@ -596,13 +622,7 @@ std::string Plan::ToText() const {
     absl::StrAppend(&out, "stage ", s.index, s.name.empty() ? "" : " (" + s.name + ")", ": FROM ",
                     s.base, s.platform.empty() ? "" : " --platform=" + s.platform, "\n");
     for (const PlannedInstruction& p : s.instructions) {
-      std::vector<std::string> flags;
-      for (const auto& [k, vs] : p.flags) {
-        for (const std::string& v : vs) flags.push_back(absl::StrCat("--", k, "=", v));
-      }
-      absl::StrAppend(&out, "  ", p.line, ": ", p.instruction,
-                      flags.empty() ? "" : " " + absl::StrJoin(flags, " "), " ",
-                      p.json ? dockerfile::GoQuoteList(p.args) : absl::StrJoin(p.args, " "), "\n");
+      absl::StrAppend(&out, "  ", p.line, ": ", p.ToText(), "\n");
     }
   }
   return out;

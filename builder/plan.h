@@ -31,9 +31,6 @@
 
 namespace kiln::builder {
 
-// The PATH a stage gets when its base image sets none (BuildKit's default for Linux).
-inline constexpr char kDefaultStagePath[] =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // HTTP_PROXY, http_proxy, HTTPS_PROXY, ..., NO_PROXY, ALL_PROXY: build arguments RUN steps
 // see without a declaration, and that are not part of any cache key.
@@ -64,6 +61,16 @@ struct PlannedInstruction {
   // leading tabs removed and variables expanded (unless the delimiter was quoted), as BuildKit
   // does; for RUN as written (the shell, or the script's interpreter, reads them).
   std::vector<std::string> heredocs;
+
+  // The value of flag `name` (the last, when repeated), or nullptr when not given.
+  const std::string* Flag(const std::string& name) const;
+  // Every value of a repeatable flag (--mount, --exclude); empty when not given.
+  const std::vector<std::string>& FlagValues(const std::string& name) const;
+  // A boolean flag (--link, --parents) given bare or as =true.
+  bool BoolFlag(const std::string& name) const;
+  // The instruction as expanded: "COPY --chown=1:1 a b" (flags sorted by name). Part of the
+  // step's cache key, and what progress and `dockerfile plan` show.
+  std::string ToText() const;
 };
 
 struct Stage {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "builder/executor.h"
+#include "builder/build_event.h"
 #include "cli/live_view.h"
 #include "oci/digest.h"
 

@@ -62,7 +62,7 @@ absl::Status RunCreate(const Globals& g, const CreateOptions& o) {
   config.variant = platform.variant;
   config.config.env = o.env;
   if (config.config.env.empty()) {
-    config.config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    config.config.env = {absl::StrCat("PATH=", oci::kDefaultPath)};
   }
   if (!o.entrypoint.empty()) {
     ASSIGN_OR_RETURN(config.config.entrypoint, ParseArgv("entrypoint", o.entrypoint));

@@ -16,6 +16,11 @@
 
 namespace kiln::oci {
 
+// The PATH of an image that sets none, and of a process started without one: BuildKit's and
+// Docker's default for Linux.
+inline constexpr char kDefaultPath[] =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct Healthcheck {
   std::vector<std::string> test;  // {"NONE"}, {"CMD", ...} or {"CMD-SHELL", "..."}
   int64_t interval_ns = 0;

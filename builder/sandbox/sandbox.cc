@@ -25,6 +25,7 @@
 #include "builder/sandbox/cgroup.h"
 #include "builder/sandbox/sandbox_child.h"
 #include "builder/sandbox/step_userns.h"
+#include "oci/image_config.h"
 
 namespace kiln::builder::sandbox {
 namespace {
@@ -185,7 +186,7 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   for (std::string& a : c->argv_storage) c->argv.push_back(a.data());
   c->argv.push_back(nullptr);
   c->env_storage = spec.env;
-  std::string path_var = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::string path_var = oci::kDefaultPath;
   for (std::string& e : c->env_storage) {
     c->env.push_back(e.data());
     if (e.rfind("PATH=", 0) == 0) path_var = e.substr(5);

@@ -1,2 +1,2 @@
 FROM busybox
-ONBUILD RUN --mount=type=cache,target=/cache echo -n 42 >> /cache/foo && echo -n 11 >> /bar
+ONBUILD RUN --mount=type=cache,id=onbuild-cache-mount,target=/cache echo -n 42 >> /cache/foo && echo -n 11 >> /bar
