@@ -54,12 +54,12 @@
 #include "layers/layer_writer.h"
 #include "layers/layout_transport.h"
 #include "layers/snapshots.h"
-#include "layers/transports.h"
 #include "nlohmann/json.hpp"
 #include "oci/image_config.h"
 #include "oci/json_util.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
+#include "transfer/transports.h"
 
 namespace kiln::builder {
 namespace {
@@ -171,10 +171,10 @@ class Executor {
       }
     }
     for (const std::string& output : outputs) {
-      ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(output));
+      ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(output));
       Message(absl::StrCat("writing ", loc.String()));
       auto source = layers::NewBlobStoreSource(&store_.blobs(), top, /*verified=*/true);
-      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(loc, &store_, req_.transport),
+      ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(loc, &store_, req_.transport),
                            "writing ", output);
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
     }
@@ -232,9 +232,9 @@ class Executor {
   absl::StatusOr<ImageState> ImportImage(const std::string& name) {
     std::lock_guard<std::mutex> lock(import_mu_);  // one import (or pull) of each image
     if (auto it = imported_.find(name); it != imported_.end()) return it->second;
-    ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(name));
+    ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
     std::unique_ptr<layers::ImageSource> source;
-    if (loc.transport == layers::Transport::kStore) {
+    if (loc.transport == transfer::Transport::kStore) {
       auto desc = store_.Resolve(name);
       if (!desc.ok() || req_.pull) {
         // Not in the store: a registry image, pulled once into the store under its name.
@@ -242,7 +242,7 @@ class Executor {
       }
       source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
     } else {
-      ASSIGN_OR_RETURN(source, layers::OpenImageSource(loc, &store_, req_.transport));
+      ASSIGN_OR_RETURN(source, transfer::OpenImageSource(loc, &store_, req_.transport));
       auto sink = layers::NewBlobStoreDestination(
           &store_.blobs(), [](const Descriptor&) { return absl::OkStatus(); });
       layers::CopyOptions copy;
@@ -282,15 +282,15 @@ class Executor {
     absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
     if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
     Message(absl::StrCat("pulling ", ref->Familiar()));
-    layers::ImageLocation src{layers::Transport::kRegistry, "", ref->String()};
-    layers::ImageLocation dst{layers::Transport::kStore, "", ref->String()};
+    transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
+    transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
     const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
-    ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, &store_, req_.transport), what);
-    ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, &store_, req_.transport),
+    ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, req_.transport), what);
+    ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
                          what);
     layers::CopyOptions copy;
     copy.platform = oci::Platform::Host();
-    ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
+    ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
     return top.ToDescriptor();
   }
 

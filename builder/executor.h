@@ -22,8 +22,8 @@
 #include "builder/step_sandbox.h"
 #include "layers/compression.h"
 #include "layers/store.h"
-#include "layers/transports.h"
 #include "oci/digest.h"
+#include "transfer/transports.h"
 
 namespace kiln::builder {
 
@@ -47,7 +47,7 @@ struct BuildRequest {
   bool push = false;
   // Pull base images from their registries even when the store has them.
   bool pull = false;
-  layers::TransportOptions transport;  // registry settings for pulls and pushes
+  transfer::TransportOptions transport;  // registry settings for pulls and pushes
 };
 
 struct BuildResult {

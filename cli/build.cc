@@ -15,8 +15,8 @@
 #include "cli/build_output.h"
 #include "cli/build_progress.h"
 #include "cli/common.h"
-#include "layers/image_location.h"
 #include "nlohmann/json.hpp"
+#include "transfer/image_location.h"
 
 extern char** environ;
 

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
-#include "layers/image_location.h"
 #include "layers/store.h"
+#include "transfer/image_location.h"
 
 namespace kiln::cli {
 namespace {
@@ -84,15 +84,15 @@ absl::StatusOr<std::vector<std::string>> BuildOutputLocations(
     out.push_back(value);
   }
   for (const std::string& o : out) {
-    ASSIGN_OR_RETURN_CTX(layers::ImageLocation loc, layers::ParseImageLocation(o), "--output ",
+    ASSIGN_OR_RETURN_CTX(transfer::ImageLocation loc, transfer::ParseImageLocation(o), "--output ",
                          value);
-    if (loc.transport == layers::Transport::kStore) {
+    if (loc.transport == transfer::Transport::kStore) {
       auto name = layers::Store::CanonicalName(loc.name);
       if (!name.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("--output ", value, ": ", name.status().message()));
       }
-    } else if (loc.transport != layers::Transport::kRegistry) {
+    } else if (loc.transport != transfer::Transport::kRegistry) {
       RETURN_IF_ERROR(CheckParent(value, loc.path));
     }
   }

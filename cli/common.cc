@@ -52,8 +52,8 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags) {
   cmd->add_option("--jobs", flags->jobs, "Blobs transferred at once")->check(CLI::Range(1, 32));
 }
 
-absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {
-  layers::TransportOptions t;
+absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {
+  transfer::TransportOptions t;
   t.registry.tls_verify = flags.tls_verify;
   if (!flags.cert_dir.empty()) t.registry.certs_dirs = {flags.cert_dir};
   t.registry.auth_file = flags.authfile;

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "layers/image_transfer.h"
 #include "layers/store.h"
-#include "layers/transports.h"
+#include "transfer/transports.h"
 
 namespace kiln::cli {
 
@@ -39,7 +39,7 @@ struct RegistryFlags {
   int jobs = 4;
 };
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags);
-absl::StatusOr<layers::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
+absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
 
 // One function per verb (each in its own file) adds its subcommand to `app`.
 void AddCopyCommand(CLI::App& app, Globals& g);

@@ -5,7 +5,7 @@
 #include "base/status_macros.h"
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
-#include "layers/transports.h"
+#include "transfer/transports.h"
 
 namespace kiln::cli {
 
@@ -28,9 +28,9 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
-      ASSIGN_OR_RETURN(layers::ImageLocation src, layers::ParseImageLocation(opts->src));
-      ASSIGN_OR_RETURN(layers::ImageLocation dst, layers::ParseImageLocation(opts->dst));
-      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
+      ASSIGN_OR_RETURN(transfer::ImageLocation dst, transfer::ParseImageLocation(opts->dst));
+      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
       TransferProgress progress(opts->quiet);
@@ -39,15 +39,15 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
         ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
       }
       std::unique_ptr<layers::Store> store;
-      if (src.transport == layers::Transport::kStore ||
-          dst.transport == layers::Transport::kStore) {
+      if (src.transport == transfer::Transport::kStore ||
+          dst.transport == transfer::Transport::kStore) {
         ASSIGN_OR_RETURN(store, OpenStore(g));
       }
-      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get(), topts),
+      ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                            "reading ", opts->src);
-      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get(), topts),
+      ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
                            "writing ", opts->dst);
-      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+      ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                            "copying ", opts->src, " to ", opts->dst);
       std::printf("%s\n", top.digest.str().c_str());
       return absl::OkStatus();

@@ -3,8 +3,8 @@
 
 #include "base/status_macros.h"
 #include "cli/common.h"
-#include "layers/transports.h"
 #include "nlohmann/json.hpp"
+#include "transfer/transports.h"
 
 namespace kiln::cli {
 
@@ -20,16 +20,16 @@ void AddInspectCommand(CLI::App& app, Globals& g) {
                   "Platform to show from a multi-platform image (default: this machine's)");
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
-      ASSIGN_OR_RETURN(layers::ImageLocation loc, layers::ParseImageLocation(opts->image));
+      ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(opts->image));
       oci::Platform platform = oci::Platform::Host();
       if (!opts->platform.empty()) {
         ASSIGN_OR_RETURN(platform, oci::Platform::Parse(opts->platform));
       }
       std::unique_ptr<layers::Store> store;
-      if (loc.transport == layers::Transport::kStore) {
+      if (loc.transport == transfer::Transport::kStore) {
         ASSIGN_OR_RETURN(store, OpenStore(g));
       }
-      ASSIGN_OR_RETURN(auto source, layers::OpenImageSource(loc, store.get()));
+      ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(loc, store.get()));
       ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, platform),
                            opts->image);
       nlohmann::json out = nlohmann::json::object();

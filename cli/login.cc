@@ -60,7 +60,7 @@ void AddLoginCommands(CLI::App& app, Globals& g) {
         cred.password = opts->password;
       }
       if (cred.password.empty()) return absl::InvalidArgumentError("a password is required");
-      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
       topts.registry.credential = cred;
       ASSIGN_OR_RETURN(auto reg, registry::Registry::Connect(domain, topts.registry));
       RETURN_IF_ERROR(reg->CheckLogin());

@@ -28,7 +28,7 @@ void AddPullCommand(CLI::App& app, Globals& g) {
       std::string text = opts->ref;
       if (text.rfind("docker://", 0) == 0) text = text.substr(9);
       ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(text));
-      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
       TransferProgress progress(opts->quiet);
@@ -40,12 +40,12 @@ void AddPullCommand(CLI::App& app, Globals& g) {
         }
       }
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
-      layers::ImageLocation src{layers::Transport::kRegistry, "", ref.String()};
-      layers::ImageLocation dst{layers::Transport::kStore, "", ref.String()};
-      ASSIGN_OR_RETURN_CTX(auto source, layers::OpenImageSource(src, store.get(), topts),
+      transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref.String()};
+      transfer::ImageLocation dst{transfer::Transport::kStore, "", ref.String()};
+      ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                            "pulling ", ref.Familiar());
-      ASSIGN_OR_RETURN(auto dest, layers::OpenImageDestination(dst, store.get(), topts));
-      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+      ASSIGN_OR_RETURN(auto dest, transfer::OpenImageDestination(dst, store.get(), topts));
+      ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                            "pulling ", ref.Familiar());
       if (!opts->quiet) std::fprintf(stderr, "pulled %s\n", ref.Familiar().c_str());
       std::printf("%s\n", top.digest.str().c_str());

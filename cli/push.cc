@@ -25,11 +25,11 @@ void AddPushCommand(CLI::App& app, Globals& g) {
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
-      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
-      layers::ImageLocation dst;
+      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
+      transfer::ImageLocation dst;
       if (opts->dest.empty()) {
         ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(opts->name));
-        dst = {layers::Transport::kRegistry, "", ref.String()};
+        dst = {transfer::Transport::kRegistry, "", ref.String()};
       } else {
         std::string d = opts->dest;
         // A bare reference names a registry here, not the store.
@@ -37,18 +37,18 @@ void AddPushCommand(CLI::App& app, Globals& g) {
             d.rfind("oci-archive:", 0) != 0 && d.rfind("docker-archive:", 0) != 0) {
           d = "docker://" + d;
         }
-        ASSIGN_OR_RETURN(dst, layers::ParseImageLocation(d));
+        ASSIGN_OR_RETURN(dst, transfer::ParseImageLocation(d));
       }
       layers::CopyOptions options;
       options.jobs = opts->registry.jobs;
       TransferProgress progress(opts->quiet);
       progress.Attach(options);
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
-      layers::ImageLocation src{layers::Transport::kStore, "", opts->name};
-      ASSIGN_OR_RETURN(auto source, layers::OpenImageSource(src, store.get(), topts));
-      ASSIGN_OR_RETURN_CTX(auto dest, layers::OpenImageDestination(dst, store.get(), topts),
+      transfer::ImageLocation src{transfer::Transport::kStore, "", opts->name};
+      ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(src, store.get(), topts));
+      ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
                            "pushing to ", dst.String());
-      ASSIGN_OR_RETURN_CTX(layers::ManifestData top, layers::CopyImage(*source, *dest, options),
+      ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                            "pushing ", opts->name, " to ", dst.String());
       if (!opts->quiet) std::fprintf(stderr, "pushed %s\n", dst.String().c_str());
       std::printf("%s\n", top.digest.str().c_str());

@@ -28,7 +28,7 @@ void AddTagsCommand(CLI::App& app, Globals& g) {
       if (!ref.tag().empty() || ref.digest()) {
         return absl::InvalidArgumentError("name a repository, without a tag or digest");
       }
-      ASSIGN_OR_RETURN(layers::TransportOptions topts, MakeTransportOptions(opts->registry));
+      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
       ASSIGN_OR_RETURN(auto reg, registry::Registry::Connect(ref.domain(), topts.registry));
       ASSIGN_OR_RETURN(std::vector<std::string> tags, reg->ListTags(ref.path(), opts->page_size));
       for (const std::string& t : tags) std::printf("%s\n", t.c_str());

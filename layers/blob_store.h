@@ -20,6 +20,7 @@
 #include "base/io.h"
 #include "base/unique_fd.h"
 #include "oci/digest.h"
+#include "oci/verifying_reader.h"
 
 namespace kiln::layers {
 
@@ -88,11 +89,6 @@ class BlobStore {
   std::string root_;
   std::string ingest_dir_;
 };
-
-// Wraps a reader and checks, at EOF, that it produced `expected_size` bytes (if >= 0) with the
-// `expected` digest; otherwise the final Read fails with DataLoss naming `what`.
-std::unique_ptr<Reader> NewVerifyingReader(std::unique_ptr<Reader> in, oci::Digest expected,
-                                           int64_t expected_size, std::string what);
 
 }  // namespace kiln::layers
 

@@ -111,12 +111,12 @@ class DockerArchiveSource : public ImageSource {
       files_[layer.digest] = path;
       manifest.layers.push_back(std::move(layer));
     }
-    ASSIGN_OR_RETURN(manifest_, ManifestData::FromBytes(manifest.Serialize()));
+    ASSIGN_OR_RETURN(manifest_, oci::ManifestData::FromBytes(manifest.Serialize()));
     return absl::OkStatus();
   }
 
-  absl::StatusOr<ManifestData> GetManifest() override { return manifest_; }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+  absl::StatusOr<oci::ManifestData> GetManifest() override { return manifest_; }
+  absl::StatusOr<oci::ManifestData> GetChildManifest(const oci::Descriptor& d) override {
     return absl::NotFoundError("a docker-archive image has no child manifests");
   }
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
@@ -125,8 +125,8 @@ class DockerArchiveSource : public ImageSource {
       return absl::NotFoundError(absl::StrCat("no blob ", d.digest.str(), " in the archive"));
     }
     ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(it->second));
-    return NewVerifyingReader(std::make_unique<OwnedFdReader>(std::move(fd)), d.digest, d.size,
-                              absl::StrCat("archive member ", it->second));
+    return oci::NewVerifyingReader(std::make_unique<OwnedFdReader>(std::move(fd)), d.digest, d.size,
+                                   absl::StrCat("archive member ", it->second));
   }
 
  private:
@@ -174,7 +174,7 @@ class DockerArchiveSource : public ImageSource {
 
   std::optional<TempDir> dir_;
   UniqueFd root_;
-  ManifestData manifest_;
+  oci::ManifestData manifest_;
   std::map<oci::Digest, std::string> files_;
 };
 
@@ -200,8 +200,8 @@ class DockerArchiveDestination : public ImageDestination {
   bool HasBlob(const oci::Descriptor& d) override { return false; }
 
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
-    std::unique_ptr<Reader> verified = NewVerifyingReader(std::make_unique<BorrowedReader>(&from),
-                                                          d.digest, d.size, d.digest.str());
+    std::unique_ptr<Reader> verified = oci::NewVerifyingReader(
+        std::make_unique<BorrowedReader>(&from), d.digest, d.size, d.digest.str());
     if (!IsLayer(d.media_type)) {
       ASSIGN_OR_RETURN(std::string bytes, ReadAllFrom(*verified, oci::kMaxConfigSize));
       return WriteFileAtomic(absl::StrCat(dir_->path(), "/", d.digest.hex(), ".json"), bytes);
@@ -229,9 +229,9 @@ class DockerArchiveDestination : public ImageDestination {
     return absl::OkStatus();
   }
 
-  absl::Status PutManifest(const ManifestData& m) override { return absl::OkStatus(); }
+  absl::Status PutManifest(const oci::ManifestData& m) override { return absl::OkStatus(); }
 
-  absl::Status Commit(const ManifestData& top) override {
+  absl::Status Commit(const oci::ManifestData& top) override {
     ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(top.bytes));
     std::string config_name = absl::StrCat(manifest.config.digest.hex(), ".json");
     ASSIGN_OR_RETURN(std::string config_bytes,

@@ -19,26 +19,6 @@ absl::Status ImageDestination::PutBlobFrom(ImageSource& src, const oci::Descript
   return PutBlob(d, *reader);
 }
 
-oci::Descriptor ManifestData::ToDescriptor() const {
-  oci::Descriptor d;
-  d.media_type = media_type;
-  d.digest = digest;
-  d.size = static_cast<int64_t>(bytes.size());
-  return d;
-}
-
-absl::StatusOr<ManifestData> ManifestData::FromBytes(std::string bytes) {
-  ManifestData m;
-  ASSIGN_OR_RETURN(m.media_type, oci::DetectManifestMediaType(bytes));
-  if (!oci::IsIndexMediaType(m.media_type) && !oci::IsManifestMediaType(m.media_type)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported manifest media type \"", m.media_type, "\""));
-  }
-  m.digest = oci::Digest::Of(bytes);
-  m.bytes = std::move(bytes);
-  return m;
-}
-
 namespace {
 
 // Reports the bytes read from each blob.
@@ -170,7 +150,7 @@ class BlobCopier {
 };
 
 // Copies the blobs of one image manifest, then the manifest itself.
-absl::Status CopyManifest(BlobCopier& blobs, ImageDestination& dst, const ManifestData& m) {
+absl::Status CopyManifest(BlobCopier& blobs, ImageDestination& dst, const oci::ManifestData& m) {
   ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(m.bytes));
   RETURN_IF_ERROR(blobs.CopyAll({manifest.config}, "config"));
   RETURN_IF_ERROR(blobs.CheckConfig(manifest));
@@ -179,11 +159,11 @@ absl::Status CopyManifest(BlobCopier& blobs, ImageDestination& dst, const Manife
 }
 
 absl::Status CopyIndex(ImageSource& src, BlobCopier& blobs, ImageDestination& dst,
-                       const ManifestData& m, int depth) {
+                       const oci::ManifestData& m, int depth) {
   if (depth > 4) return absl::InvalidArgumentError("indexes nested too deeply");
   ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(m.bytes));
   for (const oci::Descriptor& child : index.manifests) {
-    ASSIGN_OR_RETURN_CTX(ManifestData cm, src.GetChildManifest(child), "reading manifest ",
+    ASSIGN_OR_RETURN_CTX(oci::ManifestData cm, src.GetChildManifest(child), "reading manifest ",
                          child.digest.str());
     if (oci::IsIndexMediaType(cm.media_type)) {
       RETURN_IF_ERROR(CopyIndex(src, blobs, dst, cm, depth + 1));
@@ -194,8 +174,8 @@ absl::Status CopyIndex(ImageSource& src, BlobCopier& blobs, ImageDestination& ds
   return dst.PutManifest(m);
 }
 
-absl::StatusOr<ManifestData> SelectPlatform(ImageSource& src, const ManifestData& top,
-                                            const oci::Platform& want) {
+absl::StatusOr<oci::ManifestData> SelectPlatform(ImageSource& src, const oci::ManifestData& top,
+                                                 const oci::Platform& want) {
   ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(top.bytes));
   std::string seen;
   for (const oci::Descriptor& child : index.manifests) {
@@ -233,9 +213,9 @@ absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& pla
   return image;
 }
 
-absl::StatusOr<ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
-                                       const CopyOptions& options) {
-  ASSIGN_OR_RETURN(ManifestData top, src.GetManifest());
+absl::StatusOr<oci::ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
+                                            const CopyOptions& options) {
+  ASSIGN_OR_RETURN(oci::ManifestData top, src.GetManifest());
   BlobCopier blobs(src, dst, options);
   if (oci::IsIndexMediaType(top.media_type)) {
     if (options.platform || !dst.AcceptsIndex()) {

@@ -22,23 +22,13 @@
 
 namespace kiln::layers {
 
-// A manifest or index with its exact bytes.
-struct ManifestData {
-  std::string bytes;
-  std::string media_type;
-  oci::Digest digest;
-  oci::Descriptor ToDescriptor() const;
-  // Computes digest and checks/derives the media type from `bytes`.
-  static absl::StatusOr<ManifestData> FromBytes(std::string bytes);
-};
-
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
   // The image's top-level manifest or index.
-  virtual absl::StatusOr<ManifestData> GetManifest() = 0;
+  virtual absl::StatusOr<oci::ManifestData> GetManifest() = 0;
   // A manifest an index refers to.
-  virtual absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) = 0;
+  virtual absl::StatusOr<oci::ManifestData> GetChildManifest(const oci::Descriptor& d) = 0;
   // A reader of the blob that fails with DataLoss at EOF if size or digest do not match `d`.
   virtual absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) = 0;
   // The blob's bytes without the check, for a destination that verifies size and digest itself
@@ -65,8 +55,8 @@ class ForwardingSource : public ImageSource {
   explicit ForwardingSource(ImageSource* inner) : inner_(inner) {}
   explicit ForwardingSource(std::unique_ptr<ImageSource> owned)
       : inner_(owned.get()), owned_(std::move(owned)) {}
-  absl::StatusOr<ManifestData> GetManifest() override { return inner_->GetManifest(); }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+  absl::StatusOr<oci::ManifestData> GetManifest() override { return inner_->GetManifest(); }
+  absl::StatusOr<oci::ManifestData> GetChildManifest(const oci::Descriptor& d) override {
     return inner_->GetChildManifest(d);
   }
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
@@ -101,16 +91,16 @@ class ImageDestination {
   virtual absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d);
   virtual bool ConcurrentBlobs() const { return false; }
   // Stores a manifest or index (a child of the top one, or the top one itself).
-  virtual absl::Status PutManifest(const ManifestData& m) = 0;
+  virtual absl::Status PutManifest(const oci::ManifestData& m) = 0;
   // Makes the image visible under the destination's name, `top` being its root.
-  virtual absl::Status Commit(const ManifestData& top) = 0;
+  virtual absl::Status Commit(const oci::ManifestData& top) = 0;
 };
 
 // One image read from a source: its top manifest (maybe an index), the image manifest chosen
 // for `platform` out of an index, and the config.
 struct LoadedImage {
-  ManifestData top;
-  ManifestData manifest;
+  oci::ManifestData top;
+  oci::ManifestData manifest;
   oci::Manifest parsed;
   std::string config_bytes;
   oci::ImageConfig config;
@@ -138,8 +128,8 @@ struct CopyOptions {
 };
 
 // Copies the image; returns the top manifest as committed.
-absl::StatusOr<ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
-                                       const CopyOptions& options);
+absl::StatusOr<oci::ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
+                                            const CopyOptions& options);
 
 }  // namespace kiln::layers
 

@@ -12,8 +12,8 @@ class BlobStoreSource : public ImageSource {
   BlobStoreSource(const BlobStore* blobs, oci::Descriptor root, bool verified)
       : blobs_(blobs), root_(std::move(root)), verified_(verified) {}
 
-  absl::StatusOr<ManifestData> GetManifest() override { return Read(root_); }
-  absl::StatusOr<ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+  absl::StatusOr<oci::ManifestData> GetManifest() override { return Read(root_); }
+  absl::StatusOr<oci::ManifestData> GetChildManifest(const oci::Descriptor& d) override {
     return Read(d);
   }
   absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
@@ -29,15 +29,15 @@ class BlobStoreSource : public ImageSource {
   }
 
  private:
-  absl::StatusOr<ManifestData> Read(const oci::Descriptor& d) {
+  absl::StatusOr<oci::ManifestData> Read(const oci::Descriptor& d) {
     if (d.size > static_cast<int64_t>(oci::kMaxManifestSize)) {
       return absl::InvalidArgumentError(
           absl::StrCat("manifest ", d.digest.str(), " is too large (", d.size, " bytes)"));
     }
     ASSIGN_OR_RETURN(auto reader, blobs_->Open(d.digest, d.size));
     ASSIGN_OR_RETURN(std::string bytes, ReadAllFrom(*reader, oci::kMaxManifestSize));
-    ASSIGN_OR_RETURN_CTX(ManifestData m, ManifestData::FromBytes(std::move(bytes)), "manifest ",
-                         d.digest.str());
+    ASSIGN_OR_RETURN_CTX(oci::ManifestData m, oci::ManifestData::FromBytes(std::move(bytes)),
+                         "manifest ", d.digest.str());
     // The descriptor's media type is authoritative where the document does not name one.
     if (!d.media_type.empty()) m.media_type = d.media_type;
     return m;
@@ -71,12 +71,12 @@ class BlobStoreDestination : public ImageDestination {
     return PutBlob(d, *reader);
   }
   bool ConcurrentBlobs() const override { return true; }
-  absl::Status PutManifest(const ManifestData& m) override {
+  absl::Status PutManifest(const oci::ManifestData& m) override {
     ASSIGN_OR_RETURN(oci::Digest got, blobs_->Put(m.bytes));
     if (got != m.digest) return absl::DataLossError("manifest digest mismatch");
     return absl::OkStatus();
   }
-  absl::Status Commit(const ManifestData& top) override { return commit_(top.ToDescriptor()); }
+  absl::Status Commit(const oci::ManifestData& top) override { return commit_(top.ToDescriptor()); }
 
  private:
   const BlobStore* blobs_;

@@ -115,4 +115,24 @@ std::string Index::Serialize() const {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+Descriptor ManifestData::ToDescriptor() const {
+  Descriptor d;
+  d.media_type = media_type;
+  d.digest = digest;
+  d.size = static_cast<int64_t>(bytes.size());
+  return d;
+}
+
+absl::StatusOr<ManifestData> ManifestData::FromBytes(std::string bytes) {
+  ManifestData m;
+  ASSIGN_OR_RETURN(m.media_type, DetectManifestMediaType(bytes));
+  if (!IsIndexMediaType(m.media_type) && !IsManifestMediaType(m.media_type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported manifest media type \"", m.media_type, "\""));
+  }
+  m.digest = Digest::Of(bytes);
+  m.bytes = std::move(bytes);
+  return m;
+}
+
 }  // namespace kiln::oci

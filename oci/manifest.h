@@ -46,6 +46,16 @@ struct Index {
   std::string Serialize() const;
 };
 
+// A manifest or index with its exact bytes.
+struct ManifestData {
+  std::string bytes;
+  std::string media_type;
+  Digest digest;
+  Descriptor ToDescriptor() const;
+  // Computes digest and checks/derives the media type from `bytes`.
+  static absl::StatusOr<ManifestData> FromBytes(std::string bytes);
+};
+
 }  // namespace kiln::oci
 
 #endif  // KILN_OCI_MANIFEST_H_

@@ -16,7 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
-#include "layers/blob_store.h"
+#include "oci/verifying_reader.h"
 #include "nlohmann/json.hpp"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
@@ -417,8 +417,8 @@ std::string Registry::ResolveUrl(const std::string& location) const {
   return absl::StrCat(base_url_, "/", location);
 }
 
-absl::StatusOr<layers::ManifestData> Registry::GetManifest(const std::string& repo,
-                                                           const std::string& reference) {
+absl::StatusOr<oci::ManifestData> Registry::GetManifest(const std::string& repo,
+                                                        const std::string& reference) {
   Call call;
   call.request.url = Manifests(base_url_, repo, reference);
   call.request.headers.emplace_back("Accept", kManifestAccept);
@@ -436,8 +436,7 @@ absl::StatusOr<layers::ManifestData> Registry::GetManifest(const std::string& re
         " is a Docker schema 1 manifest, which kiln does not support (deprecated since "
         "2017; push the image again with a current tool)"));
   }
-  ASSIGN_OR_RETURN_CTX(layers::ManifestData m, layers::ManifestData::FromBytes(std::move(body)),
-                       what);
+  ASSIGN_OR_RETURN_CTX(oci::ManifestData m, oci::ManifestData::FromBytes(std::move(body)), what);
   if (absl::StartsWith(reference, "sha256:") || absl::StartsWith(reference, "sha512:")) {
     if (m.digest.str() != reference) {
       return absl::DataLossError(
@@ -466,7 +465,7 @@ absl::StatusOr<std::optional<oci::Descriptor>> Registry::HeadManifest(
   absl::StatusOr<oci::Digest> digest = oci::Digest::Parse(r->Header("docker-content-digest"));
   int64_t size = -1;
   if (!digest.ok() || !absl::SimpleAtoi(r->Header("content-length"), &size)) {
-    ASSIGN_OR_RETURN(layers::ManifestData m, GetManifest(repo, reference));
+    ASSIGN_OR_RETURN(oci::ManifestData m, GetManifest(repo, reference));
     return std::optional<oci::Descriptor>(m.ToDescriptor());
   }
   oci::Descriptor d;
@@ -477,7 +476,7 @@ absl::StatusOr<std::optional<oci::Descriptor>> Registry::HeadManifest(
 }
 
 absl::Status Registry::PutManifest(const std::string& repo, const std::string& reference,
-                                   const layers::ManifestData& m) {
+                                   const oci::ManifestData& m) {
   Call call;
   call.request.method = "PUT";
   call.request.url = Manifests(base_url_, repo, reference);
@@ -628,7 +627,7 @@ class BlobReader : public Reader {
 absl::StatusOr<std::unique_ptr<Reader>> Registry::OpenBlob(const std::string& repo,
                                                            const oci::Descriptor& d) {
   auto reader = std::make_unique<BlobReader>(this, repo, d);
-  return layers::NewVerifyingReader(
+  return oci::NewVerifyingReader(
       std::move(reader), d.digest, d.size,
       absl::StrCat("blob ", d.digest.str(), " from ", domain_, "/", repo));
 }

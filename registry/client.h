@@ -26,8 +26,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "layers/image_transfer.h"
 #include "oci/descriptor.h"
+#include "oci/manifest.h"
 #include "registry/challenge.h"
 #include "registry/credentials.h"
 #include "registry/http.h"
@@ -69,14 +69,14 @@ class Registry {
 
   // A manifest or index by tag or digest ("sha256:..."), verified against the digest asked for
   // or the one the registry reports. Schema 1 manifests are rejected.
-  absl::StatusOr<layers::ManifestData> GetManifest(const std::string& repo,
-                                                   const std::string& reference);
+  absl::StatusOr<oci::ManifestData> GetManifest(const std::string& repo,
+                                                const std::string& reference);
   // Its descriptor, or nullopt if the registry does not have it.
   absl::StatusOr<std::optional<oci::Descriptor>> HeadManifest(const std::string& repo,
                                                               const std::string& reference);
   // Stores a manifest under `reference` (a tag, or its digest).
   absl::Status PutManifest(const std::string& repo, const std::string& reference,
-                           const layers::ManifestData& m);
+                           const oci::ManifestData& m);
 
   absl::StatusOr<bool> HasBlob(const std::string& repo, const oci::Descriptor& d);
   // A reader of the blob that resumes after a broken transfer (Range requests) and fails with

@@ -14,11 +14,11 @@ class RegistrySource : public layers::ImageSource {
   RegistrySource(std::shared_ptr<Registry> reg, std::string repo, std::string reference)
       : reg_(std::move(reg)), repo_(std::move(repo)), reference_(std::move(reference)) {}
 
-  absl::StatusOr<layers::ManifestData> GetManifest() override {
+  absl::StatusOr<oci::ManifestData> GetManifest() override {
     return reg_->GetManifest(repo_, reference_);
   }
-  absl::StatusOr<layers::ManifestData> GetChildManifest(const oci::Descriptor& d) override {
-    ASSIGN_OR_RETURN(layers::ManifestData m, reg_->GetManifest(repo_, d.digest.str()));
+  absl::StatusOr<oci::ManifestData> GetChildManifest(const oci::Descriptor& d) override {
+    ASSIGN_OR_RETURN(oci::ManifestData m, reg_->GetManifest(repo_, d.digest.str()));
     if (static_cast<int64_t>(m.bytes.size()) != d.size) {
       return absl::DataLossError(absl::StrCat("manifest ", d.digest.str(), " has ", m.bytes.size(),
                                               " bytes, the index says ", d.size));
@@ -79,13 +79,13 @@ class RegistryDestination : public layers::ImageDestination {
   bool ConcurrentBlobs() const override { return true; }
 
   // The last manifest is held back: if it is the top one, Commit pushes it under the tag only.
-  absl::Status PutManifest(const layers::ManifestData& m) override {
+  absl::Status PutManifest(const oci::ManifestData& m) override {
     if (pending_) RETURN_IF_ERROR(reg_->PutManifest(repo_, pending_->digest.str(), *pending_));
     pending_ = m;
     return absl::OkStatus();
   }
 
-  absl::Status Commit(const layers::ManifestData& top) override {
+  absl::Status Commit(const oci::ManifestData& top) override {
     if (pending_ && pending_->digest != top.digest) {
       RETURN_IF_ERROR(reg_->PutManifest(repo_, pending_->digest.str(), *pending_));
     }
@@ -107,7 +107,7 @@ class RegistryDestination : public layers::ImageDestination {
   std::shared_ptr<Registry> reg_;
   std::string repo_;
   std::string tag_;
-  std::optional<layers::ManifestData> pending_;
+  std::optional<oci::ManifestData> pending_;
 };
 
 }  // namespace

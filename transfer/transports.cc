@@ -1,4 +1,4 @@
-#include "layers/transports.h"
+#include "transfer/transports.h"
 
 #include <algorithm>
 #include <optional>
@@ -14,7 +14,22 @@
 #include "oci/reference.h"
 #include "registry/transport.h"
 
-namespace kiln::layers {
+namespace kiln::transfer {
+
+using layers::ForwardingSource;
+using layers::ImageDestination;
+using layers::ImageSource;
+using layers::NewBlobStoreDestination;
+using layers::NewBlobStoreSource;
+using layers::OciLayout;
+using layers::OpenDockerArchiveDestination;
+using layers::OpenDockerArchiveSource;
+using layers::PackArchiveFile;
+using layers::RefName;
+using layers::Store;
+using layers::TempRoot;
+using layers::UnpackArchiveFile;
+
 namespace {
 
 // A source over a layout it owns (and the unpacked archive holding it, if any).
@@ -49,8 +64,8 @@ class OwnedLayoutDestination : public ImageDestination {
     return inner_->PutBlobFrom(src, d);
   }
   bool ConcurrentBlobs() const override { return true; }
-  absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
-  absl::Status Commit(const ManifestData& top) override {
+  absl::Status PutManifest(const oci::ManifestData& m) override { return inner_->PutManifest(m); }
+  absl::Status Commit(const oci::ManifestData& top) override {
     RETURN_IF_ERROR(inner_->Commit(top));
     inner_.reset();
     layout_.reset();
@@ -121,8 +136,8 @@ class StoreDestination : public ImageDestination {
     return absl::OkStatus();
   }
   bool ConcurrentBlobs() const override { return true; }
-  absl::Status PutManifest(const ManifestData& m) override { return inner_->PutManifest(m); }
-  absl::Status Commit(const ManifestData& top) override { return inner_->Commit(top); }
+  absl::Status PutManifest(const oci::ManifestData& m) override { return inner_->PutManifest(m); }
+  absl::Status Commit(const oci::ManifestData& top) override { return inner_->Commit(top); }
 
  private:
   Store* store_;
@@ -205,4 +220,4 @@ absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(
   return absl::InternalError("unknown transport");
 }
 
-}  // namespace kiln::layers
+}  // namespace kiln::transfer

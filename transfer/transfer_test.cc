@@ -6,11 +6,20 @@
 #include "gtest/gtest.h"
 #include "layers/image_commit.h"
 #include "layers/layer_writer.h"
-#include "layers/transports.h"
 #include "oci/image_config.h"
 #include "oci/media_types.h"
+#include "transfer/transports.h"
 
-namespace kiln::layers {
+namespace kiln::transfer {
+
+using layers::CommitImage;
+using layers::CopyImage;
+using layers::CopyOptions;
+using layers::CreateLayer;
+using layers::LayerOptions;
+using layers::LoadImage;
+using layers::OciLayout;
+using layers::Store;
 namespace {
 
 class TransferTest : public ::testing::Test {
@@ -42,8 +51,8 @@ class TransferTest : public ::testing::Test {
     return *CommitImage(store_->blobs(), config, {layer->descriptor});
   }
 
-  absl::StatusOr<ManifestData> Copy(const std::string& from, const std::string& to,
-                                    CopyOptions options = {}) {
+  absl::StatusOr<oci::ManifestData> Copy(const std::string& from, const std::string& to,
+                                         CopyOptions options = {}) {
     auto src_loc = ParseImageLocation(from);
     auto dst_loc = ParseImageLocation(to);
     if (!src_loc.ok()) return src_loc.status();
@@ -160,4 +169,4 @@ TEST_F(TransferTest, BadLocations) {
 }
 
 }  // namespace
-}  // namespace kiln::layers
+}  // namespace kiln::transfer

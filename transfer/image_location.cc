@@ -1,4 +1,4 @@
-#include "layers/image_location.h"
+#include "transfer/image_location.h"
 
 #include <cstring>
 
@@ -7,7 +7,7 @@
 #include "base/status_macros.h"
 #include "oci/reference.h"
 
-namespace kiln::layers {
+namespace kiln::transfer {
 
 std::string ImageLocation::String() const {
   const char* prefix = "";
@@ -67,4 +67,4 @@ absl::StatusOr<ImageLocation> ParseImageLocation(absl::string_view text) {
   return loc;
 }
 
-}  // namespace kiln::layers
+}  // namespace kiln::transfer

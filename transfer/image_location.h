@@ -1,15 +1,15 @@
 // Where an image lives, in skopeo's transport syntax: `oci:PATH[:NAME]`,
 // `oci-archive:FILE[:NAME]`, `docker-archive:FILE[:REF]`; a bare name ("app:1") is the local
 // store. The path ends at the first ':' after the transport, as in skopeo.
-#ifndef KILN_LAYERS_IMAGE_LOCATION_H_
-#define KILN_LAYERS_IMAGE_LOCATION_H_
+#ifndef KILN_TRANSFER_IMAGE_LOCATION_H_
+#define KILN_TRANSFER_IMAGE_LOCATION_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace kiln::layers {
+namespace kiln::transfer {
 
 enum class Transport { kStore, kOciLayout, kOciArchive, kDockerArchive, kRegistry };
 
@@ -22,6 +22,6 @@ struct ImageLocation {
 
 absl::StatusOr<ImageLocation> ParseImageLocation(absl::string_view text);
 
-}  // namespace kiln::layers
+}  // namespace kiln::transfer
 
-#endif  // KILN_LAYERS_IMAGE_LOCATION_H_
+#endif  // KILN_TRANSFER_IMAGE_LOCATION_H_

@@ -1,0 +1,33 @@
+// Opens the layers::ImageSource or layers::ImageDestination an ImageLocation names. What a source
+// or a destination needs (unpacked archives, store locks) lives and dies with it.
+#ifndef KILN_TRANSFER_TRANSPORTS_H_
+#define KILN_TRANSFER_TRANSPORTS_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "layers/image_transfer.h"
+#include "layers/store.h"
+#include "registry/client.h"
+#include "transfer/image_location.h"
+
+namespace kiln::transfer {
+
+struct TransportOptions {
+  registry::RegistryOptions registry;  // for docker:// locations
+};
+
+// `store` is used for Transport::kStore locations (and must outlive the result). The store
+// remembers which registry repositories its blobs came from, so pushes can mount them.
+absl::StatusOr<std::unique_ptr<layers::ImageSource>> OpenImageSource(
+    const ImageLocation& loc, layers::Store* store, const TransportOptions& options = {});
+absl::StatusOr<std::unique_ptr<layers::ImageDestination>> OpenImageDestination(
+    const ImageLocation& loc, layers::Store* store, const TransportOptions& options = {});
+
+// The entry `name` of a layout, or its only entry when `name` is empty.
+absl::StatusOr<oci::Descriptor> ResolveInLayout(const layers::OciLayout& layout,
+                                                const std::string& name);
+
+}  // namespace kiln::transfer
+
+#endif  // KILN_TRANSFER_TRANSPORTS_H_
