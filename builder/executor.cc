@@ -49,6 +49,7 @@
 #include "builder/sandbox/sandbox.h"
 #include "builder/url_fetch.h"
 #include "builder/user.h"
+#include "layers/build_cache.h"
 #include "layers/extract.h"
 #include "layers/image_commit.h"
 #include "layers/layer_writer.h"
@@ -285,7 +286,8 @@ class Executor {
     transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
     transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
     const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
-    ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, req_.transport), what);
+    ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, req_.transport),
+                         what);
     ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
                          what);
     layers::CopyOptions copy;
@@ -580,96 +582,69 @@ class Executor {
     return n != "RUN" && n != "COPY" && n != "ADD" && n != "WORKDIR";
   }
 
-  // A metadata step's record: {"layers": [], "marker": true[, "key": passed on]}.
+  // The records of the build cache (layers/build_cache.h). A marker: the metadata step was
+  // done; the key it passed on.
   std::optional<std::string> LoadMarker(const std::string& key) {
-    auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), 1 << 12);
-    if (!text.ok()) return std::nullopt;
-    auto doc = oci::ParseJsonObject(*text, "cache record", 1 << 12);
-    if (!doc.ok() || !(*doc)["marker"].is_boolean()) return std::nullopt;
-    if (auto k = doc->find("key");
-        k != doc->end() && k->is_string() && k->get<std::string>().size() == 64) {
-      return k->get<std::string>();
-    }
-    return key;
+    std::optional<layers::CacheRecord> r = cache_.Read(key);
+    if (!r || r->kind != layers::CacheRecord::Kind::kMarker) return std::nullopt;
+    return r->passed_on.empty() ? key : r->passed_on;
   }
 
   absl::Status SaveMarker(const std::string& key, const std::string& passed_on) {
-    nlohmann::json doc = {{"layers", nlohmann::json::array()}, {"marker", true}};
-    if (passed_on != key) doc["key"] = passed_on;
-    RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
-    // Not synced: a marker lost or torn in a crash is a miss, and the step is quick to redo.
-    return WriteFileInPlace(absl::StrCat(store_.root(), "/cache/", key, ".json"), doc.dump());
+    layers::CacheRecord r;
+    r.kind = layers::CacheRecord::Kind::kMarker;
+    if (passed_on != key) r.passed_on = passed_on;
+    return cache_.Write(key, r);
   }
 
   std::optional<ImageState> LoadCache(const std::string& key) {
-    auto text = ReadFile(absl::StrCat(store_.root(), "/cache/", key, ".json"), oci::kMaxConfigSize);
-    if (!text.ok()) return std::nullopt;
-    auto doc = oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize);
-    if (!doc.ok() || !doc->contains("config") || !(*doc)["layers"].is_array()) return std::nullopt;
-    auto config = oci::ImageConfig::Parse((*doc)["config"].get<std::string>());
+    std::optional<layers::CacheRecord> r = cache_.Read(key);
+    if (!r || r->kind != layers::CacheRecord::Kind::kStep) return std::nullopt;
+    auto config = oci::ImageConfig::Parse(r->config);
     if (!config.ok()) return std::nullopt;
     ImageState state;
     state.config = *std::move(config);
-    state.key = key;
-    // A record of a step run under the no-cache filter names the key it passed on.
-    if (auto k = doc->find("key");
-        k != doc->end() && k->is_string() && k->get<std::string>().size() == 64) {
-      state.key = k->get<std::string>();
+    state.key = r->passed_on.empty() ? key : r->passed_on;
+    for (Descriptor& d : r->layers) {
+      if (!store_.blobs().Has(d.digest)) return std::nullopt;  // collected: a miss
+      state.layers.push_back(std::move(d));
     }
-    for (const auto& l : (*doc)["layers"]) {
-      auto d = Descriptor::FromJson(l);
-      if (!d.ok() || !store_.blobs().Has(d->digest)) return std::nullopt;  // collected: a miss
-      state.layers.push_back(*std::move(d));
-    }
-    if (state.layers.size() != state.config.diff_ids.size()) return std::nullopt;
     return state;
   }
 
   absl::Status SaveCache(const std::string& key, const ImageState& state) {
-    nlohmann::json layers = nlohmann::json::array();
-    for (const Descriptor& d : state.layers) layers.push_back(d.ToJson());
-    nlohmann::json doc = {{"config", state.config.Serialize()}, {"layers", layers}};
-    if (state.key != key) doc["key"] = state.key;
-    RETURN_IF_ERROR(MakeDirs(store_.root() + "/cache", 0700));
-    return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/", key, ".json"),
-                           doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    layers::CacheRecord r;
+    r.config = state.config.Serialize();
+    r.layers = state.layers;
+    if (state.key != key) r.passed_on = state.key;
+    return cache_.Write(key, r);
   }
 
-  // Link records (`cache/link-<key>.json`): the layer a COPY --link made, or none when it
-  // copied nothing, for any base.
+  // Link records (`link-<key>`): the layer a COPY --link made, or none when it copied
+  // nothing, for any base.
   bool ReuseLinkedLayer(const std::string& link_key, const std::string& text, ImageState* state) {
-    auto bytes = ReadFile(absl::StrCat(store_.root(), "/cache/link-", link_key, ".json"), 1 << 16);
-    if (!bytes.ok()) return false;
-    auto doc = oci::ParseJsonObject(*bytes, "link record", 1 << 16);
-    if (!doc.ok() || !(*doc)["layers"].is_array() || !(*doc)["diff_ids"].is_array()) return false;
-    if ((*doc)["layers"].size() != (*doc)["diff_ids"].size() || (*doc)["layers"].size() > 1) {
-      return false;
-    }
-    if ((*doc)["layers"].empty()) {
+    std::optional<layers::CacheRecord> r = cache_.Read("link-" + link_key);
+    if (!r || r->kind != layers::CacheRecord::Kind::kLink) return false;
+    if (r->layers.empty()) {
       AddHistory(state, text, /*empty=*/true);
       return true;
     }
-    auto layer = Descriptor::FromJson((*doc)["layers"][0]);
-    auto diff_id = (*doc)["diff_ids"][0].is_string()
-                       ? Digest::Parse((*doc)["diff_ids"][0].get<std::string>())
-                       : absl::InvalidArgumentError("diff_id");
-    if (!layer.ok() || !diff_id.ok() || !store_.blobs().Has(layer->digest)) return false;
-    state->layers.push_back(*layer);
-    state->config.diff_ids.push_back(*diff_id);
+    if (!store_.blobs().Has(r->layers[0].digest)) return false;
+    state->layers.push_back(r->layers[0]);
+    state->config.diff_ids.push_back(r->diff_ids[0]);
     AddHistory(state, text, /*empty=*/false);
     return true;
   }
 
   absl::Status SaveLinkedLayer(const std::string& link_key, const ImageState& state,
                                size_t layers_before) {
-    nlohmann::json layers = nlohmann::json::array(), diff_ids = nlohmann::json::array();
+    layers::CacheRecord r;
+    r.kind = layers::CacheRecord::Kind::kLink;
     for (size_t i = layers_before; i < state.layers.size(); ++i) {
-      layers.push_back(state.layers[i].ToJson());
-      diff_ids.push_back(state.config.diff_ids[i].str());
+      r.layers.push_back(state.layers[i]);
+      r.diff_ids.push_back(state.config.diff_ids[i]);
     }
-    nlohmann::json doc = {{"layers", layers}, {"diff_ids", diff_ids}};
-    return WriteFileAtomic(absl::StrCat(store_.root(), "/cache/link-", link_key, ".json"),
-                           doc.dump());
+    return cache_.Write("link-" + link_key, r);
   }
 
   void AddHistory(ImageState* state, const std::string& created_by, bool empty) {
@@ -1768,6 +1743,7 @@ class Executor {
   std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
   std::optional<layers::Store::Lock> lock_;
   std::string created_;
+  layers::BuildCache cache_{store_.root()};
   std::optional<TempDir> work_dir_;           // run/build-*, owned (swept when a build was killed)
   std::string work_;                          // its path
   std::unique_ptr<StepSandboxes> sandboxes_;  // when the plan has RUN steps

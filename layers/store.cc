@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "layers/build_cache.h"
 #include "oci/image_config.h"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
@@ -157,15 +158,15 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
       for (const Digest& diff_id : config->diff_ids) wanted_snapshots.insert(diff_id.hex());
     }
   }
-  ASSIGN_OR_RETURN(std::vector<CacheRecord> records, ReadCacheRecords());
-  for (const CacheRecord& r : records) {
-    if (drop_build_cache || !r.valid) {
+  ASSIGN_OR_RETURN(std::vector<BuildCache::Entry> records, BuildCache(root()).List());
+  for (const BuildCache::Entry& r : records) {
+    if (drop_build_cache || !r.record) {
       if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
       ++stats.removed_cache_records;
       continue;
     }
-    for (const Digest& d : r.layers) live.insert(d);
-    for (const std::string& hex : r.diff_ids) wanted_snapshots.insert(hex);
+    for (const oci::Descriptor& d : r.record->layers) live.insert(d.digest);
+    for (const Digest& id : r.record->diff_ids) wanted_snapshots.insert(id.hex());
   }
   ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
   for (const Digest& d : all) {
@@ -180,10 +181,10 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
     stats.removed_bytes += size.ok() ? *size : 0;
   }
   // Records whose layers are gone (removed by hand, or a damaged store) are misses anyway.
-  for (const CacheRecord& r : records) {
-    if (drop_build_cache || !r.valid) continue;
-    if (std::all_of(r.layers.begin(), r.layers.end(),
-                    [&](const Digest& d) { return blobs().Has(d); })) {
+  for (const BuildCache::Entry& r : records) {
+    if (drop_build_cache || !r.record) continue;
+    if (std::all_of(r.record->layers.begin(), r.record->layers.end(),
+                    [&](const oci::Descriptor& d) { return blobs().Has(d.digest); })) {
       continue;
     }
     if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
@@ -220,46 +221,6 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::vector<Store::CacheRecord>> Store::ReadCacheRecords() const {
-  std::string dir = absl::StrCat(root(), "/cache");
-  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
-  std::vector<CacheRecord> records;
-  for (const std::string& name : names) {
-    CacheRecord r;
-    r.path = absl::StrCat(dir, "/", name);
-    auto text = ReadFile(r.path, oci::kMaxConfigSize);
-    auto doc = text.ok() ? oci::ParseJsonObject(*text, "cache record", oci::kMaxConfigSize)
-                         : absl::StatusOr<nlohmann::json>(text.status());
-    r.valid = doc.ok() && (*doc)["layers"].is_array();
-    if (r.valid) {
-      for (const auto& layer : (*doc)["layers"]) {
-        auto d = Descriptor::FromJson(layer);
-        if (!d.ok()) {
-          r.valid = false;
-          break;
-        }
-        r.layers.push_back(d->digest);
-      }
-    }
-    // The DiffIDs: a step record holds the image config, a link record the list itself.
-    if (r.valid && (*doc)["config"].is_string()) {
-      auto config = oci::ImageConfig::Parse((*doc)["config"].get<std::string>());
-      if (config.ok()) {
-        for (const Digest& diff_id : config->diff_ids) r.diff_ids.push_back(diff_id.hex());
-      }
-    }
-    if (r.valid && (*doc)["diff_ids"].is_array()) {
-      for (const auto& id : (*doc)["diff_ids"]) {
-        auto d = id.is_string() ? Digest::Parse(id.get<std::string>())
-                                : absl::StatusOr<Digest>(absl::InvalidArgumentError("diff_id"));
-        if (d.ok()) r.diff_ids.push_back(d->hex());
-      }
-    }
-    records.push_back(std::move(r));
-  }
-  return records;
-}
 
 absl::StatusOr<uint64_t> Store::PruneSnapshots(const absl::flat_hash_set<std::string>& wanted) {
   std::string dir = absl::StrCat(root(), "/snapshots");

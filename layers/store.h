@@ -79,13 +79,6 @@ class Store {
  private:
   explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
   absl::StatusOr<Lock> TakeLock(int operation) const;
-  struct CacheRecord {
-    std::string path;
-    bool valid = false;                 // parsed, with a "layers" list of descriptors
-    std::vector<oci::Digest> layers;    // the layer blobs it names
-    std::vector<std::string> diff_ids;  // hex of their DiffIDs, where the record has them
-  };
-  absl::StatusOr<std::vector<CacheRecord>> ReadCacheRecords() const;
   absl::StatusOr<uint64_t> PruneSnapshots(const absl::flat_hash_set<std::string>& wanted);
   std::unique_ptr<OciLayout> layout_;
 };
