@@ -454,6 +454,39 @@ rm -f "$killed/ctx/big" "$killed/k.tar"
 "$KILN" rmi killed:1 >/dev/null
 ok "what killed builds and copies leave is swept by the next one"
 
+# A build of fixed inputs (no host binaries) gives the digest it has always given: layers,
+# config and history are a function of the Dockerfile and the context alone. (A change that
+# means to change images changes this digest, and says so.)
+gold=$WORK/golden
+mkdir -p "$gold/ctx/app/sub"
+printf 'hello\n' >"$gold/ctx/app/a.txt"
+printf 'nested\n' >"$gold/ctx/app/sub/b.txt"
+printf '#!/bin/sh\necho run\n' >"$gold/ctx/app/run.sh"
+ln -s a.txt "$gold/ctx/app/link"
+chmod 0644 "$gold/ctx/app/a.txt" "$gold/ctx/app/sub/b.txt"
+chmod 0755 "$gold/ctx/app/run.sh" "$gold/ctx/app" "$gold/ctx/app/sub"
+cat >"$gold/ctx/Dockerfile" <<'XEOF'
+FROM scratch AS files
+COPY app/ /srv/app/
+COPY --chown=1000:1000 --chmod=0640 app/a.txt /srv/owned.txt
+FROM scratch
+ARG VERSION=1.0
+ENV APP_HOME=/srv/app VERSION=$VERSION
+LABEL org.opencontainers.image.title="golden" org.opencontainers.image.version=$VERSION
+COPY --from=files /srv /srv
+WORKDIR $APP_HOME/work
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME /data
+HEALTHCHECK --interval=30s CMD ["/srv/app/run.sh"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/srv/app/run.sh"]
+CMD ["--serve"]
+XEOF
+golden=$(KILN_ROOT=$WORK/goldstore "$KILN" build -q --source-date-epoch 1700000000 "$gold/ctx")
+[ "$golden" = sha256:e965b3b8c12f96d9839c8abe8855330d4b1501451b7e1f2ba8940940be072be9 ] || fail "the fixed build's digest changed: $golden"
+ok "a build of fixed inputs gives the digest it always gave"
+
 # Errors name paths as the image has them, never the store's work directories.
 mkdir -p "$WORK/conflict/a" "$WORK/conflict/b/x"
 echo f >"$WORK/conflict/a/x"
