@@ -36,7 +36,13 @@ source "$(dirname "$0")/lib.sh" "$1"
 shift
 cases_dir=$(cd "$(dirname "$0")/../../testdata/${CASES_DIR:-conformance}" && pwd)
 BUILDAH_ROOT=$WORK/buildah
-bah() { buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" --storage-driver vfs "$@"; }
+# TMPDIR: buildah keeps RUN --mount=type=cache directories under it, which must not outlive
+# the run (or be shared with another).
+mkdir -p "$BUILDAH_ROOT/tmp"
+bah() {
+  TMPDIR="$BUILDAH_ROOT/tmp" buildah --root "$BUILDAH_ROOT/root" --runroot "$BUILDAH_ROOT/run" \
+    --storage-driver vfs "$@"
+}
 cleanup_buildah() {
   [ -z "${HTTP_PID:-}" ] || kill "$HTTP_PID" 2>/dev/null || true
   bah rmi -a -f >/dev/null 2>&1 || true
