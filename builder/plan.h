@@ -31,7 +31,6 @@
 
 namespace kiln::builder {
 
-
 // HTTP_PROXY, http_proxy, HTTPS_PROXY, ..., NO_PROXY, ALL_PROXY: build arguments RUN steps
 // see without a declaration, and that are not part of any cache key.
 bool IsProxyArg(const std::string& name);

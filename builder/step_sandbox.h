@@ -1,7 +1,7 @@
 // What every RUN step of a build is given, from the build's options (`kiln build --network,
 // --userns, --security-opt, --cap-add/--cap-drop, --ulimit, --add-host, --shm-size, --memory,
-// --cpus, --pids-limit, --allow, --hostname`) and the step's own flags (RUN --network, --security): its
-// network (private by default), user namespace, capabilities, seccomp filter, cgroup and
+// --cpus, --pids-limit, --allow, --hostname`) and the step's own flags (RUN --network, --security):
+// its network (private by default), user namespace, capabilities, seccomp filter, cgroup and
 // limits, and the /etc/resolv.conf and /etc/hosts it sees.
 //
 // A Dockerfile is not trusted to lower the walls: RUN --network=host needs
@@ -41,7 +41,7 @@ struct SandboxOptions {
   std::vector<std::string> cap_add, cap_drop;
   std::vector<std::string> ulimits;    // NAME=SOFT[:HARD]
   std::vector<std::string> add_hosts;  // NAME:IP (IP may be host-gateway)
-  std::string hostname = "kiln";        // --hostname, or the BUILDKIT_SANDBOX_HOSTNAME build arg
+  std::string hostname = "kiln";       // --hostname, or the BUILDKIT_SANDBOX_HOSTNAME build arg
   std::optional<std::string> shm_size;
   std::optional<std::string> memory, memory_swap;
   std::optional<uint64_t> cpu_shares;

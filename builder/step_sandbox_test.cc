@@ -67,14 +67,16 @@ TEST_F(StepSandboxesTest, TheDockerfileNeedsEntitlementsToLowerWalls) {
   EXPECT_EQ(*(*s)->NetworkFor({}), StepNetwork::kDefault);
   EXPECT_EQ(*(*s)->NetworkFor(Flags{{"network", {"none"}}}), StepNetwork::kNone);
   EXPECT_EQ(*(*s)->NetworkFor(Flags{{"network", {"default"}}}), StepNetwork::kDefault);
-  EXPECT_EQ((*s)->NetworkFor(Flags{{"network", {"host"}}}).status().message(),
-            "--network=host: entitlement network.host is not allowed (build with --allow network.host)");
+  EXPECT_EQ(
+      (*s)->NetworkFor(Flags{{"network", {"host"}}}).status().message(),
+      "--network=host: entitlement network.host is not allowed (build with --allow network.host)");
   EXPECT_EQ((*s)->NetworkFor(Flags{{"network", {"bridge"}}}).status().message(),
             "invalid network mode \"bridge\" (want default, none or host)");
   EXPECT_FALSE(*(*s)->InsecureFor({}));
   EXPECT_FALSE(*(*s)->InsecureFor(Flags{{"security", {"sandbox"}}}));
   EXPECT_EQ((*s)->InsecureFor(Flags{{"security", {"insecure"}}}).status().message(),
-            "--security=insecure: entitlement security.insecure is not allowed (build with --allow security.insecure)");
+            "--security=insecure: entitlement security.insecure is not allowed (build with --allow "
+            "security.insecure)");
 
   SandboxOptions allowed;
   allowed.allow = {"network.host", "security.insecure"};

@@ -16,10 +16,10 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
-#include "oci/verifying_reader.h"
 #include "nlohmann/json.hpp"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
+#include "oci/verifying_reader.h"
 
 namespace kiln::registry {
 namespace {

@@ -110,9 +110,9 @@ absl::Status ParseFlags(const Dockerfile& df, const Node& node, const std::strin
       // BuildKit's words: "unknown flag: --netwrk (did you mean network?)".
       std::vector<std::string> names;
       for (const FlagSpec& s : specs) names.push_back(s.name);
-      return error(absl::StrCat("unknown flag: --", flag,
-                                names.empty() ? absl::StrCat(" (", name, " takes no flags)")
-                                              : Suggest(flag, names)));
+      return error(absl::StrCat(
+          "unknown flag: --", flag,
+          names.empty() ? absl::StrCat(" (", name, " takes no flags)") : Suggest(flag, names)));
     }
     auto& values = out->flags[flag];
     if (!values.empty() && spec->kind != FlagKind::kStrings) {

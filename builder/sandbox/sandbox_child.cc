@@ -305,8 +305,9 @@ void AttachMounts(const ChildPlan& c) {
       mkdir(m.target.c_str(), 0755);
     }
     if (m.type == SandboxMount::Type::kTmpfs) {
-      CHECK_SYS(c, mount("tmpfs", m.target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                         plan.tmpfs_options.c_str()),
+      CHECK_SYS(c,
+                mount("tmpfs", m.target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                      plan.tmpfs_options.c_str()),
                 "mount a RUN --mount tmpfs");
       continue;
     }
