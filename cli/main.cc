@@ -4,7 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "builder/sandbox/rootless.h"
+#include "base/rootless.h"
 #include "cli/common.h"
 #include "layers/store.h"
 
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       verb != "dockerfile") {
     // Chosen by who started kiln: inside the namespace every user is root.
     if (g.root.empty()) g.root = kiln::layers::Store::DefaultRoot();
-    absl::Status entered = kiln::builder::sandbox::EnterUserNamespace();
+    absl::Status entered = kiln::EnterUserNamespace();
     if (!entered.ok()) {
       std::fprintf(stderr, "kiln: %s\n", std::string(entered.message()).c_str());
       return 1;

@@ -18,9 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
+#include "base/rootless.h"
 #include "base/status_macros.h"
 #include "builder/sandbox/namespace_holder.h"
-#include "builder/sandbox/rootless.h"
 
 namespace kiln::builder::sandbox {
 namespace {

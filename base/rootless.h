@@ -4,8 +4,8 @@
 // The namespace maps the user's subordinate ids (/etc/subuid, /etc/subgid) to ids 1..N through
 // the setuid helpers newuidmap/newgidmap when the user has ranges and the helpers exist;
 // otherwise it maps the user alone (then images may only use id 0).
-#ifndef KILN_BUILDER_SANDBOX_ROOTLESS_H_
-#define KILN_BUILDER_SANDBOX_ROOTLESS_H_
+#ifndef KILN_BASE_ROOTLESS_H_
+#define KILN_BASE_ROOTLESS_H_
 
 #include <sys/types.h>
 
@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace kiln::builder::sandbox {
+namespace kiln {
 
 struct SubordinateRange {
   uint32_t start = 0;
@@ -38,6 +38,6 @@ std::vector<std::string> IdMapArguments(uint32_t id, const std::vector<Subordina
 // thread exists.
 absl::Status EnterUserNamespace();
 
-}  // namespace kiln::builder::sandbox
+}  // namespace kiln
 
-#endif  // KILN_BUILDER_SANDBOX_ROOTLESS_H_
+#endif  // KILN_BASE_ROOTLESS_H_

@@ -1,4 +1,4 @@
-#include "builder/sandbox/rootless.h"
+#include "base/rootless.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -25,7 +25,7 @@
 
 extern char** environ;
 
-namespace kiln::builder::sandbox {
+namespace kiln {
 namespace {
 
 constexpr int kMaxRanges = 300;  // the kernel takes at most 340 lines per map
@@ -230,4 +230,4 @@ absl::Status EnterUserNamespace() {
   WaitAndExit(pid);
 }
 
-}  // namespace kiln::builder::sandbox
+}  // namespace kiln

@@ -1,8 +1,8 @@
-#include "builder/sandbox/rootless.h"
+#include "base/rootless.h"
 
 #include "gtest/gtest.h"
 
-namespace kiln::builder::sandbox {
+namespace kiln {
 namespace {
 
 TEST(ParseSubordinateIdsTest, ByNameAndById) {
@@ -48,4 +48,4 @@ TEST(IdMapArgumentsTest, StopsAtTheEndOfTheIdSpace) {
 }
 
 }  // namespace
-}  // namespace kiln::builder::sandbox
+}  // namespace kiln
