@@ -916,7 +916,9 @@ class Executor {
         }
         if (!PathExists(mount.source)) {
           // Made whole beside its place, then renamed there: a failed seed leaves no cache.
-          std::string fresh = absl::StrCat(mount.source, ".new-", ::getpid(), "-", index);
+          // Unique in the process too: stages running at once may make the same cache.
+          std::string fresh =
+              absl::StrCat(mount.source, ".new-", ::getpid(), "-", fresh_cache_seq_++);
           (void)RemoveAll(fresh);
           RETURN_IF_ERROR(MakeDirs(Dirname(fresh), 0755));
           if (!m.from.empty()) {
@@ -1738,7 +1740,9 @@ class Executor {
   std::atomic<int> steps_run_{0}, steps_cached_{0};
   StageRun outside_;
   std::mutex reset_mu_;
-  std::set<std::string> reset_caches_;  // cache mounts emptied by this build (guarded by reset_mu_)
+  std::set<std::string> reset_caches_;
+  std::atomic<int> fresh_cache_seq_{0};  // names of cache mounts being made  // cache mounts
+                                         // emptied by this build (guarded by reset_mu_)
   std::map<std::string, ImageState> imported_;
   std::map<std::string, FetchedUrl> fetched_;  // ADD URLs downloaded, by URL
   std::optional<layers::Store::Lock> lock_;
