@@ -417,16 +417,19 @@ class Executor {
       ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
                            ": ", p.instruction);
       auto start = std::chrono::steady_clock::now();
+      auto execute = [&]() -> absl::Status {
+        absl::Status s = Execute(p, stage, &state);
+        if (s.ok()) return s;
+        return Annotate(ImagePaths(s),
+                        absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+      };
       // A metadata step only changes the config, which is quick to redo from the state in
       // hand: its record just says the step was done (and, under the no-cache filter, the key
       // it passed on), so records cost what a step changes, not the whole config each.
       const bool metadata = IsMetadataStep(p);
       if (!no_cache && metadata) {
         if (std::optional<std::string> passed_on = LoadMarker(key); passed_on) {
-          absl::Status s = Execute(p, stage, &state);
-          if (!s.ok()) {
-            return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
-          }
+          RETURN_IF_ERROR(execute());
           state.key = *passed_on;
           ++steps_cached_;
           Event(BuildEvent::Kind::kStepCached);
@@ -454,11 +457,7 @@ class Executor {
         }
       }
       size_t layers_before = state.layers.size();
-      absl::Status s = Execute(p, stage, &state);
-      if (!s.ok()) {
-        return Annotate(ImagePaths(s),
-                        absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
-      }
+      RETURN_IF_ERROR(execute());
       // A step run under the no-cache filter passes on a key of what it made, so what builds
       // on it runs again only if that changed.
       state.key = filtered ? ContentKey(key, state) : key;
@@ -600,10 +599,8 @@ class Executor {
   std::optional<ImageState> LoadCache(const std::string& key) {
     std::optional<layers::CacheRecord> r = cache_.Read(key);
     if (!r || r->kind != layers::CacheRecord::Kind::kStep) return std::nullopt;
-    auto config = oci::ImageConfig::Parse(r->config);
-    if (!config.ok()) return std::nullopt;
     ImageState state;
-    state.config = *std::move(config);
+    state.config = std::move(r->image);
     state.key = r->passed_on.empty() ? key : r->passed_on;
     for (Descriptor& d : r->layers) {
       if (!store_.blobs().Has(d.digest)) return std::nullopt;  // collected: a miss

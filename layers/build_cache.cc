@@ -45,6 +45,7 @@ std::optional<CacheRecord> Parse(const std::string& text) {
   auto config = oci::ImageConfig::Parse(r.config);
   if (!config.ok() || config->diff_ids.size() != r.layers.size()) return std::nullopt;
   r.diff_ids = config->diff_ids;
+  r.image = *std::move(config);
   return r;
 }
 

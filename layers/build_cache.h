@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "oci/descriptor.h"
 #include "oci/digest.h"
+#include "oci/image_config.h"
 
 namespace kiln::layers {
 
@@ -24,6 +25,7 @@ struct CacheRecord {
   enum class Kind { kStep, kMarker, kLink };
   Kind kind = Kind::kStep;
   std::string config;                   // kStep: the serialized image config
+  oci::ImageConfig image;               // kStep, when read: `config` parsed
   std::vector<oci::Descriptor> layers;  // kStep, kLink: the layer blobs
   std::vector<oci::Digest> diff_ids;    // kLink: as written; kStep: read from the config
   std::string passed_on;                // kStep, kMarker: the key passed on, if not the name
