@@ -30,28 +30,15 @@ absl::StatusOr<FetchedUrl> FetchUrl(const std::string& url, const std::string& p
   // "algorithm:hex" (the plan checked its form); sha256 is hashed anyway, others besides.
   std::string want_algorithm = checksum ? checksum->substr(0, checksum->find(':')) : "";
   registry::HttpClient http;
-  std::string current = url;
-  std::unique_ptr<registry::HttpResponse> r;
-  for (int hop = 0;; ++hop) {
-    registry::HttpRequest req;
-    req.url = current;
-    ASSIGN_OR_RETURN_CTX(r, http.Send(req), "downloading ", url);
-    long s = r->status();
-    if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) break;
-    if (hop >= kMaxRedirects)
-      return absl::UnavailableError("downloading " + url + ": too many redirects");
-    std::string loc = r->Header("location");
-    if (loc.empty())
-      return absl::UnavailableError("downloading " + url + ": redirect without Location");
-    if (absl::StartsWith(loc, "/")) loc = registry::UrlOrigin(current) + loc;
-    if (!IsUrl(loc))
-      return absl::InvalidArgumentError("downloading " + url + ": bad redirect " + loc);
-    if (absl::StartsWith(current, "https://") && absl::StartsWith(loc, "http://")) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("downloading ", url, ": refusing a redirect from https to http"));
-    }
-    current = loc;
-  }
+  registry::HttpRequest req;
+  req.url = url;
+  ASSIGN_OR_RETURN_CTX(std::unique_ptr<registry::HttpResponse> r, http.Send(req), "downloading ",
+                       url);
+  ASSIGN_OR_RETURN_CTX(r,
+                       registry::FollowRedirects(
+                           std::move(r), req, kMaxRedirects,
+                           [&http](const registry::HttpRequest& hop) { return http.Send(hop); }),
+                       "downloading ", url);
   if (r->status() != 200) {
     return absl::NotFoundError(absl::StrCat("downloading ", url, ": HTTP ", r->status()));
   }

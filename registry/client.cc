@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -20,6 +19,7 @@
 #include "oci/json_util.h"
 #include "oci/media_types.h"
 #include "oci/verifying_reader.h"
+#include "registry/retry.h"
 
 namespace kiln::registry {
 namespace {
@@ -29,6 +29,8 @@ constexpr size_t kMaxTokenBody = 1 << 20;
 constexpr size_t kMaxTagPage = 4 << 20;
 constexpr size_t kMaxTags = 100000;
 constexpr int kMaxRedirects = 5;
+// Upload sessions started again when a registry forgets one.
+constexpr int kMaxUploadRestarts = 3;
 // Blobs up to this size are uploaded in one PUT (POST, then PUT with the body).
 constexpr int64_t kMonolithicMax = 4 << 20;
 
@@ -37,14 +39,6 @@ const char* const kManifestAccept =
     "application/vnd.oci.image.index.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
-
-bool IsTransientStatus(long status) {
-  return status == 408 || status == 429 || (status >= 500 && status <= 599);
-}
-
-bool IsRedirect(long status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
 
 // "host:port" -> "host"; "[::1]:5000" -> "::1".
 std::string HostOnly(absl::string_view hostport) {
@@ -187,6 +181,7 @@ absl::Status RegistryError(long status, const std::string& body, const std::stri
 Registry::Registry(std::string domain, RegistryOptions options)
     : domain_(std::move(domain)), host_(EndpointHost(domain_)), options_(std::move(options)) {
   tls_ = TlsFor(host_, options_);
+  http_ = options_.transport != nullptr ? options_.transport : std::make_shared<HttpClient>();
 }
 
 absl::StatusOr<std::shared_ptr<Registry>> Registry::Connect(const std::string& domain,
@@ -203,30 +198,14 @@ absl::StatusOr<std::shared_ptr<Registry>> Registry::Connect(const std::string& d
   return r;
 }
 
-void Registry::Backoff(int attempt, const HttpResponse* response) const {
-  absl::Duration d = options_.initial_backoff * (1 << std::min(attempt - 1, 16));
-  d = std::min(d, options_.max_backoff);
-  thread_local std::mt19937 rng(std::random_device{}());
-  d = d * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
-  if (response != nullptr) {
-    int secs = 0;
-    if (absl::SimpleAtoi(response->Header("retry-after"), &secs) && secs >= 0) {
-      d = std::max(d, absl::Seconds(std::min(secs, 60)));
-    }
-  }
-  absl::SleepFor(d);
-}
-
 absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::SendRetrying(const HttpRequest& req,
                                                                      bool retry_connection_errors) {
-  for (int attempt = 1;; ++attempt) {
-    ++requests_;
-    absl::StatusOr<std::unique_ptr<HttpResponse>> r = http_.Send(req);
-    bool transient = r.ok() ? IsTransientStatus((*r)->status())
-                            : retry_connection_errors && absl::IsUnavailable(r.status());
-    if (!transient || attempt >= options_.max_attempts) return r;
-    Backoff(attempt, r.ok() ? r->get() : nullptr);
-  }
+  return options_.retry.Send(
+      [&] {
+        ++requests_;
+        return http_->Send(req);
+      },
+      retry_connection_errors);
 }
 
 absl::Status Registry::Ping() {
@@ -369,52 +348,38 @@ absl::StatusOr<std::string> Registry::AuthorizationFor(const std::vector<std::st
   return absl::StrCat("Bearer ", t.value);
 }
 
+void Registry::LearnChallenge(const std::string& header) {
+  if (header.empty()) return;
+  absl::StatusOr<std::vector<Challenge>> chs = ParseChallenges(header);
+  std::optional<Challenge> ch = chs.ok() ? SupportedChallenge(*chs) : std::nullopt;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ch) challenge_ = std::move(ch);
+}
+
 absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::Do(Call call) {
-  bool reauthed = false;
-  bool refresh = false;
-  for (int attempt = 1;; ++attempt) {
+  // A 401 to a request that carried credentials asks once for a fresh token (it may have
+  // expired, or the registry may name another scope in its challenge).
+  for (bool refreshed = false;; refreshed = true) {
+    ASSIGN_OR_RETURN(std::string auth, AuthorizationFor(call.scopes, refreshed));
     HttpRequest req = call.request;
     req.tls = tls_;
-    ASSIGN_OR_RETURN(std::string auth, AuthorizationFor(call.scopes, refresh));
-    refresh = false;
-    if (!auth.empty() && UrlOrigin(req.url) == base_url_)
+    if (!auth.empty() && UrlOrigin(req.url) == base_url_) {
       req.headers.emplace_back("Authorization", auth);
-    ++requests_;
-    absl::StatusOr<std::unique_ptr<HttpResponse>> r = http_.Send(req);
-    if (!r.ok()) {
-      if (absl::IsUnavailable(r.status()) && call.retry && attempt < options_.max_attempts) {
-        Backoff(attempt, nullptr);
-        continue;
-      }
-      return Annotate(r.status(), absl::StrCat(req.method, " ", req.url));
     }
-    long status = (*r)->status();
-    if (status == 401 && !reauthed && call.retry) {
-      reauthed = true;
-      refresh = true;
-      std::string header = (*r)->Header("www-authenticate");
-      if (!header.empty()) {
-        absl::StatusOr<std::vector<Challenge>> chs = ParseChallenges(header);
-        std::optional<Challenge> ch = chs.ok() ? SupportedChallenge(*chs) : std::nullopt;
-        std::lock_guard<std::mutex> lock(mu_);
-        if (ch) challenge_ = std::move(ch);
-      }
-      continue;
-    }
-    if (IsTransientStatus(status) && call.retry && attempt < options_.max_attempts) {
-      Backoff(attempt, r->get());
-      continue;
-    }
-    return r;
+    auto send = [&] {
+      ++requests_;
+      return http_->Send(req);
+    };
+    absl::StatusOr<std::unique_ptr<HttpResponse>> r =
+        call.retry ? options_.retry.Send(send, /*retry_connection_errors=*/true) : send();
+    if (!r.ok()) return Annotate(r.status(), absl::StrCat(req.method, " ", req.url));
+    if ((*r)->status() != 401 || refreshed || !call.retry) return r;
+    LearnChallenge((*r)->Header("www-authenticate"));
   }
 }
 
-std::string Registry::ResolveUrl(const std::string& location) const {
-  if (absl::StartsWith(location, "http://") || absl::StartsWith(location, "https://")) {
-    return location;
-  }
-  if (absl::StartsWith(location, "/")) return base_url_ + location;
-  return absl::StrCat(base_url_, "/", location);
+std::string Registry::ResolveLocation(const HttpResponse& r) const {
+  return ResolveUrl(r.url().empty() ? base_url_ + "/v2/" : r.url(), r.Header("location"));
 }
 
 absl::StatusOr<oci::ManifestData> Registry::GetManifest(const std::string& repo,
@@ -506,39 +471,21 @@ absl::StatusOr<bool> Registry::HasBlob(const std::string& repo, const oci::Descr
   return RegistryError(r->status(), "", absl::StrCat("blob ", d.digest.str()));
 }
 
-absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::FollowRedirects(
-    std::unique_ptr<HttpResponse> r, HttpRequest request) {
-  for (int hop = 0; IsRedirect(r->status()); ++hop) {
-    if (hop >= kMaxRedirects) return absl::UnavailableError("too many redirects");
-    std::string location = r->Header("location");
-    if (location.empty()) return absl::UnavailableError("a redirect without a Location");
-    std::string url = location;
-    if (!absl::StartsWith(location, "http://") && !absl::StartsWith(location, "https://")) {
-      url = absl::StartsWith(location, "/") ? UrlOrigin(r->url()) + location : ResolveUrl(location);
-    }
-    if (absl::StartsWith(url, "http://") && absl::StartsWith(r->url(), "https://")) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("refusing a redirect from https to plain http (", url, ")"));
-    }
-    HttpRequest next = request;
-    next.url = url;
-    next.tls = TlsFor(UrlHostPort(url), options_);
-    // Credentials go only to the registry itself, never to the host a redirect names.
-    next.headers.erase(std::remove_if(next.headers.begin(), next.headers.end(),
-                                      [](const auto& h) {
-                                        return absl::EqualsIgnoreCase(h.first, "authorization");
-                                      }),
-                       next.headers.end());
-    if (UrlOrigin(url) == base_url_) {
-      Call call;
-      call.request = next;
-      ASSIGN_OR_RETURN(r, Do(std::move(call)));
-      continue;
-    }
-    ++requests_;
-    ASSIGN_OR_RETURN(r, http_.Send(next));
-  }
-  return r;
+absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::Redirected(std::unique_ptr<HttpResponse> r,
+                                                                   const HttpRequest& request) {
+  return FollowRedirects(
+      std::move(r), request, kMaxRedirects,
+      [this](const HttpRequest& hop) -> absl::StatusOr<std::unique_ptr<HttpResponse>> {
+        if (UrlOrigin(hop.url) == base_url_) {
+          Call call;
+          call.request = hop;
+          return Do(std::move(call));
+        }
+        HttpRequest next = hop;
+        next.tls = TlsFor(UrlHostPort(hop.url), options_);
+        ++requests_;
+        return http_->Send(next);
+      });
 }
 
 absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::OpenBlobAt(const std::string& repo,
@@ -550,7 +497,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::OpenBlobAt(const std::st
   call.scopes = {PullScope(repo)};
   HttpRequest plain = call.request;
   ASSIGN_OR_RETURN(auto r, Do(std::move(call)));
-  ASSIGN_OR_RETURN(r, FollowRedirects(std::move(r), plain));
+  ASSIGN_OR_RETURN(r, Redirected(std::move(r), plain));
   if (r->status() == 200 || (r->status() == 206 && offset > 0)) return r;
   std::string body = r->ReadBody(kMaxErrorBody).value_or("");
   return RegistryError(r->status(), body, absl::StrCat("blob ", d.digest.str()));
@@ -560,7 +507,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> Registry::OpenBlobAt(const std::st
 class BlobReader : public Reader {
  public:
   BlobReader(Registry* reg, std::string repo, oci::Descriptor d)
-      : reg_(reg), repo_(std::move(repo)), d_(std::move(d)) {}
+      : reg_(reg), repo_(std::move(repo)), d_(std::move(d)), budget_(reg->options_.retry) {}
 
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     while (true) {
@@ -610,18 +557,14 @@ class BlobReader : public Reader {
     return absl::OkStatus();
   }
 
-  bool Retry(const absl::Status& s) {
-    if (!absl::IsUnavailable(s) || ++failures_ >= reg_->options_.max_attempts) return false;
-    reg_->Backoff(failures_, nullptr);
-    return true;
-  }
+  bool Retry(const absl::Status& s) { return budget_.Again(s); }
 
   Registry* reg_;
   std::string repo_;
   oci::Descriptor d_;
   std::unique_ptr<HttpResponse> resp_;
   int64_t offset_ = 0;
-  int failures_ = 0;
+  RetryBudget budget_;
 };
 
 absl::StatusOr<std::unique_ptr<Reader>> Registry::OpenBlob(const std::string& repo,
@@ -643,7 +586,7 @@ absl::StatusOr<int64_t> Registry::UploadOffset(const std::string& repo,
   call.request.url = location;
   call.scopes = {PushScope(repo)};
   ASSIGN_OR_RETURN(auto r, Do(std::move(call)));
-  if (r->status() == 404) return absl::NotFoundError("the upload session expired");
+  if (r->status() == 404) return absl::AbortedError("the registry forgot the upload session");
   if (r->status() != 204 && r->status() != 200) {
     return RegistryError(r->status(), r->ReadBody(kMaxErrorBody).value_or(""), "upload status");
   }
@@ -662,105 +605,102 @@ absl::StatusOr<int64_t> Registry::UploadOffset(const std::string& repo,
   return end + 1;
 }
 
-absl::Status Registry::PushBlob(
-    const std::string& repo, const oci::Descriptor& d,
-    const std::function<absl::StatusOr<std::unique_ptr<Reader>>()>& open) {
+absl::StatusOr<std::string> Registry::StartUpload(const std::string& repo) {
+  Call start;
+  start.request.method = "POST";
+  start.request.url = absl::StrCat(base_url_, "/v2/", repo, "/blobs/uploads/");
+  start.scopes = {PushScope(repo)};
+  ASSIGN_OR_RETURN(auto r, Do(std::move(start)));
+  if (r->status() != 202) {
+    return RegistryError(r->status(), r->ReadBody(kMaxErrorBody).value_or(""),
+                         "starting an upload");
+  }
+  if (r->Header("location").empty()) return absl::UnknownError("no upload location");
+  return ResolveLocation(*r);
+}
+
+absl::Status Registry::UploadWhole(const std::string& repo, const std::string& location,
+                                   const oci::Descriptor& d, const OpenFn& open) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, open());
+  ASSIGN_OR_RETURN(std::string body, ReadAllFrom(*reader, kMonolithicMax));
+  if (static_cast<int64_t>(body.size()) != d.size) {
+    return absl::DataLossError(
+        absl::StrCat("the source has ", body.size(), " bytes, the descriptor says ", d.size));
+  }
+  return FinishUpload(repo, location, d, std::move(body));
+}
+
+absl::StatusOr<std::string> Registry::SendChunk(const std::string& repo,
+                                                const std::string& location, Reader& source,
+                                                int64_t offset, int64_t n) {
+  LimitedReader chunk(source, n);
+  Call patch;
+  patch.request.method = "PATCH";
+  patch.request.url = location;
+  patch.request.headers.emplace_back("Content-Type", "application/octet-stream");
+  patch.request.headers.emplace_back("Content-Range", absl::StrCat(offset, "-", offset + n - 1));
+  patch.request.body_reader = &chunk;
+  patch.request.body_size = n;
+  patch.scopes = {PushScope(repo)};
+  patch.retry = false;  // the body cannot be sent again: the caller resumes instead
+  ASSIGN_OR_RETURN(auto r, Do(std::move(patch)));
+  if (r->status() != 202) {
+    return RegistryError(r->status(), r->ReadBody(kMaxErrorBody).value_or(""), "sending a chunk");
+  }
+  return r->Header("location").empty() ? location : ResolveLocation(*r);
+}
+
+absl::Status Registry::UploadChunks(const std::string& repo, std::string location,
+                                    const oci::Descriptor& d, const OpenFn& open) {
+  RetryBudget budget(options_.retry);
+  int64_t offset = 0;
+  std::unique_ptr<Reader> reader;
+  while (true) {
+    if (reader == nullptr) {
+      ASSIGN_OR_RETURN(reader, open());
+      RETURN_IF_ERROR(Skip(*reader, offset));
+    }
+    if (offset >= d.size) break;
+    int64_t n = d.size - offset;
+    if (options_.upload_chunk_size > 0) n = std::min(n, options_.upload_chunk_size);
+    absl::StatusOr<std::string> next = SendChunk(repo, location, *reader, offset, n);
+    if (next.ok()) {
+      offset += n;
+      location = *next;
+      continue;
+    }
+    if (!budget.Again(next.status())) return next.status();
+    // Resume from what the registry has (the source is read again from there).
+    reader.reset();
+    ASSIGN_OR_RETURN(offset, UploadOffset(repo, location));
+    if (offset > d.size) return absl::DataLossError("the registry has more bytes than the blob");
+  }
+  // The source must end where the descriptor says (the registry checks the digest).
+  char probe[1];
+  ASSIGN_OR_RETURN(size_t extra, reader->Read(probe, 1));
+  if (extra != 0) return absl::DataLossError("the blob is longer than its descriptor");
+  return FinishUpload(repo, location, d, "");
+}
+
+absl::Status Registry::PushBlob(const std::string& repo, const oci::Descriptor& d,
+                                const OpenFn& open) {
   const std::string what =
       absl::StrCat("uploading blob ", d.digest.str(), " to ", domain_, "/", repo);
-  int failures = 0;
-  auto transient = [&](const absl::Status& s) {
-    if (!absl::IsUnavailable(s) || ++failures >= options_.max_attempts) return false;
-    Backoff(failures, nullptr);
-    return true;
-  };
-  while (true) {
-    // Start a session.
-    Call start;
-    start.request.method = "POST";
-    start.request.url = absl::StrCat(base_url_, "/v2/", repo, "/blobs/uploads/");
-    start.scopes = {PushScope(repo)};
-    ASSIGN_OR_RETURN(auto r, Do(std::move(start)));
-    if (r->status() != 202) {
-      return RegistryError(r->status(), r->ReadBody(kMaxErrorBody).value_or(""), what);
-    }
-    std::string location = ResolveUrl(r->Header("location"));
-    if (r->Header("location").empty()) return absl::UnknownError(what + ": no upload location");
-    r.reset();
-
-    if (d.size <= kMonolithicMax && options_.upload_chunk_size == 0) {
-      // Small blobs go in one PUT whose body can be sent again on a retry.
-      ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, open());
-      ASSIGN_OR_RETURN_CTX(std::string body, ReadAllFrom(*reader, kMonolithicMax), what);
-      if (static_cast<int64_t>(body.size()) != d.size) {
-        return absl::DataLossError(absl::StrCat(what, ": the source has ", body.size(),
-                                                " bytes, the descriptor says ", d.size));
-      }
-      absl::Status done = FinishUpload(repo, location, d, std::move(body), what);
-      if (absl::IsNotFound(done) && absl::StrContains(done.message(), "BLOB_UPLOAD_UNKNOWN")) {
-        continue;  // the session expired: start another
-      }
-      return done;
-    }
-
-    int64_t offset = 0;
-    std::unique_ptr<Reader> reader;
-    bool restart = false;
-    while (offset < d.size || reader == nullptr) {
-      if (reader == nullptr) {
-        ASSIGN_OR_RETURN(reader, open());
-        RETURN_IF_ERROR_CTX(Skip(*reader, offset), what);
-      }
-      if (offset >= d.size) break;
-      int64_t n = d.size - offset;
-      if (options_.upload_chunk_size > 0) n = std::min(n, options_.upload_chunk_size);
-      LimitedReader chunk(*reader, n);
-      Call patch;
-      patch.request.method = "PATCH";
-      patch.request.url = location;
-      patch.request.headers.emplace_back("Content-Type", "application/octet-stream");
-      patch.request.headers.emplace_back("Content-Range",
-                                         absl::StrCat(offset, "-", offset + n - 1));
-      patch.request.body_reader = &chunk;
-      patch.request.body_size = n;
-      patch.scopes = {PushScope(repo)};
-      patch.retry = false;
-      absl::StatusOr<std::unique_ptr<HttpResponse>> pr = Do(std::move(patch));
-      absl::Status failed;
-      if (!pr.ok()) {
-        failed = pr.status();
-      } else if ((*pr)->status() != 202) {
-        failed = RegistryError((*pr)->status(), (*pr)->ReadBody(kMaxErrorBody).value_or(""), what);
-      }
-      if (failed.ok()) {
-        offset += n;
-        std::string next = (*pr)->Header("location");
-        if (!next.empty()) location = ResolveUrl(next);
-        continue;
-      }
-      if (!transient(failed)) return Annotate(failed, what);
-      // Resume from what the registry has.
-      reader.reset();
-      absl::StatusOr<int64_t> have = UploadOffset(repo, location);
-      if (absl::IsNotFound(have.status())) {
-        restart = true;
-        break;
-      }
-      if (!have.ok()) return Annotate(have.status(), what);
-      if (*have > d.size) return absl::DataLossError(what + ": the registry has too many bytes");
-      offset = *have;
-    }
-    if (restart) continue;
-    // The source must end where the descriptor says (the registry checks the digest).
-    char probe[1];
-    ASSIGN_OR_RETURN_CTX(size_t extra, reader->Read(probe, 1), what);
-    if (extra != 0) return absl::DataLossError(what + ": the blob is longer than its descriptor");
-    return FinishUpload(repo, location, d, "", what);
+  // Small blobs go in one PUT whose body can be sent again on a retry; larger ones in PATCH
+  // chunks that resume where the registry's upload status says. A session the registry
+  // forgets (Aborted) is started again.
+  const bool whole = d.size <= kMonolithicMax && options_.upload_chunk_size == 0;
+  for (int restart = 0;; ++restart) {
+    ASSIGN_OR_RETURN_CTX(std::string location, StartUpload(repo), what);
+    absl::Status s =
+        whole ? UploadWhole(repo, location, d, open) : UploadChunks(repo, location, d, open);
+    if (absl::IsAborted(s) && restart < kMaxUploadRestarts) continue;
+    return Annotate(s, what);
   }
 }
 
 absl::Status Registry::FinishUpload(const std::string& repo, const std::string& location,
-                                    const oci::Descriptor& d, std::string body,
-                                    const std::string& what) {
+                                    const oci::Descriptor& d, std::string body) {
   Call put;
   put.request.method = "PUT";
   put.request.url = absl::StrCat(location, location.find('?') == std::string::npos ? "?" : "&",
@@ -773,10 +713,13 @@ absl::Status Registry::FinishUpload(const std::string& repo, const std::string& 
   std::string err = r->ReadBody(kMaxErrorBody).value_or("");
   if (absl::StrContains(err, "DIGEST_INVALID")) {
     return absl::DataLossError(
-        absl::StrCat(what, ": digest mismatch: the registry found the uploaded bytes do not match ",
+        absl::StrCat("digest mismatch: the registry found the uploaded bytes do not match ",
                      d.digest.str(), " (is the source damaged?)"));
   }
-  return RegistryError(r->status(), err, what);
+  if (r->status() == 404 && absl::StrContains(err, "BLOB_UPLOAD_UNKNOWN")) {
+    return absl::AbortedError("the registry forgot the upload session");
+  }
+  return RegistryError(r->status(), err, "finishing the upload");
 }
 
 absl::StatusOr<bool> Registry::MountBlob(const std::string& repo, const oci::Descriptor& d,
@@ -791,12 +734,12 @@ absl::StatusOr<bool> Registry::MountBlob(const std::string& repo, const oci::Des
   if (r->status() == 201) return true;
   if (r->status() == 202) {
     // The registry opened an ordinary upload instead; cancel it.
-    std::string location = r->Header("location");
+    std::string location = r->Header("location").empty() ? "" : ResolveLocation(*r);
     r.reset();
     if (!location.empty()) {
       Call cancel;
       cancel.request.method = "DELETE";
-      cancel.request.url = ResolveUrl(location);
+      cancel.request.url = location;
       cancel.scopes = {PushScope(repo)};
       (void)Do(std::move(cancel));
     }

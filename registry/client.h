@@ -8,9 +8,9 @@
 //   registry-1.docker.io.
 // - Auth: anonymous, Basic, or Bearer tokens fetched from the realm the registry names, per
 //   scope ("repository:a/b:pull,push"), cached until they expire, refreshed on a 401.
-// - Retries: connection failures, 408, 429 and 5xx are retried with exponential backoff and
-//   jitter (Retry-After honoured), a bounded number of times; downloads and uploads resume from
-//   the offset reached.
+// - Retries: by RetryPolicy (registry/retry.h); downloads and uploads resume from the offset
+//   reached. Redirects are followed by registry/http's FollowRedirects: credentials go only to
+//   the registry itself.
 // Thread-safe: several blobs may move at once.
 #ifndef KILN_REGISTRY_CLIENT_H_
 #define KILN_REGISTRY_CLIENT_H_
@@ -31,6 +31,7 @@
 #include "registry/challenge.h"
 #include "registry/credentials.h"
 #include "registry/http.h"
+#include "registry/retry.h"
 
 namespace kiln::registry {
 
@@ -44,12 +45,12 @@ struct RegistryOptions {
   std::optional<Credential> credential;
   // The auth file; empty: AuthFile::DefaultPath().
   std::string auth_file;
-  // Attempts per request (the first included) before a transient failure is reported.
-  int max_attempts = 6;
-  absl::Duration initial_backoff = absl::Milliseconds(200);
-  absl::Duration max_backoff = absl::Seconds(10);
+  // When transient failures are retried, and how long kiln waits between attempts.
+  RetryPolicy retry;
   // Upload chunk size for PATCH requests; 0 sends the rest of a blob in one request.
   int64_t upload_chunk_size = 0;
+  // What sends the requests; unset: an HttpClient (curl). Tests pass a fake registry.
+  std::shared_ptr<HttpTransport> transport;
 };
 
 // An error a registry reported (its JSON `errors`), or the HTTP status if it sent none.
@@ -88,8 +89,8 @@ class Registry {
                                                              const oci::Descriptor& d);
   // Uploads a blob. `open` returns a reader of the blob from its start; it is called again when
   // an upload must resume (the bytes the registry already has are skipped).
-  absl::Status PushBlob(const std::string& repo, const oci::Descriptor& d,
-                        const std::function<absl::StatusOr<std::unique_ptr<Reader>>()>& open);
+  using OpenFn = std::function<absl::StatusOr<std::unique_ptr<Reader>>()>;
+  absl::Status PushBlob(const std::string& repo, const oci::Descriptor& d, const OpenFn& open);
   // Asks the registry to link the blob from `from_repo`; false if it would not.
   absl::StatusOr<bool> MountBlob(const std::string& repo, const oci::Descriptor& d,
                                  const std::string& from_repo);
@@ -119,28 +120,43 @@ class Registry {
   // Sends without auth, retrying transient statuses (and connection errors if asked).
   absl::StatusOr<std::unique_ptr<HttpResponse>> SendRetrying(const HttpRequest& req,
                                                              bool retry_connection_errors);
-  // Completes an upload session with `PUT ?digest=` (and the body still to send, if any).
-  absl::Status FinishUpload(const std::string& repo, const std::string& location,
-                            const oci::Descriptor& d, std::string body, const std::string& what);
+  // Sends with the credentials `call.scopes` need, under the retry policy.
   absl::StatusOr<std::unique_ptr<HttpResponse>> Do(Call call);
+  // Adopts the challenge of a 401 (a registry may name a new realm or scope).
+  void LearnChallenge(const std::string& header);
   absl::StatusOr<std::string> AuthorizationFor(const std::vector<std::string>& scopes,
                                                bool refresh);
   absl::StatusOr<Token> FetchToken(const Challenge& ch, const std::vector<std::string>& scopes);
+  // The response's Location resolved against the URL that sent it.
+  std::string ResolveLocation(const HttpResponse& r) const;
+  // Follows redirects; hops to the registry itself keep their credentials.
+  absl::StatusOr<std::unique_ptr<HttpResponse>> Redirected(std::unique_ptr<HttpResponse> r,
+                                                           const HttpRequest& request);
   absl::StatusOr<std::unique_ptr<HttpResponse>> OpenBlobAt(const std::string& repo,
                                                            const oci::Descriptor& d,
                                                            int64_t offset);
-  absl::StatusOr<std::unique_ptr<HttpResponse>> FollowRedirects(std::unique_ptr<HttpResponse> r,
-                                                                HttpRequest request);
+
+  // A blob upload: a session is started, the blob sent whole (small blobs) or in chunks that
+  // resume where the registry's upload status says, and the session finished with
+  // `PUT ?digest=`. A session the registry forgot is Aborted.
+  absl::StatusOr<std::string> StartUpload(const std::string& repo);
+  absl::Status UploadWhole(const std::string& repo, const std::string& location,
+                           const oci::Descriptor& d, const OpenFn& open);
+  absl::Status UploadChunks(const std::string& repo, std::string location, const oci::Descriptor& d,
+                            const OpenFn& open);
+  // Sends `n` bytes of `source` at `offset`; the location to send the next one to.
+  absl::StatusOr<std::string> SendChunk(const std::string& repo, const std::string& location,
+                                        Reader& source, int64_t offset, int64_t n);
   absl::StatusOr<int64_t> UploadOffset(const std::string& repo, const std::string& location);
-  std::string ResolveUrl(const std::string& location) const;
-  void Backoff(int attempt, const HttpResponse* response) const;
+  absl::Status FinishUpload(const std::string& repo, const std::string& location,
+                            const oci::Descriptor& d, std::string body);
 
   std::string domain_;
   std::string host_;
   RegistryOptions options_;
   TlsOptions tls_;
   std::string base_url_;
-  HttpClient http_;
+  std::shared_ptr<HttpTransport> http_;
 
   std::mutex mu_;
   std::optional<Challenge> challenge_;

@@ -50,7 +50,7 @@ struct HttpClient::Handle {
   }
 };
 
-struct HttpResponse::Transfer {
+struct HttpClient::Transfer {
   HttpClient* client = nullptr;
   std::unique_ptr<HttpClient::Handle> handle;
   curl_slist* headers_out = nullptr;
@@ -158,17 +158,24 @@ struct HttpResponse::Transfer {
   }
 };
 
-HttpResponse::HttpResponse(std::unique_ptr<Transfer> t) : t_(std::move(t)) {
-  status_ = t_->status;
-  char* url = nullptr;
-  curl_easy_getinfo(t_->handle->easy, CURLINFO_EFFECTIVE_URL, &url);
-  if (url != nullptr) url_ = url;
-}
+// A response whose body streams from its curl transfer.
+class CurlResponse : public HttpResponse {
+ public:
+  explicit CurlResponse(std::unique_ptr<HttpClient::Transfer> t)
+      : HttpResponse(t->status, EffectiveUrl(*t), t->headers), t_(std::move(t)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
 
-HttpResponse::~HttpResponse() = default;
+ private:
+  static std::string EffectiveUrl(const HttpClient::Transfer& t) {
+    char* url = nullptr;
+    curl_easy_getinfo(t.handle->easy, CURLINFO_EFFECTIVE_URL, &url);
+    return url != nullptr ? url : "";
+  }
+  std::unique_ptr<HttpClient::Transfer> t_;
+};
 
 std::string HttpResponse::Header(absl::string_view name) const {
-  for (const auto& [k, v] : t_->headers) {
+  for (const auto& [k, v] : headers_) {
     if (absl::EqualsIgnoreCase(k, name)) return v;
   }
   return "";
@@ -176,14 +183,21 @@ std::string HttpResponse::Header(absl::string_view name) const {
 
 std::vector<std::string> HttpResponse::HeaderValues(absl::string_view name) const {
   std::vector<std::string> out;
-  for (const auto& [k, v] : t_->headers) {
+  for (const auto& [k, v] : headers_) {
     if (absl::EqualsIgnoreCase(k, name)) out.push_back(v);
   }
   return out;
 }
 
-absl::StatusOr<size_t> HttpResponse::Read(char* buf, size_t n) {
-  Transfer& t = *t_;
+absl::StatusOr<size_t> BufferedResponse::Read(char* buf, size_t n) {
+  size_t k = std::min(n, body_.size() - pos_);
+  std::memcpy(buf, body_.data() + pos_, k);
+  pos_ += k;
+  return k;
+}
+
+absl::StatusOr<size_t> CurlResponse::Read(char* buf, size_t n) {
+  HttpClient::Transfer& t = *t_;
   while (t.buffer_pos == t.buffer.size() && !t.done) {
     t.want_headers = false;
     RETURN_IF_ERROR(t.Pump());
@@ -251,7 +265,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest
   if (!absl::StartsWith(request.url, "https://") && !absl::StartsWith(request.url, "http://")) {
     return absl::InvalidArgumentError(absl::StrCat("not an http(s) URL: ", request.url));
   }
-  auto t = std::make_unique<HttpResponse::Transfer>();
+  auto t = std::make_unique<Transfer>();
   t->client = this;
   t->handle = Acquire();
   if (t->handle->easy == nullptr || t->handle->multi == nullptr) {
@@ -269,9 +283,9 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                    static_cast<long>(absl::ToInt64Seconds(stall_timeout_)));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "kiln/0.1");
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpResponse::Transfer::OnHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpResponse::Transfer::OnData);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnData);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L << 10);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, request.tls.verify ? 1L : 0L);
@@ -312,7 +326,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest
       t->string_body = std::make_unique<StringReader>("");
       t->body = t->string_body.get();
     }
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, &HttpResponse::Transfer::OnRead);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Transfer::OnRead);
     curl_easy_setopt(e, CURLOPT_READDATA, t.get());
   }
   if (t->body != nullptr && request.method == "GET") {
@@ -326,7 +340,7 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest
   while (!t->headers_done && !t->done) RETURN_IF_ERROR(t->Pump());
   if (!t->headers_done && t->result != CURLE_OK) return t->Failure();
   if (t->status == 0) return absl::UnavailableError("no HTTP response");
-  return std::unique_ptr<HttpResponse>(new HttpResponse(std::move(t)));
+  return std::unique_ptr<HttpResponse>(new CurlResponse(std::move(t)));
 }
 
 std::string UrlOrigin(absl::string_view url) {
@@ -346,6 +360,53 @@ std::string UrlEncode(absl::string_view s) {
     }
   }
   return out;
+}
+
+bool IsRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+std::string ResolveUrl(absl::string_view base, absl::string_view location) {
+  if (absl::StartsWith(location, "http://") || absl::StartsWith(location, "https://")) {
+    return std::string(location);
+  }
+  std::string origin = UrlOrigin(base);
+  if (absl::StartsWith(location, "/")) return absl::StrCat(origin, location);
+  absl::string_view path = base.substr(origin.size());
+  path = path.substr(0, path.find_first_of("?#"));
+  size_t slash = path.rfind('/');
+  absl::string_view dir = slash == absl::string_view::npos ? "/" : path.substr(0, slash + 1);
+  return absl::StrCat(origin, dir, location);
+}
+
+absl::StatusOr<std::unique_ptr<HttpResponse>> FollowRedirects(
+    std::unique_ptr<HttpResponse> response, const HttpRequest& request, int max_hops,
+    const std::function<absl::StatusOr<std::unique_ptr<HttpResponse>>(const HttpRequest&)>& send) {
+  std::string current = request.url;
+  for (int hop = 0; IsRedirect(response->status()); ++hop) {
+    if (hop >= max_hops) return absl::UnavailableError("too many redirects");
+    std::string location = response->Header("location");
+    if (location.empty()) return absl::UnavailableError("a redirect without a Location");
+    std::string url = ResolveUrl(current, location);
+    if (UrlOrigin(url).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("a redirect to a bad URL \"", location, "\""));
+    }
+    if (absl::StartsWith(url, "http://") && absl::StartsWith(current, "https://")) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("refusing a redirect from https to plain http (", url, ")"));
+    }
+    HttpRequest next = request;
+    next.url = url;
+    next.headers.erase(std::remove_if(next.headers.begin(), next.headers.end(),
+                                      [](const auto& h) {
+                                        return absl::EqualsIgnoreCase(h.first, "authorization");
+                                      }),
+                       next.headers.end());
+    current = url;
+    response.reset();
+    ASSIGN_OR_RETURN(response, send(next));
+  }
+  return response;
 }
 
 }  // namespace kiln::registry
