@@ -39,13 +39,18 @@
 #include "base/unique_fd.h"
 #include "builder/context/build_context.h"
 #include "builder/context/dockerignore.h"
+#include "builder/copy_sources.h"
+#include "builder/diff_writer.h"
 #include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/dockerfile/run_mount.h"
 #include "builder/history.h"
+#include "builder/image_path.h"
 #include "builder/layered_fs.h"
+#include "builder/metadata_step.h"
 #include "builder/plan.h"
+#include "builder/run_command.h"
 #include "builder/sandbox/sandbox.h"
 #include "builder/url_fetch.h"
 #include "builder/user.h"
@@ -76,18 +81,6 @@ struct ImageState {
   std::string key;                 // the cache key chain up to here
 };
 
-// `path` made absolute and clean ("/a/./b/../c/" → "/a/c"), as Go's path.Clean makes it.
-std::string CleanAbsolute(const std::string& path) {
-  std::string clean = context::CleanPath(path);
-  return clean == "." ? "/" : "/" + clean;
-}
-
-std::string JoinPath(const std::string& dir, const std::string& rel) {
-  if (absl::StartsWith(rel, "/")) return rel;
-  if (dir.empty() || dir == "/") return "/" + rel;
-  return dir + "/" + rel;
-}
-
 bool DirIsEmpty(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return true;
@@ -104,13 +97,13 @@ bool DirIsEmpty(const std::string& dir) {
 
 std::string Hex(absl::string_view text) { return Digest::Of(text).hex(); }
 
-// What the thread running a stage keeps for it: stages run concurrently, one per thread.
+// A stage being run, passed to each of its steps: stages run concurrently, one per thread.
 struct StageRun {
+  const Stage& stage;
   int step = 0;                             // the step being run, numbered over the build
   std::map<std::string, std::string> args;  // the stage's ARG values so far
   std::vector<std::string> arg_names;       // the stage's ARGs, in the order declared
 };
-thread_local StageRun* current_run = nullptr;
 
 class Executor {
  public:
@@ -230,7 +223,7 @@ class Executor {
   }
 
   // An image from the store or a transport location; its blobs are added to the store.
-  absl::StatusOr<ImageState> ImportImage(const std::string& name) {
+  absl::StatusOr<ImageState> ImportImage(const std::string& name, const StageRun* run = nullptr) {
     std::lock_guard<std::mutex> lock(import_mu_);  // one import (or pull) of each image
     if (auto it = imported_.find(name); it != imported_.end()) return it->second;
     ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
@@ -239,7 +232,7 @@ class Executor {
       auto desc = store_.Resolve(name);
       if (!desc.ok() || req_.pull) {
         // Not in the store: a registry image, pulled once into the store under its name.
-        ASSIGN_OR_RETURN(desc, PullBase(name));
+        ASSIGN_OR_RETURN(desc, PullBase(name, run));
       }
       source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
     } else {
@@ -279,10 +272,10 @@ class Executor {
   }
 
   // Pulls `name` from its registry into the store (this host's platform); returns its root.
-  absl::StatusOr<Descriptor> PullBase(const std::string& name) {
+  absl::StatusOr<Descriptor> PullBase(const std::string& name, const StageRun* run) {
     absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
     if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
-    Message(absl::StrCat("pulling ", ref->Familiar()));
+    Message(absl::StrCat("pulling ", ref->Familiar()), run);
     transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
     transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
     const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
@@ -296,8 +289,8 @@ class Executor {
     return top.ToDescriptor();
   }
 
-  absl::StatusOr<ImageState> Base(const Stage& stage) {
-    ASSIGN_OR_RETURN(ImageState state, BaseImage(stage));
+  absl::StatusOr<ImageState> Base(const StageRun& run) {
+    ASSIGN_OR_RETURN(ImageState state, BaseImage(run));
     // Every stage has a PATH, the default one when its base sets none (scratch included),
     // as BuildKit gives it.
     auto& env = state.config.config.env;
@@ -308,7 +301,8 @@ class Executor {
     return state;
   }
 
-  absl::StatusOr<ImageState> BaseImage(const Stage& stage) {
+  absl::StatusOr<ImageState> BaseImage(const StageRun& run) {
+    const Stage& stage = run.stage;
     if (stage.base_stage >= 0) {
       std::optional<ImageState> base = DoneState(stage.base_stage);
       if (!base) return absl::InternalError("base stage not built yet");
@@ -317,7 +311,7 @@ class Executor {
       return *std::move(base);
     }
     if (stage.base == "scratch") return Scratch();
-    ASSIGN_OR_RETURN(ImageState state, ImportImage(stage.base));
+    ASSIGN_OR_RETURN(ImageState state, ImportImage(stage.base, &run));
     // The plan runs the image's ONBUILD triggers first; they are not passed on.
     state.config.config.on_build.clear();
     return state;
@@ -350,11 +344,8 @@ class Executor {
           if (failed_) return;
         }
         slots.acquire();
-        StageRun run;
-        run.step = first_step;
-        current_run = &run;
-        absl::StatusOr<ImageState> state = RunStage(stage);
-        current_run = nullptr;
+        StageRun run{stage, first_step};
+        absl::StatusOr<ImageState> state = RunStage(run);
         slots.release();
         {
           std::lock_guard<std::mutex> lock(mu);
@@ -385,21 +376,19 @@ class Executor {
     return it->second;
   }
 
-  // The stage this thread runs (outside stages: a placeholder at step 0).
-  StageRun& Cur() { return current_run != nullptr ? *current_run : outside_; }
-
   // --- the steps ---
 
-  absl::StatusOr<ImageState> RunStage(const Stage& stage) {
-    ASSIGN_OR_RETURN(ImageState state, Base(stage));
+  absl::StatusOr<ImageState> RunStage(StageRun& run) {
+    const Stage& stage = run.stage;
+    ASSIGN_OR_RETURN(ImageState state, Base(run));
     std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
     const bool filtered = NoCacheFor(stage);
     const bool no_cache = req_.no_cache || filtered;
     for (const PlannedInstruction& p : stage.instructions) {
       if (failed_) return absl::CancelledError("another stage failed");
-      ++Cur().step;
+      ++run.step;
       std::string text = p.ToText();
-      Event(BuildEvent::Kind::kStepStart, [&](BuildEvent& e) {
+      Event(&run, BuildEvent::Kind::kStepStart, [&](BuildEvent& e) {
         e.total = total_steps_;
         e.stage = label;
         e.text = text;
@@ -407,20 +396,20 @@ class Executor {
       if (p.instruction == "ARG") {
         for (const std::string& a : p.args) {
           std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
-          if (a.find('=') != std::string::npos) Cur().args[kv.first] = kv.second;
-          std::vector<std::string>& names = Cur().arg_names;
+          if (a.find('=') != std::string::npos) run.args[kv.first] = kv.second;
+          std::vector<std::string>& names = run.arg_names;
           if (std::find(names.begin(), names.end(), kv.first) == names.end()) {
             names.push_back(kv.first);
           }
         }
       }
-      ASSIGN_OR_RETURN_CTX(std::string key, StepKey(state, p, stage), df_.filename, ":", p.line,
-                           ": ", p.instruction);
+      ASSIGN_OR_RETURN_CTX(std::string key, StepKey(run, state, p), df_.filename, ":", p.line, ": ",
+                           p.instruction);
       auto start = std::chrono::steady_clock::now();
       auto execute = [&]() -> absl::Status {
-        absl::Status s = Execute(p, stage, &state);
+        absl::Status s = Execute(p, run, &state);
         if (s.ok()) return s;
-        return Annotate(ImagePaths(s),
+        return Annotate(ImagePaths(run, s),
                         absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
       };
       // A metadata step only changes the config, which is quick to redo from the state in
@@ -432,7 +421,7 @@ class Executor {
           RETURN_IF_ERROR(execute());
           state.key = *passed_on;
           ++steps_cached_;
-          Event(BuildEvent::Kind::kStepCached);
+          Event(&run, BuildEvent::Kind::kStepCached);
           continue;
         }
       }
@@ -440,19 +429,19 @@ class Executor {
         if (auto hit = LoadCache(key); hit) {
           state = std::move(*hit);
           ++steps_cached_;
-          Event(BuildEvent::Kind::kStepCached);
+          Event(&run, BuildEvent::Kind::kStepCached);
           continue;
         }
       }
       std::string link_key;
       if (LinkReusable(p)) {
-        ASSIGN_OR_RETURN_CTX(link_key, StepKey(state, p, stage, /*link=*/true), df_.filename, ":",
+        ASSIGN_OR_RETURN_CTX(link_key, StepKey(run, state, p, /*link=*/true), df_.filename, ":",
                              p.line, ": ", p.instruction);
         if (!no_cache && ReuseLinkedLayer(link_key, CreatedBy(p, state.config.config), &state)) {
           state.key = key;
           RETURN_IF_ERROR(SaveCache(key, state));
           ++steps_cached_;
-          Event(BuildEvent::Kind::kStepCached);
+          Event(&run, BuildEvent::Kind::kStepCached);
           continue;
         }
       }
@@ -465,19 +454,21 @@ class Executor {
       if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
       ++steps_run_;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Event(BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
+      Event(&run, BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
     }
     return state;
   }
 
-  void Message(const std::string& text) {
-    Event(BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
+  // A message of the build (`run` null) or of a stage's current step.
+  void Message(const std::string& text, const StageRun* run = nullptr) {
+    Event(run, BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
   }
 
-  void Event(BuildEvent::Kind kind, const std::function<void(BuildEvent&)>& fill = nullptr) {
+  void Event(const StageRun* run, BuildEvent::Kind kind,
+             const std::function<void(BuildEvent&)>& fill = nullptr) {
     BuildEvent e;
     e.kind = kind;
-    e.step = Cur().step;
+    e.step = run != nullptr ? run->step : 0;
     if (fill) fill(e);
     progress_(e);
   }
@@ -494,15 +485,15 @@ class Executor {
                        [](char ch) { return absl::ascii_isdigit(ch) || ch == ':'; });
   }
 
-  absl::StatusOr<std::string> StepKey(const ImageState& state, const PlannedInstruction& p,
-                                      const Stage& stage, bool link = false) {
+  absl::StatusOr<std::string> StepKey(const StageRun& run, const ImageState& state,
+                                      const PlannedInstruction& p, bool link = false) {
     std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
     std::string material =
         absl::StrCat("kiln-step-v2\n", parent, "\n", p.ToText(), "\n", req_.source_date_epoch, " ",
                      layers::CompressionName(req_.compression), SandboxKey(p), "\n");
     // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
     if (!link) {
-      for (const auto& [k, v] : Cur().args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
+      for (const auto& [k, v] : run.args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");
     }
     for (const std::string& h : p.heredocs) absl::StrAppend(&material, "heredoc ", h, "\n");
     if (p.instruction == "ADD") {
@@ -527,7 +518,7 @@ class Executor {
       }
     }
     if (const std::string* from_flag = p.Flag("from")) {
-      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, stage));
+      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, run));
       absl::StrAppend(&material, "from ", from.key, "\n");
     }
     // What a RUN's bind mounts show is part of its input.
@@ -536,7 +527,7 @@ class Executor {
         ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
         if (m.type != "bind") continue;
         if (!m.from.empty()) {
-          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, stage));
+          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, run));
           absl::StrAppend(&material, "mount-from ", from.key, "\n");
         } else {
           ASSIGN_OR_RETURN(Digest d, context_->DigestOf({m.source.empty() ? "." : m.source},
@@ -550,8 +541,8 @@ class Executor {
 
   // `s` with the step's diff directory taken out of the paths it names: what a step writes
   // there is named by its path in the image, as the Dockerfile wrote it.
-  absl::Status ImagePaths(const absl::Status& s) {
-    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
+  absl::Status ImagePaths(const StageRun& run, const absl::Status& s) {
+    std::string diff = absl::StrCat(work_, "/step-", run.step, "/diff");
     std::string message(s.message());
     if (message.find(diff) == std::string::npos) return s;
     absl::StrReplaceAll({{diff + "/", "/"}, {diff, "/"}}, &message);
@@ -573,12 +564,6 @@ class Executor {
     std::string material = absl::StrCat("kiln-content-v1\n", key, "\n", state.config.Serialize());
     for (const Descriptor& d : state.layers) absl::StrAppend(&material, "\n", d.digest.str());
     return Hex(material);
-  }
-
-  // Steps that change only the image config (no layer, no file read).
-  static bool IsMetadataStep(const PlannedInstruction& p) {
-    const std::string& n = p.instruction;
-    return n != "RUN" && n != "COPY" && n != "ADD" && n != "WORKDIR";
   }
 
   // The records of the build cache (layers/build_cache.h). A marker: the metadata step was
@@ -650,11 +635,12 @@ class Executor {
 
   // The stage's build args as a RUN's history lists them: in the order declared, an ENV of
   // the same name taking precedence.
-  std::vector<std::pair<std::string, std::string>> BuildArgs(const oci::ContainerConfig& c) {
+  static std::vector<std::pair<std::string, std::string>> BuildArgs(const StageRun& run,
+                                                                    const oci::ContainerConfig& c) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const std::string& name : Cur().arg_names) {
-      auto it = Cur().args.find(name);
-      std::string value = it == Cur().args.end() ? "" : it->second;
+    for (const std::string& name : run.arg_names) {
+      auto it = run.args.find(name);
+      std::string value = it == run.args.end() ? "" : it->second;
       for (const std::string& e : c.env) {
         if (absl::StartsWith(e, name + "=")) value = e.substr(name.size() + 1);
       }
@@ -664,116 +650,15 @@ class Executor {
   }
 
   // Runs one step, recording it in the image's history as BuildKit words it (history.h).
-  absl::Status Execute(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
+  absl::Status Execute(const PlannedInstruction& p, StageRun& run, ImageState* state) {
     const std::string& n = p.instruction;
-    oci::ContainerConfig& c = state->config.config;
-    if (n == "RUN") return RunStep(p, stage, state);
-    if (n == "COPY" || n == "ADD") return CopyStep(p, stage, state);
-    if (n == "WORKDIR") return WorkdirStep(p, state);
-    if (n == "ENV") {
-      for (const std::string& kv : p.args) {
-        absl::string_view key(kv.data(), kv.find('='));
-        std::erase_if(c.env, [&](const std::string& e) {
-          return e.size() > key.size() && e[key.size()] == '=' && absl::StartsWith(e, key);
-        });
-        c.env.push_back(kv);
-      }
-    } else if (n == "LABEL") {
-      for (const std::string& kv : p.args) {
-        std::pair<std::string, std::string> p2 = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-        c.labels[p2.first] = p2.second;
-      }
-    } else if (n == "ARG") {
-      // changes what RUN sees, not the image: recorded in the history only
-    } else if (n == "EXPOSE") {
-      for (std::string port : p.args) {
-        if (port.find('/') == std::string::npos) port += "/tcp";
-        if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), port) ==
-            c.exposed_ports.end()) {
-          c.exposed_ports.push_back(port);
-        }
-      }
-    } else if (n == "VOLUME") {
-      for (const std::string& v : p.args) {
-        if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end())
-          c.volumes.push_back(v);
-      }
-    } else if (n == "USER") {
-      c.user = p.args[0];
-    } else if (n == "CMD" || n == "ENTRYPOINT") {
-      std::vector<std::string> argv =
-          p.json ? p.args : ShellCommand(c, p.args.empty() ? "" : p.args[0]);
-      if (n == "CMD") {
-        c.cmd = argv;
-      } else {
-        c.entrypoint = argv;
-        c.cmd.reset();  // a new ENTRYPOINT drops the base image's CMD, as Docker does
-      }
-    } else if (n == "SHELL") {
-      c.shell = p.args;
-    } else if (n == "STOPSIGNAL") {
-      c.stop_signal = p.args[0];
-    } else if (n == "MAINTAINER") {
-      state->config.author = p.args[0];
-    } else if (n == "ONBUILD") {
-      c.on_build.push_back(p.args[0]);
-    } else if (n == "HEALTHCHECK") {
-      oci::Healthcheck h;
-      if (absl::AsciiStrToUpper(p.args[0]) == "NONE") {
-        h.test = {"NONE"};
-      } else if (p.json) {
-        h.test = {"CMD"};
-        h.test.insert(h.test.end(), p.args.begin() + 1, p.args.end());
-      } else {
-        h.test = {"CMD-SHELL", p.args[1]};
-      }
-      auto duration = [&](const char* flag, int64_t* out) -> absl::Status {
-        const std::string* v = p.Flag(flag);
-        if (v == nullptr) return absl::OkStatus();
-        ASSIGN_OR_RETURN(*out, dockerfile::ParseGoDuration(*v));
-        return absl::OkStatus();
-      };
-      RETURN_IF_ERROR(duration("interval", &h.interval_ns));
-      RETURN_IF_ERROR(duration("timeout", &h.timeout_ns));
-      RETURN_IF_ERROR(duration("start-period", &h.start_period_ns));
-      RETURN_IF_ERROR(duration("start-interval", &h.start_interval_ns));
-      if (const std::string* retries = p.Flag("retries"))
-        (void)absl::SimpleAtoi(*retries, &h.retries);
-      c.healthcheck = h;
-    } else {
-      return absl::UnimplementedError(absl::StrCat(n, " is not supported"));
-    }
-    std::string created_by = CreatedBy(p, c);
+    if (n == "RUN") return RunStep(p, run, state);
+    if (n == "COPY" || n == "ADD") return CopyStep(p, run, state);
+    if (n == "WORKDIR") return WorkdirStep(p, run, state);
+    RETURN_IF_ERROR(ApplyMetadataStep(p, &state->config));
+    std::string created_by = CreatedBy(p, state->config.config);
     if (!created_by.empty()) AddHistory(state, created_by, /*empty=*/true);
     return absl::OkStatus();
-  }
-
-  // "<<EOF", "<<-EOF", "<<'EOF'" ...: how a heredoc's operator is written (its raw form is not
-  // kept, so every spelling is tried).
-  static bool IsHeredocOperator(absl::string_view word, const dockerfile::Heredoc& h) {
-    if (!absl::ConsumePrefix(&word, "<<")) return false;
-    absl::ConsumePrefix(&word, "-");
-    if (word.size() >= 2 && (word.front() == '"' || word.front() == '\'') &&
-        word.back() == word.front()) {
-      word = word.substr(1, word.size() - 2);
-    }
-    return word == h.name;
-  }
-
-  // The interpreter of a "#!" script and its optional argument, reading the script from stdin.
-  static absl::StatusOr<std::vector<std::string>> ShebangCommand(const std::string& script) {
-    absl::string_view line = absl::string_view(script).substr(2, script.find('\n') - 2);
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) return absl::InvalidArgumentError("heredoc script: empty #! line");
-    std::vector<std::string> argv;
-    size_t space = line.find_first_of(" \t");
-    argv.emplace_back(line.substr(0, space));
-    if (space != absl::string_view::npos) {
-      absl::string_view arg = absl::StripAsciiWhitespace(line.substr(space));
-      if (!arg.empty()) argv.emplace_back(arg);  // like the kernel: the rest is one argument
-    }
-    argv.push_back("/dev/stdin");
-    return argv;
   }
 
   static absl::StatusOr<UniqueFd> MemoryFile(const char* name, absl::string_view content) {
@@ -782,14 +667,6 @@ class Executor {
     RETURN_IF_ERROR(WriteAll(fd.get(), content));
     if (::lseek(fd.get(), 0, SEEK_SET) != 0) return ErrnoError("rewind the heredoc");
     return fd;
-  }
-
-  static std::vector<std::string> ShellCommand(const oci::ContainerConfig& c,
-                                               const std::string& command) {
-    std::vector<std::string> argv =
-        c.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : c.shell;
-    argv.push_back(command);
-    return argv;
   }
 
   // Unpacked layers of `state`, topmost first (overlay lowerdir order).
@@ -805,8 +682,8 @@ class Executor {
 
   // Adds the layer made from `dir` (or an empty history entry when nothing changed), and keeps
   // `dir` as the layer's snapshot so later steps need not unpack it.
-  absl::Status CommitDiff(const std::string& dir, bool overlay, const std::string& text,
-                          ImageState* state) {
+  absl::Status CommitDiff(const StageRun& run, const std::string& dir, bool overlay,
+                          const std::string& text, ImageState* state) {
     if (DirIsEmpty(dir)) {
       AddHistory(state, text, /*empty=*/true);
       return absl::OkStatus();
@@ -815,11 +692,11 @@ class Executor {
     options.compression = req_.compression;
     options.tar.source_date_epoch = req_.source_date_epoch;
     options.tar.overlay_whiteouts = overlay;
-    options.on_progress = [this](uint64_t bytes) {
-      Event(BuildEvent::Kind::kStepCommit, [&](BuildEvent& e) { e.bytes = bytes; });
+    options.on_progress = [this, &run](uint64_t bytes) {
+      Event(&run, BuildEvent::Kind::kStepCommit, [&](BuildEvent& e) { e.bytes = bytes; });
     };
     ASSIGN_OR_RETURN(layers::Layer layer, layers::CreateLayer(dir, options, store_.blobs()));
-    Event(BuildEvent::Kind::kStepLayer, [&](BuildEvent& e) {
+    Event(&run, BuildEvent::Kind::kStepLayer, [&](BuildEvent& e) {
       e.text = layer.descriptor.digest.str();
       e.bytes = layer.descriptor.size;
     });
@@ -844,7 +721,7 @@ class Executor {
   // resolved inside that root: read-only, or with rw a scratch copy whose changes are dropped.
   // `scratch` is a directory of the step's own for those copies.
   absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(const PlannedInstruction& p,
-                                                               const Stage& stage,
+                                                               const StageRun& run,
                                                                const ImageState& state,
                                                                const std::string& scratch) {
     std::vector<sandbox::SandboxMount> mounts;
@@ -856,7 +733,7 @@ class Executor {
                               const std::string& source) -> absl::StatusOr<std::string> {
       std::string root = context_->dir();
       if (!from.empty()) {
-        ASSIGN_OR_RETURN(ImageState from_state, SourceState(from, stage));
+        ASSIGN_OR_RETURN(ImageState from_state, SourceState(from, run));
         ASSIGN_OR_RETURN(root, Materialize(from_state));
       }
       UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -894,13 +771,13 @@ class Executor {
                           m.mode.value_or(0755));
         }
         if (!m.from.empty()) {
-          ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, stage));
+          ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, run));
           absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
         }
         mount.source = absl::StrCat(store_.root(), "/cache-mounts/", Hex(key));
         // A step run without the build cache starts from an empty cache too, as in BuildKit
         // (once a build: stages running at once share what it then keeps).
-        if (req_.no_cache || NoCacheFor(stage)) {
+        if (req_.no_cache || NoCacheFor(run.stage)) {
           std::lock_guard<std::mutex> lock(reset_mu_);
           if (reset_caches_.insert(mount.source).second && PathExists(mount.source)) {
             std::string old = absl::StrCat(mount.source, ".old-", ::getpid());
@@ -990,38 +867,16 @@ class Executor {
     }
   }
 
-  absl::Status RunStep(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
-    std::string dir = absl::StrCat(work_, "/step-", Cur().step);
+  absl::Status RunStep(const PlannedInstruction& p, StageRun& run, ImageState* state) {
+    std::string dir = absl::StrCat(work_, "/step-", run.step);
     ASSIGN_OR_RETURN(std::vector<sandbox::SandboxMount> mounts,
-                     RunMounts(p, stage, *state, dir + "/mounts"));
+                     RunMounts(p, run, *state, dir + "/mounts"));
     const oci::ContainerConfig& c = state->config.config;
-    std::vector<std::string> argv;
+    ASSIGN_OR_RETURN(RunCommand command, CommandOf(p, c));
+    const std::vector<std::string>& argv = command.argv;
     UniqueFd script_fd;  // the step's stdin, when it runs a heredoc with a #! line
-    const auto& heredocs = p.node->heredocs;
-    if (p.json) {
-      argv = p.args;
-    } else if (heredocs.size() == 1 &&
-               IsHeredocOperator(absl::StripAsciiWhitespace(p.args[0]), heredocs[0])) {
-      // RUN <<EOF: the heredoc is the script; one starting with #! runs with its interpreter
-      // (reading the script from stdin, as /dev/stdin), else with the shell.
-      std::string script =
-          heredocs[0].chomp ? dockerfile::ChompHeredocContent(p.heredocs[0]) : p.heredocs[0];
-      if (absl::StartsWith(script, "#!")) {
-        ASSIGN_OR_RETURN(argv, ShebangCommand(script));
-        ASSIGN_OR_RETURN(script_fd, MemoryFile("heredoc", script));
-      } else {
-        argv = ShellCommand(c, script);
-      }
-    } else if (!heredocs.empty()) {
-      // cmd <<EOF ...: the shell gets the command line with the heredocs after it and feeds
-      // them to the command itself (expansion, <<- and fd numbers as in any shell script).
-      std::string script = p.args[0];
-      for (size_t i = 0; i < heredocs.size(); ++i) {
-        absl::StrAppend(&script, "\n", p.heredocs[i], heredocs[i].name);
-      }
-      argv = ShellCommand(c, script);
-    } else {
-      argv = ShellCommand(c, p.args[0]);
+    if (command.has_stdin_script) {
+      ASSIGN_OR_RETURN(script_fd, MemoryFile("heredoc", command.stdin_script));
     }
     ASSIGN_OR_RETURN(std::vector<std::string> lowers, LowerDirs(*state));
     sandbox::SandboxSpec spec;
@@ -1049,7 +904,7 @@ class Executor {
     for (const auto& [k, v] : req_.build_args) {
       if (IsProxyArg(k)) env[k] = v;
     }
-    for (const auto& [k, v] : Cur().args) env[k] = v;
+    for (const auto& [k, v] : run.args) env[k] = v;
     for (const std::string& e : c.env) {
       std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
       env[kv.first] = kv.second;
@@ -1063,8 +918,7 @@ class Executor {
     UniqueFd read_end(fds[0]), write_end(fds[1]);
     spec.stdout_fd = spec.stderr_fd = write_end.get();
     std::deque<std::string> tail;
-    std::thread reader([&, run = current_run] {
-      current_run = run;  // its events belong to this stage's step
+    std::thread reader([&] {
       std::string partial;
       char buf[4096];
       while (true) {
@@ -1075,13 +929,13 @@ class Executor {
         while ((nl = partial.find('\n')) != std::string::npos) {
           std::string line = partial.substr(0, nl);
           partial.erase(0, nl + 1);
-          Event(BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = line; });
+          Event(&run, BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = line; });
           tail.push_back(line);
           if (tail.size() > 10) tail.pop_front();
         }
       }
       if (!partial.empty()) {
-        Event(BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = partial; });
+        Event(&run, BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = partial; });
         tail.push_back(partial);
       }
     });
@@ -1102,13 +956,14 @@ class Executor {
     resources.reset();  // the network and cgroup go back before the layer is written
     (void)RemoveAll(dir + "/mounts");
     RemoveMountStubs(stubs, spec.upper_dir);
-    return CommitDiff(spec.upper_dir, /*overlay=*/true, RunCreatedBy(argv, BuildArgs(c)), state);
+    return CommitDiff(run, spec.upper_dir, /*overlay=*/true, RunCreatedBy(argv, BuildArgs(run, c)),
+                      state);
   }
 
   // WORKDIR sets the working directory and, as BuildKit does, makes it when the image lacks it
   // (through the image's symlinks, with missing parents), owned by the current USER: a layer
   // of its own, or none when the directory is there.
-  absl::Status WorkdirStep(const PlannedInstruction& p, ImageState* state) {
+  absl::Status WorkdirStep(const PlannedInstruction& p, const StageRun& run, ImageState* state) {
     oci::ContainerConfig& c = state->config.config;
     c.working_dir = CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, p.args[0]));
     const std::string text = CreatedBy(p, c);
@@ -1122,19 +977,17 @@ class Executor {
     ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {
                        return image.ReadFile(path);
                      }));
-    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
+    std::string diff = absl::StrCat(work_, "/step-", run.step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
-    Writer writer;
-    writer.diff = diff;
-    writer.owner = user;
-    writer.image = &image;
+    DiffWriter writer({.diff = diff, .owner = user, .image = &image});
     RETURN_IF_ERROR(writer.MakeDir(c.working_dir, 0755, /*keep_source_owner=*/false));
-    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, text, state));
+    RETURN_IF_ERROR(CommitDiff(run, diff, /*overlay=*/false, text, state));
     return RemoveAll(diff);
   }
 
   // The state a COPY --from refers to: a stage of this build, or an image.
-  absl::StatusOr<ImageState> SourceState(const std::string& from, const Stage& stage) {
+  absl::StatusOr<ImageState> SourceState(const std::string& from, const StageRun& run) {
+    const Stage& stage = run.stage;
     std::string lower = absl::AsciiStrToLower(from);
     for (const Stage& s : plan_.stages) {
       int n;
@@ -1145,7 +998,7 @@ class Executor {
         return *std::move(done);
       }
     }
-    return ImportImage(from);
+    return ImportImage(from, &run);
   }
 
   // The root filesystem of a state, unpacked once per build.
@@ -1163,42 +1016,37 @@ class Executor {
     return dir;
   }
 
-  absl::Status CopyStep(const PlannedInstruction& p, const Stage& stage, ImageState* state) {
-    const context::BuildContext* ctx = context_.get();
-    std::unique_ptr<context::BuildContext> from_ctx;
-    if (const std::string* from_flag = p.Flag("from")) {
-      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, stage));
-      ASSIGN_OR_RETURN(std::string rootfs, Materialize(from));
-      ASSIGN_OR_RETURN(from_ctx, context::BuildContext::OpenWithoutIgnore(rootfs));
-      ctx = from_ctx.get();
-    }
-    for (const std::string& s : p.args) {
-      if (absl::StartsWith(s, "git@") || absl::EndsWith(s, ".git")) {
-        return absl::UnimplementedError("ADD of git repositories is not supported");
-      }
-    }
-    std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
-    std::string dest_arg = p.args.back();
-    const oci::ContainerConfig& c = state->config.config;
-    std::string dest =
-        CleanAbsolute(JoinPath(c.working_dir.empty() ? "/" : c.working_dir, dest_arg));
+  // Where a COPY or ADD copies to, and what with.
+  struct CopyTarget {
+    std::string dest;  // absolute, in the image
     // A destination is a directory when spelled as one ("dir/", ".", "dir/.", or empty: the
-    // working directory), or when several sources (or a wildcard's several matches) go there.
-    bool dest_is_dir = dest_arg.empty() || dest_arg == "." || absl::EndsWith(dest_arg, "/") ||
-                       absl::EndsWith(dest_arg, "/.") || sources.size() > 1;
+    // working directory), when several sources (or a wildcard's several matches) go there,
+    // with --parents, or when the image has a directory (or a link to one) there.
+    bool dest_is_dir = false;
+    std::optional<context::DockerIgnore> exclude;
+  };
 
-    // --link: the layer is made without looking at the layers below (it can then sit on any
-    // base), so the destination's symlinks in the image are not followed.
-    std::vector<std::string> lowers;
-    if (!p.BoolFlag("link")) {
-      ASSIGN_OR_RETURN(lowers, LowerDirs(*state));
+  absl::StatusOr<CopyTarget> CopyTargetOf(const PlannedInstruction& p, const ImageState& state,
+                                          const LayeredFs& image) {
+    CopyTarget t;
+    const std::string& dest_arg = p.args.back();
+    const std::string& workdir = state.config.config.working_dir;
+    t.dest = CleanAbsolute(JoinPath(workdir.empty() ? "/" : workdir, dest_arg));
+    t.dest_is_dir = dest_arg.empty() || dest_arg == "." || absl::EndsWith(dest_arg, "/") ||
+                    absl::EndsWith(dest_arg, "/.") || p.args.size() > 2 || p.BoolFlag("parents");
+    ASSIGN_OR_RETURN(std::string dest_in_image, image.Resolve(t.dest, /*follow_last=*/true));
+    if (auto e = image.Lookup(dest_in_image); e && S_ISDIR(e->st.st_mode)) t.dest_is_dir = true;
+    if (const auto& patterns = p.FlagValues("exclude"); !patterns.empty()) {
+      ASSIGN_OR_RETURN(t.exclude,
+                       context::DockerIgnore::Parse(absl::StrJoin(patterns, "\n"), "--exclude"));
     }
-    LayeredFs image(lowers);
-    const bool parents = p.BoolFlag("parents");
-    if (parents) dest_is_dir = true;
-    // An existing directory (a symlink to one included) is copied into, whatever the spelling.
-    ASSIGN_OR_RETURN(std::string dest_in_image, image.Resolve(dest, /*follow_last=*/true));
-    if (auto e = image.Lookup(dest_in_image); e && S_ISDIR(e->st.st_mode)) dest_is_dir = true;
+    return t;
+  }
+
+  // The writer of a COPY's diff: --chown and --chmod applied; files from another stage or
+  // image keep their owners (unless --chown), the build context's become root's.
+  absl::StatusOr<DiffWriter> CopyWriter(const PlannedInstruction& p, const std::string& diff,
+                                        const LayeredFs& image) {
     std::optional<ResolvedUser> owner;
     if (const std::string* chown = p.Flag("chown")) {
       ASSIGN_OR_RETURN(owner, ResolveUser(*chown, [&](const std::string& path) {
@@ -1209,168 +1057,142 @@ class Executor {
     if (const std::string* mode = p.Flag("chmod"); mode != nullptr && !mode->empty()) {
       ASSIGN_OR_RETURN(chmod, dockerfile::FileMode::Parse(*mode));
     }
-    std::optional<context::DockerIgnore> exclude;
-    if (const auto& patterns = p.FlagValues("exclude"); !patterns.empty()) {
-      ASSIGN_OR_RETURN(exclude,
-                       context::DockerIgnore::Parse(absl::StrJoin(patterns, "\n"), "--exclude"));
+    return DiffWriter({.diff = diff,
+                       .owner = owner,
+                       .chmod = chmod,
+                       .keep_owners = p.Flag("from") != nullptr,
+                       .image = &image});
+  }
+
+  // The build context, or the root of the stage or image --from names.
+  absl::StatusOr<const context::BuildContext*> CopyContext(
+      const PlannedInstruction& p, const StageRun& run,
+      std::unique_ptr<context::BuildContext>* holder) {
+    const std::string* from_flag = p.Flag("from");
+    if (from_flag == nullptr) return context_.get();
+    ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, run));
+    ASSIGN_OR_RETURN(std::string rootfs, Materialize(from));
+    ASSIGN_OR_RETURN(*holder, context::BuildContext::OpenWithoutIgnore(rootfs));
+    return holder->get();
+  }
+
+  absl::Status CopyStep(const PlannedInstruction& p, const StageRun& run, ImageState* state) {
+    for (const std::string& s : p.args) {
+      if (absl::StartsWith(s, "git@") || absl::EndsWith(s, ".git")) {
+        return absl::UnimplementedError("ADD of git repositories is not supported");
+      }
     }
-    std::string diff = absl::StrCat(work_, "/step-", Cur().step, "/diff");
+    std::unique_ptr<context::BuildContext> from_ctx;
+    ASSIGN_OR_RETURN(const context::BuildContext* ctx, CopyContext(p, run, &from_ctx));
+    // --link: the layer is made without looking at the layers below (it can then sit on any
+    // base), so the destination's symlinks in the image are not followed.
+    std::vector<std::string> lowers;
+    if (!p.BoolFlag("link")) {
+      ASSIGN_OR_RETURN(lowers, LowerDirs(*state));
+    }
+    const LayeredFs image(lowers);
+    ASSIGN_OR_RETURN(CopyTarget target, CopyTargetOf(p, *state, image));
+    std::string diff = absl::StrCat(work_, "/step-", run.step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
-    Writer writer;
-    writer.diff = diff;
-    writer.owner = owner;
-    // Files from another stage or image keep their owners (unless --chown); the build
-    // context's become root's.
-    writer.keep_owners = p.flags.count("from") > 0;
-    writer.chmod = chmod;
-    writer.image = &image;
-    for (const std::string& source : sources) {
-      if (IsUrl(source)) {
-        // Downloaded files are not unpacked and get mode 0600 (unless --chmod), as in Docker.
-        std::optional<std::string> checksum;
-        if (const std::string* c = p.Flag("checksum")) checksum = *c;
-        ASSIGN_OR_RETURN(FetchedUrl f, Fetch(source, checksum));
-        if (Unpacks(p, /*url=*/true)) {
-          UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-          if (!fd.valid()) return ErrnoError("open " + f.path);
-          ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
-          if (archive) {
-            RETURN_IF_ERROR(Unpack(fd.get(), dest, writer, source));
-            continue;
-          }
+    ASSIGN_OR_RETURN(DiffWriter writer, CopyWriter(p, diff, image));
+    for (auto source = p.args.begin(); source + 1 < p.args.end(); ++source) {
+      RETURN_IF_ERROR(CopySource(p, *ctx, *source, target, image, writer));
+    }
+    RETURN_IF_ERROR(
+        CommitDiff(run, diff, /*overlay=*/false, CreatedBy(p, state->config.config), state));
+    RETURN_IF_ERROR(RemoveAll(diff));
+    if (ctx == context_.get()) KeepFileDigests(*ctx, writer);
+    return absl::OkStatus();
+  }
+
+  // Linking and unlinking changed the context files' ctime: tell the file digest cache the
+  // files it knows are the same, or the next build would read them all again.
+  void KeepFileDigests(const context::BuildContext& ctx, const DiffWriter& writer) {
+    if (!file_digests_) return;
+    for (const auto& [path, before] : writer.linked_files()) {
+      context::ContextEntry e;
+      e.path = path;
+      auto fd = ctx.OpenEntry(e);
+      struct stat after;
+      if (fd.ok() && ::fstat(fd->get(), &after) == 0) file_digests_->Relink(before, after);
+    }
+  }
+
+  // One source of a COPY or ADD: a URL, a heredoc, or paths of the context.
+  absl::Status CopySource(const PlannedInstruction& p, const context::BuildContext& ctx,
+                          const std::string& source, const CopyTarget& target,
+                          const LayeredFs& image, const DiffWriter& writer) {
+    if (IsUrl(source)) return CopyUrl(p, source, target, writer);
+    if (absl::StartsWith(source, "<<")) return CopyHeredoc(p, source, target, writer);
+    const context::DockerIgnore* exclude = target.exclude ? &*target.exclude : nullptr;
+    std::vector<CopyAction> actions;
+    ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries,
+                     ctx.Select(p.BoolFlag("parents") ? ParentsBase(source) : source));
+    if (p.BoolFlag("parents")) {
+      ASSIGN_OR_RETURN(actions, SelectParentsCopies(entries, source, target.dest, exclude));
+    } else {
+      actions = SelectCopies(entries, source, target.dest, target.dest_is_dir, exclude);
+    }
+    for (const CopyAction& a : actions) {
+      switch (a.kind) {
+        case CopyAction::Kind::kEntry:
+          RETURN_IF_ERROR(writer.CopyEntry(ctx, *a.entry, a.target));
+          break;
+        case CopyAction::Kind::kMakeDir:
+          RETURN_IF_ERROR(writer.MakeDir(a.target, 0755, /*keep_source_owner=*/false));
+          break;
+        case CopyAction::Kind::kEnsureDir: {
+          ASSIGN_OR_RETURN(std::string placed, image.Resolve(a.target, /*follow_last=*/true));
+          if (!image.Lookup(placed)) RETURN_IF_ERROR(writer.MakeDir(a.target, 0755, false));
+          break;
         }
-        // A URL whose path has no last segment gives the file BuildKit's name.
-        std::string name = f.file_name.empty() ? "__unnamed__" : f.file_name;
-        std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
-        RETURN_IF_ERROR(writer.CopyFile(target, f.path, 0600, f.last_modified));
-        continue;
-      }
-      if (absl::StartsWith(source, "<<")) {
-        // The delimiter word without "<<", "-" and quotes names the heredoc.
-        std::string name = source.substr(2);
-        if (absl::StartsWith(name, "-")) name.erase(0, 1);
-        name.erase(std::remove_if(name.begin(), name.end(),
-                                  [](char ch) { return ch == '\'' || ch == '"'; }),
-                   name.end());
-        const auto& docs = p.node->heredocs;
-        auto doc = std::find_if(docs.begin(), docs.end(),
-                                [&](const dockerfile::Heredoc& h) { return h.name == name; });
-        if (doc == docs.end()) return absl::InvalidArgumentError("unknown heredoc " + source);
-        std::string target = dest_is_dir ? JoinPath(dest, doc->name) : dest;
-        RETURN_IF_ERROR(writer.WriteData(target, p.heredocs[doc - docs.begin()], 0644));
-        continue;
-      }
-      if (parents) {
-        RETURN_IF_ERROR(CopyWithParents(*ctx, source, dest, writer, exclude));
-        continue;
-      }
-      ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx->Select(source));
-      std::string root = context::CleanPath(source);
-      if (entries.empty()) {
-        // Nothing matched (an empty wildcard): the destination directory is made all the same
-        // (the destination's parent, when it is a file), as BuildKit makes it before copying.
-        std::string dir = dest_is_dir ? dest : Dirname(dest);
-        ASSIGN_OR_RETURN(std::string placed, image.Resolve(dir, /*follow_last=*/true));
-        if (!image.Lookup(placed)) RETURN_IF_ERROR(writer.MakeDir(dir, 0755, false));
-        continue;
-      }
-      if (HasGlobMeta(root) && !dest_is_dir) {
-        // Matches come each followed by what is below it: count the tops.
-        int matches = 0;
-        std::string top;
-        for (const context::ContextEntry& e : entries) {
-          if (matches == 0 || !absl::StartsWith(e.path, top + "/")) {
-            ++matches;
-            top = e.path;
-          }
-        }
-        dest_is_dir = matches > 1;
-      }
-      std::string root_dest = dest;  // where the current match goes
-      bool wildcard = HasGlobMeta(root);
-      std::string current_root;  // the selected path entries are copied relative to
-      bool root_is_dir = false;
-      // --exclude patterns (.dockerignore syntax) match a path relative to the source's
-      // directory part before any wildcard, or relative to the directory being copied.
-      std::string prefix =
-          wildcard ? root.substr(0, std::min(root.size(), root.find_first_of("*?["))) : "";
-      prefix = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
-      std::vector<std::string> excluded_dirs;
-      auto is_excluded = [&](const context::ContextEntry& e) {
-        if (!exclude) return false;
-        for (const std::string& d : excluded_dirs) {
-          if (absl::StartsWith(e.path, d + "/")) return true;
-        }
-        std::vector<std::string> rels;
-        if (prefix.empty()) rels.push_back(e.path);
-        if (!prefix.empty() && absl::StartsWith(e.path, prefix + "/")) {
-          rels.push_back(e.path.substr(prefix.size() + 1));
-        }
-        if (!current_root.empty() && current_root != "." &&
-            absl::StartsWith(e.path, current_root + "/")) {
-          rels.push_back(e.path.substr(current_root.size() + 1));
-        }
-        for (const std::string& rel : rels) {
-          if (exclude->Excluded(rel)) {
-            if (S_ISDIR(e.mode)) excluded_dirs.push_back(e.path);
-            return true;
-          }
-        }
-        return false;
-      };
-      for (const context::ContextEntry& e : entries) {
-        bool under_root = !current_root.empty() &&
-                          (current_root == "." || absl::StartsWith(e.path, current_root + "/"));
-        if (!wildcard && root == ".") {
-          under_root = true;
-          current_root = ".";
-          root_is_dir = true;
-        }
-        if (!under_root && is_excluded(e)) continue;
-        if (!under_root) {
-          current_root = e.path;
-          root_is_dir = S_ISDIR(e.mode);
-          root_dest = dest;
-          if (!root_is_dir && p.instruction == "ADD" && S_ISREG(e.mode) &&
-              Unpacks(p, /*url=*/false)) {
-            ASSIGN_OR_RETURN(UniqueFd fd, ctx->OpenEntry(e));
+        case CopyAction::Kind::kTopFile:
+          if (p.instruction == "ADD" && S_ISREG(a.entry->mode) && Unpacks(p, /*url=*/false)) {
+            // ADD unpacks local tar archives (any compression) into the destination.
+            ASSIGN_OR_RETURN(UniqueFd fd, ctx.OpenEntry(*a.entry));
             ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
             if (archive) {
-              // ADD unpacks local tar archives (any compression) into the destination.
-              RETURN_IF_ERROR(Unpack(fd.get(), dest, writer, e.path));
-              continue;
+              RETURN_IF_ERROR(Unpack(fd.get(), target.dest, writer, a.entry->path));
+              break;
             }
           }
-          if (!root_is_dir) {
-            std::string name = e.path.substr(e.path.rfind('/') + 1);
-            std::string target = dest_is_dir ? JoinPath(dest, name) : dest;
-            RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, target));
-          } else {
-            // A directory's contents go into the destination, which keeps what the image has,
-            // or is made 0755 (owned as --chown says, else by root), as BuildKit makes it.
-            RETURN_IF_ERROR(writer.MakeDir(root_dest, 0755, /*keep_source_owner=*/false));
-          }
-          continue;
-        }
-        if (is_excluded(e)) continue;
-        std::string rel = current_root == "." ? e.path : e.path.substr(current_root.size() + 1);
-        RETURN_IF_ERROR(writer.CopyEntry(*ctx, e, JoinPath(root_dest, rel)));
-      }
-    }
-    RETURN_IF_ERROR(CommitDiff(diff, /*overlay=*/false, CreatedBy(p, state->config.config), state));
-    // Linking and unlinking changed the context files' ctime: tell the file digest cache the
-    // files it knows are the same, or the next build would read them all again.
-    RETURN_IF_ERROR(RemoveAll(diff));
-    if (ctx == context_.get() && file_digests_) {
-      for (const auto& [path, before] : writer.linked_files) {
-        context::ContextEntry e;
-        e.path = path;
-        auto fd = ctx->OpenEntry(e);
-        struct stat after;
-        if (fd.ok() && ::fstat(fd->get(), &after) == 0) file_digests_->Relink(before, after);
+          RETURN_IF_ERROR(writer.CopyEntry(ctx, *a.entry, a.target));
+          break;
       }
     }
     return absl::OkStatus();
+  }
+
+  // ADD URL: downloaded files are not unpacked (unless --unpack) and get mode 0600 (unless
+  // --chmod), as in Docker; a URL whose path has no last segment gives BuildKit's name.
+  absl::Status CopyUrl(const PlannedInstruction& p, const std::string& url,
+                       const CopyTarget& target, const DiffWriter& writer) {
+    std::optional<std::string> checksum;
+    if (const std::string* c = p.Flag("checksum")) checksum = *c;
+    ASSIGN_OR_RETURN(FetchedUrl f, Fetch(url, checksum));
+    if (Unpacks(p, /*url=*/true)) {
+      UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return ErrnoError("open " + f.path);
+      ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
+      if (archive) return Unpack(fd.get(), target.dest, writer, url);
+    }
+    std::string name = f.file_name.empty() ? "__unnamed__" : f.file_name;
+    std::string to = target.dest_is_dir ? JoinPath(target.dest, name) : target.dest;
+    return writer.CopyFile(to, f.path, 0600, f.last_modified);
+  }
+
+  // COPY <<NAME: the delimiter word without "<<", "-" and quotes names the heredoc.
+  absl::Status CopyHeredoc(const PlannedInstruction& p, const std::string& source,
+                           const CopyTarget& target, const DiffWriter& writer) {
+    std::string name = source.substr(2);
+    if (absl::StartsWith(name, "-")) name.erase(0, 1);
+    std::erase_if(name, [](char ch) { return ch == '\'' || ch == '"'; });
+    const auto& docs = p.node->heredocs;
+    auto doc = std::find_if(docs.begin(), docs.end(),
+                            [&](const dockerfile::Heredoc& h) { return h.name == name; });
+    if (doc == docs.end()) return absl::InvalidArgumentError("unknown heredoc " + source);
+    std::string to = target.dest_is_dir ? JoinPath(target.dest, doc->name) : target.dest;
+    return writer.WriteData(to, p.heredocs[doc - docs.begin()], 0644);
   }
 
   // ADD --unpack: given (or "true" when bare), else local archives are unpacked and
@@ -1402,275 +1224,14 @@ class Executor {
     return archive;
   }
 
-  // Writes COPY results into a diff directory. Destinations are placed where the image has
-  // them: symlinks in the image are followed (a file for /bin/x lands in /usr/bin/x when /bin
-  // links to usr/bin), and parent directories the image has keep its modes and owners.
-  struct Writer {
-    std::string diff;
-    std::optional<ResolvedUser> owner;
-    std::optional<dockerfile::FileMode> chmod;
-    bool keep_owners = false;          // copied entries keep their own owners (COPY --from)
-    const LayeredFs* image = nullptr;  // the layers below this step
-
-    struct Dir {
-      std::string path;  // in the image, symlinks followed
-      bool in_image;     // exists there as a directory
-    };
-    mutable std::map<std::string, Dir> dirs;
-    mutable absl::flat_hash_set<std::pair<dev_t, ino_t>> linked;            // see LinkInstead
-    mutable std::vector<std::pair<std::string, struct stat>> linked_files;  // context path, stat
-
-    absl::StatusOr<Dir> PlaceDir(const std::string& dir) const {
-      if (dir == "/" || dir.empty()) return Dir{"/", true};
-      if (auto it = dirs.find(dir); it != dirs.end()) return it->second;
-      ASSIGN_OR_RETURN(Dir parent, PlaceDir(Dirname(dir)));
-      Dir place{JoinPath(parent.path, dir.substr(dir.rfind('/') + 1)), false};
-      if (parent.in_image) {  // below a directory the image lacks, it has nothing
-        auto e = image->Lookup(place.path);
-        if (e && S_ISLNK(e->st.st_mode)) {
-          ASSIGN_OR_RETURN(place.path, image->Resolve(place.path, /*follow_last=*/true));
-          e = image->Lookup(place.path);
-        }
-        // A file (or a link to one) where a directory must be is an error, as in BuildKit;
-        // the image's file is not replaced.
-        if (e && !S_ISDIR(e->st.st_mode)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("mkdir ", place.path, ": not a directory"));
-        }
-        place.in_image = e.has_value();
-      }
-      return dirs[dir] = place;
-    }
-    // Where `target` goes in the diff (a path inside it, from its root).
-    absl::StatusOr<std::string> Place(const std::string& target, bool is_dir) const {
-      if (is_dir) {
-        ASSIGN_OR_RETURN(Dir d, PlaceDir(target));
-        return d.path;
-      }
-      ASSIGN_OR_RETURN(Dir parent, PlaceDir(Dirname(target)));
-      return JoinPath(parent.path, target.substr(target.rfind('/') + 1));
-    }
-
-    absl::Status Own(const std::string& path) const { return OwnAs(path, owner); }
-    // The owner a copied entry gets: --chown's, else its own (COPY --from), else root.
-    absl::Status OwnEntry(const std::string& path, const context::ContextEntry& e) const {
-      if (owner || !keep_owners) return Own(path);
-      ResolvedUser as_source;
-      as_source.uid = e.uid;
-      as_source.gid = e.gid;
-      return OwnAs(path, as_source);
-    }
-    absl::Status OwnAs(const std::string& path, const std::optional<ResolvedUser>& who) const {
-      uid_t uid = who ? who->uid : 0;
-      gid_t gid = who ? who->gid : 0;
-      if (::lchown(path.c_str(), uid, gid) != 0) {
-        int err = errno;
-        RETURN_IF_ERROR_CTX(CheckIdsMapped(uid, gid), "--chown");
-        return ErrnoError(absl::StrCat("chown ", path), err);
-      }
-      return absl::OkStatus();
-    }
-    // Creates the missing parents of `placed` (a placed path) in the diff: as the image has
-    // them, else owned like the copied files (as --chown does).
-    absl::Status Parents(const std::string& placed) const {
-      std::string path = diff;
-      std::string in_image;
-      std::string parent = Dirname(placed);
-      for (absl::string_view part : absl::StrSplit(parent, '/', absl::SkipEmpty())) {
-        absl::StrAppend(&path, "/", part);
-        absl::StrAppend(&in_image, "/", part);
-        if (PathExists(path)) continue;
-        auto e = image->Lookup(in_image);
-        if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
-        if (e && S_ISDIR(e->st.st_mode)) {
-          ResolvedUser as_in_image;
-          as_in_image.uid = e->st.st_uid;
-          as_in_image.gid = e->st.st_gid;
-          RETURN_IF_ERROR(OwnAs(path, as_in_image));
-          if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
-        } else {
-          RETURN_IF_ERROR(Own(path));
-          // An octal --chmod is also the mode of the directories the copy creates.
-          if (chmod && chmod->octal() && ::chmod(path.c_str(), *chmod->octal()) != 0) {
-            return ErrnoError("chmod " + path);
-          }
-        }
-      }
-      return absl::OkStatus();
-    }
-    mode_t ModeOf(mode_t own, bool is_dir) const {
-      return chmod ? chmod->Apply(own, is_dir) : own & 07777;
-    }
-    // A directory at `target`: one the image already has keeps its mode and owner (it is
-    // copied into, not replaced); a new one gets `mode` (or --chmod) and the owner --chown
-    // names, else the source entry's (`source`, when kept) or root.
-    absl::Status MakeDir(const std::string& target, mode_t mode, bool keep_source_owner,
-                         const context::ContextEntry* source = nullptr) const {
-      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/true));
-      std::string path = diff + placed;
-      RETURN_IF_ERROR(Parents(placed));
-      if (PathExists(path)) return absl::OkStatus();  // made by this step already
-      if (auto e = image->Lookup(placed); e && S_ISDIR(e->st.st_mode)) {
-        if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
-        ResolvedUser as_in_image;
-        as_in_image.uid = e->st.st_uid;
-        as_in_image.gid = e->st.st_gid;
-        RETURN_IF_ERROR(OwnAs(path, as_in_image));
-        if (::chmod(path.c_str(), e->st.st_mode & 07777) != 0) return ErrnoError("chmod " + path);
-        return absl::OkStatus();
-      }
-      if (::mkdir(path.c_str(), 0755) != 0) return ErrnoError("mkdir " + path);
-      if (::chmod(path.c_str(), ModeOf(mode, true)) != 0) return ErrnoError("chmod " + path);
-      return keep_source_owner && source != nullptr ? OwnEntry(path, *source) : Own(path);
-    }
-    absl::Status WriteData(const std::string& target, const std::string& data, mode_t mode) const {
-      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
-      RETURN_IF_ERROR(Parents(placed));
-      std::string path = diff + placed;
-      RETURN_IF_ERROR(WriteFileAtomic(path, data, ModeOf(mode, false)));
-      return Own(path);
-    }
-    // Copies a downloaded file to `target` (the download may serve other stages too).
-    absl::Status CopyFile(const std::string& target, const std::string& from, mode_t mode,
-                          std::optional<int64_t> mtime) const {
-      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
-      RETURN_IF_ERROR(Parents(placed));
-      std::string path = diff + placed;
-      (void)RemoveAll(path);
-      UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!in.valid()) return ErrnoError("open " + from);
-      UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-      if (!out.valid()) return ErrnoError("create " + path);
-      FdReader reader(in.get());
-      FdWriter writer(out.get());
-      RETURN_IF_ERROR(Copy(reader, writer).status());
-      if (::fchmod(out.get(), ModeOf(mode, false)) != 0) return ErrnoError("chmod " + path);
-      if (mtime) {
-        struct timespec times[2] = {{*mtime, 0}, {*mtime, 0}};
-        if (::futimens(out.get(), times) != 0) return ErrnoError("futimens " + path);
-      }
-      return Own(path);
-    }
-    absl::Status CopyEntry(const context::BuildContext& ctx, const context::ContextEntry& e,
-                           const std::string& target) const {
-      if (S_ISDIR(e.mode)) return MakeDir(target, e.mode & 07777, /*keep_source_owner=*/true, &e);
-      ASSIGN_OR_RETURN(std::string placed, Place(target, /*is_dir=*/false));
-      std::string path = diff + placed;
-      RETURN_IF_ERROR(Parents(placed));
-      (void)RemoveAll(path);
-      if (S_ISLNK(e.mode)) {
-        if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
-          return ErrnoError("symlink " + path);
-        return OwnEntry(path, e);
-      }
-      if (S_ISSOCK(e.mode)) {  // a socket becomes an empty file (a tar cannot hold one)
-        RETURN_IF_ERROR(WriteFileAtomic(path, "", ModeOf(e.mode, false)));
-        return OwnEntry(path, e);
-      }
-      if (!S_ISREG(e.mode)) return absl::OkStatus();  // devices, fifos: not copied
-      ASSIGN_OR_RETURN(UniqueFd in, ctx.OpenEntry(e));
-      struct stat st;
-      if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + e.path);
-      if (LinkInstead(in.get(), st, e.path, path)) return absl::OkStatus();
-      UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-      if (!out.valid()) return ErrnoError("create " + path);
-      FdReader from(in.get());
-      FdWriter to(out.get());
-      RETURN_IF_ERROR_CTX(Copy(from, to).status(), "copying ", e.path);
-      RETURN_IF_ERROR(OwnEntry(path, e));
-      if (::fchmod(out.get(), ModeOf(e.mode, false)) != 0) return ErrnoError("chmod " + path);
-      // The source's modification time, as Docker keeps it (the layer clamps it).
-      const struct timespec times[2] = {st.st_mtim, st.st_mtim};
-      if (::futimens(out.get(), times) != 0) return ErrnoError("set mtime of " + path);
-      return absl::OkStatus();
-    }
-
-    // The diff only has to hold what the layer's tar will read. When the source file already
-    // has exactly the metadata the copy would get (owner, mode, no xattrs), a hard link to it
-    // (same file system) stands in for copying its bytes. Nothing writes through such a link:
-    // replaced targets are unlinked first, and the diff is removed after the commit. Each
-    // source inode is linked once, so the tar never sees hard links the copy would not have.
-    bool LinkInstead(int fd, const struct stat& st, const std::string& source_path,
-                     const std::string& path) const {
-      uid_t uid = owner ? owner->uid : keep_owners ? st.st_uid : 0;
-      gid_t gid = owner ? owner->gid : keep_owners ? st.st_gid : 0;
-      if (chmod || st.st_uid != uid || st.st_gid != gid) return false;
-      if (::flistxattr(fd, nullptr, 0) != 0) return false;  // xattrs (or cannot tell)
-      auto inode = std::make_pair(st.st_dev, st.st_ino);
-      if (linked.contains(inode)) return false;
-      std::string proc = absl::StrCat("/proc/self/fd/", fd);
-      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-        return false;  // another file system, or not allowed: copy
-      }
-      linked.insert(inode);
-      linked_files.emplace_back(source_path, st);
-      return true;
-    }
-  };
-
-  // COPY --parents SOURCE: as BuildKit has it, the part of SOURCE before a "/./" pivot (the
-  // context root without one) names the directories (a wildcard may match several, or none)
-  // whose contents are copied, and the rest is a pattern (.dockerignore syntax, `**` too) of
-  // the paths below it that are: each lands at DEST/<its path below the pivot>, with its
-  // parent directories as the source has them. Without wildcards, the path must exist.
-  absl::Status CopyWithParents(const context::BuildContext& ctx, const std::string& source,
-                               const std::string& dest, const Writer& writer,
-                               const std::optional<context::DockerIgnore>& exclude) {
-    std::string base = ".";
-    std::string pattern = source;
-    if (size_t at = source.find("/./"); at != std::string::npos) {
-      base = source.substr(0, at);
-      pattern = source.substr(at + 3);
-    }
-    base = context::CleanPath(base);
-    pattern = context::CleanPath(pattern);
-    ASSIGN_OR_RETURN(context::DockerIgnore include,
-                     context::DockerIgnore::Parse(pattern, "--parents pattern"));
-    ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, ctx.Select(base));
-    bool wildcard = HasGlobMeta(base);
-    std::string top;  // the current match of `base` ("." for the whole context)
-    bool in_top = false;
-    std::map<std::string, const context::ContextEntry*> dirs;  // below the pivot
-    bool copied = false;
-    for (const context::ContextEntry& e : entries) {
-      if (base == "." && !wildcard) {
-        top = ".";
-        in_top = true;
-      } else if (!in_top || !absl::StartsWith(e.path, top + "/")) {
-        top = e.path;  // a new match: its contents are what the pattern is matched against
-        in_top = true;
-        dirs.clear();
-        continue;
-      }
-      std::string rel = top == "." ? e.path : e.path.substr(top.size() + 1);
-      if (S_ISDIR(e.mode)) dirs[rel] = &e;
-      if (!include.Excluded(rel) || (exclude && exclude->Excluded(rel))) continue;
-      // Its parent directories (below the pivot) first, as the source has them.
-      for (size_t slash = rel.find('/'); slash != std::string::npos;
-           slash = rel.find('/', slash + 1)) {
-        if (auto d = dirs.find(rel.substr(0, slash)); d != dirs.end()) {
-          RETURN_IF_ERROR(writer.CopyEntry(ctx, *d->second, JoinPath(dest, d->first)));
-        }
-      }
-      RETURN_IF_ERROR(writer.CopyEntry(ctx, e, JoinPath(dest, rel)));
-      copied = true;
-    }
-    if (!copied && !wildcard && !HasGlobMeta(pattern)) {
-      return absl::NotFoundError(absl::StrCat(
-          dockerfile::GoQuote("/" + context::CleanPath(JoinPath(base, pattern))), ": not found"));
-    }
-    if (!copied) RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
-    return absl::OkStatus();
-  }
-
   // ADD's unpacking of a tar archive (any compression) into `dest`, as BuildKit unpacks it:
   // onto the image (its symlinks followed, its directories keeping their metadata), entries
   // keeping the archive's owners unless --chown gives one, hard links kept. The archive is
   // unpacked into a scratch directory first and copied from there like a COPY.
-  absl::Status Unpack(int archive_fd, const std::string& dest, const Writer& writer,
+  absl::Status Unpack(int archive_fd, const std::string& dest, const DiffWriter& writer,
                       const std::string& what) {
     RETURN_IF_ERROR(writer.MakeDir(dest, 0755, /*keep_source_owner=*/false));
-    std::string scratch = absl::StrCat(writer.diff, ".unpack-", unpack_seq_++);
+    std::string scratch = absl::StrCat(writer.diff(), ".unpack-", unpack_seq_++);
     (void)RemoveAll(scratch);
     RETURN_IF_ERROR(MakeDirs(scratch));
     absl::Cleanup remove_scratch = [&] { (void)RemoveAll(scratch); };
@@ -1683,15 +1244,14 @@ class Executor {
     ASSIGN_OR_RETURN(std::unique_ptr<context::BuildContext> tree,
                      context::BuildContext::OpenWithoutIgnore(scratch));
     ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries, tree->Select("."));
-    Writer archive = writer;
-    archive.keep_owners = true;
+    DiffWriter archive = writer.KeepingOwners();
     std::map<ino_t, std::string> first_of_inode;  // where a hard-linked file was placed
     for (const context::ContextEntry& e : entries) {
       if (e.path == ".") continue;
       std::string target = JoinPath(dest, e.path);
       if (S_ISREG(e.mode) && e.nlink > 1) {
         ASSIGN_OR_RETURN(std::string placed, archive.Place(target, /*is_dir=*/false));
-        std::string path = archive.diff + placed;
+        std::string path = archive.diff() + placed;
         if (auto it = first_of_inode.find(e.ino); it != first_of_inode.end()) {
           RETURN_IF_ERROR(archive.Parents(placed));
           (void)RemoveAll(path);
@@ -1735,7 +1295,6 @@ class Executor {
   std::atomic<bool> failed_{false};
   std::atomic<int> unpack_seq_{0};  // names ADD's scratch directories
   std::atomic<int> steps_run_{0}, steps_cached_{0};
-  StageRun outside_;
   std::mutex reset_mu_;
   std::set<std::string> reset_caches_;
   std::atomic<int> fresh_cache_seq_{0};  // names of cache mounts being made  // cache mounts
