@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +38,9 @@ absl::Status RemoveAll(const std::string& path);
 absl::Status FsyncDir(const std::string& dir);
 
 bool PathExists(const std::string& path);
+
+// The names in `dir` without "." and ".." (none if it does not exist), unsorted.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
 
 // The directory part of `path` ("." when it has none).
 std::string Dirname(absl::string_view path);

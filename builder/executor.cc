@@ -139,9 +139,9 @@ class Executor {
     for (const std::string& w : plan_.warnings) Message(w);
     created_ = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(req_.source_date_epoch),
                                 absl::UTCTimeZone());
-    RETURN_IF_ERROR(MakeDirs(store_.root() + "/run", 0700));
+    ASSIGN_OR_RETURN(std::string run_dir, store_.RunDir());
     // Owned: a build killed before it could clean up is swept by the next one.
-    ASSIGN_OR_RETURN(TempDir work, TempDir::Create(store_.root() + "/run/build-"));
+    ASSIGN_OR_RETURN(TempDir work, TempDir::Create(run_dir + "/build-"));
     work_dir_.emplace(std::move(work));
     work_ = work_dir_->path();
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
@@ -151,7 +151,7 @@ class Executor {
     result_.steps_cached = steps_cached_;
     if (file_digests_) {
       // Only a cache: a failure to keep it costs the next build some reading.
-      (void)file_digests_->Save(FileDigestsPath());
+      (void)file_digests_->Save(store_.FileDigestsPath());
     }
     ImageState& final_state = done_[plan_.target];
     for (const auto& [k, v] : req_.labels) final_state.config.config.labels[k] = v;
@@ -703,13 +703,8 @@ class Executor {
     state->layers.push_back(layer.descriptor);
     state->config.diff_ids.push_back(layer.diff_id);
     AddHistory(state, text, /*empty=*/false);
-    std::string snapshot = snapshots_.PathOf(layer.diff_id);
-    if (!PathExists(snapshot) && overlay) {
-      RETURN_IF_ERROR(MakeDirs(Dirname(snapshot), 0700));
-      if (::rename(dir.c_str(), snapshot.c_str()) != 0 && !PathExists(snapshot)) {
-        return ErrnoError(absl::StrCat("keep snapshot ", snapshot));
-      }
-    }
+    // A RUN's upper directory is already in overlay format: it is the layer's snapshot.
+    if (overlay) return snapshots_.Adopt(dir, layer.diff_id);
     return absl::OkStatus();
   }
 
@@ -774,7 +769,7 @@ class Executor {
           ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, run));
           absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
         }
-        mount.source = absl::StrCat(store_.root(), "/cache-mounts/", Hex(key));
+        mount.source = store_.CacheMountDir(Hex(key));
         // A step run without the build cache starts from an empty cache too, as in BuildKit
         // (once a build: stages running at once share what it then keeps).
         if (req_.no_cache || NoCacheFor(run.stage)) {
@@ -1271,11 +1266,10 @@ class Executor {
     return layers::CommitImage(store_.blobs(), image_config, state.layers);
   }
 
-  std::string FileDigestsPath() const { return store_.root() + "/file-digests"; }
   // The file digest cache, loaded by the first step that hashes context files.
   context::FileDigests* KnownFileDigests() {
     std::call_once(file_digests_once_, [this] {
-      file_digests_.emplace(context::FileDigests::Load(FileDigestsPath()));
+      file_digests_.emplace(context::FileDigests::Load(store_.FileDigestsPath()));
     });
     return &*file_digests_;
   }

@@ -29,15 +29,11 @@ absl::Status Unsupported(const Digest& d) {
 // just after making it, so a file whose lock is free, and old enough not to be in that
 // moment, has no writer.
 void SweepDeadIngests(const std::string& ingest_dir) {
-  DIR* d = ::opendir(ingest_dir.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(d)) {
-    if (std::string(e->d_name).rfind("blob-", 0) == 0) names.emplace_back(e->d_name);
-  }
-  ::closedir(d);
+  absl::StatusOr<std::vector<std::string>> names = ListDir(ingest_dir);
+  if (!names.ok()) return;
   const time_t now = ::time(nullptr);
-  for (const std::string& name : names) {
+  for (const std::string& name : *names) {
+    if (name.rfind("blob-", 0) != 0) continue;
     std::string path = absl::StrCat(ingest_dir, "/", name);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     struct stat st;
@@ -204,14 +200,11 @@ absl::Status BlobStore::Remove(const Digest& d) const {
 absl::StatusOr<std::vector<Digest>> BlobStore::List() const {
   std::vector<Digest> out;
   std::string dir = absl::StrCat(root_, "/blobs/sha256");
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr && errno == ENOENT) return out;
-  if (d == nullptr) return ErrnoError(absl::StrCat("list ", dir));
-  while (struct dirent* e = ::readdir(d)) {
-    auto digest = Digest::Parse(absl::StrCat("sha256:", e->d_name));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  for (const std::string& name : names) {
+    auto digest = Digest::Parse(absl::StrCat("sha256:", name));
     if (digest.ok()) out.push_back(*std::move(digest));
   }
-  ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
 }

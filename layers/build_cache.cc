@@ -89,17 +89,7 @@ absl::Status BuildCache::Write(const std::string& name, const CacheRecord& r) co
 
 absl::StatusOr<std::vector<BuildCache::Entry>> BuildCache::List() const {
   std::vector<Entry> out;
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return out;
-    return ErrnoError(absl::StrCat("open ", dir_));
-  }
-  std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(d);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir_));
   for (const std::string& name : names) {
     std::string path = absl::StrCat(dir_, "/", name);
     out.push_back({path, ReadFile(path)});

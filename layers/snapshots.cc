@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/id_map.h"
@@ -61,6 +62,27 @@ absl::StatusOr<std::string> Snapshots::Get(const BlobStore& blobs, const oci::De
     return ErrnoError(absl::StrCat("publish snapshot ", path));
   }
   return path;
+}
+
+absl::Status Snapshots::Adopt(const std::string& tree, const oci::Digest& diff_id) const {
+  std::string path = PathOf(diff_id);
+  if (PathExists(path)) return absl::OkStatus();
+  RETURN_IF_ERROR(MakeDirs(dir_, 0700));
+  if (::rename(tree.c_str(), path.c_str()) != 0 && !PathExists(path)) {
+    return ErrnoError(absl::StrCat("keep snapshot ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Snapshots::Prune(const absl::flat_hash_set<std::string>& wanted) const {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir_));
+  uint64_t removed = 0;
+  for (const std::string& name : names) {
+    if (wanted.contains(name)) continue;
+    RETURN_IF_ERROR(RemoveAll(absl::StrCat(dir_, "/", name)));
+    if (!absl::StartsWith(name, ".tmp-")) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace kiln::layers

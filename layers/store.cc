@@ -13,10 +13,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "layers/build_cache.h"
+#include "layers/snapshots.h"
 #include "oci/image_config.h"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
@@ -176,7 +179,7 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
     }
     auto size = blobs().Size(d);
     RETURN_IF_ERROR(blobs().Remove(d));
-    ::unlink(absl::StrCat(root(), "/origins/", d.hex()).c_str());  // where it was pulled from
+    ::unlink(OriginsPath(d).c_str());  // where it was pulled from
     ++stats.removed_blobs;
     stats.removed_bytes += size.ok() ? *size : 0;
   }
@@ -190,7 +193,7 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
     if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
     ++stats.removed_cache_records;
   }
-  ASSIGN_OR_RETURN(stats.removed_snapshots, PruneSnapshots(wanted_snapshots));
+  ASSIGN_OR_RETURN(stats.removed_snapshots, Snapshots(root()).Prune(wanted_snapshots));
   // RUN --mount=type=cache directories belong to the build cache.
   if (drop_build_cache) RETURN_IF_ERROR(RemoveAll(absl::StrCat(root(), "/cache-mounts")));
   // Nothing can be ingesting or building while we hold the exclusive lock: what is left in
@@ -202,36 +205,38 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
   return stats;
 }
 
-namespace {
-
-// The entries of `dir` (none if it does not exist), without "." and "..".
-absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return names;
-    return ErrnoError(absl::StrCat("list ", dir));
-  }
-  while (struct dirent* e = ::readdir(d)) {
-    absl::string_view name = e->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  ::closedir(d);
-  return names;
+absl::StatusOr<std::string> Store::RunDir() const {
+  std::string dir = absl::StrCat(root(), "/run");
+  RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  return dir;
 }
 
-}  // namespace
+std::string Store::CacheMountDir(absl::string_view key_hex) const {
+  return absl::StrCat(root(), "/cache-mounts/", key_hex);
+}
 
-absl::StatusOr<uint64_t> Store::PruneSnapshots(const absl::flat_hash_set<std::string>& wanted) {
-  std::string dir = absl::StrCat(root(), "/snapshots");
-  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
-  uint64_t removed = 0;
-  for (const std::string& name : names) {
-    if (wanted.contains(name)) continue;
-    RETURN_IF_ERROR(RemoveAll(absl::StrCat(dir, "/", name)));
-    if (!absl::StartsWith(name, ".tmp-")) ++removed;
+std::string Store::FileDigestsPath() const { return absl::StrCat(root(), "/file-digests"); }
+
+std::string Store::OriginsPath(const oci::Digest& d) const {
+  return absl::StrCat(root(), "/origins/", d.hex());
+}
+
+std::vector<std::string> Store::Origins(const oci::Digest& d) const {
+  absl::StatusOr<std::string> text = ReadFile(OriginsPath(d), 64 << 10);
+  if (!text.ok()) return {};
+  return absl::StrSplit(*text, '\n', absl::SkipEmpty());
+}
+
+void Store::RecordOrigins(const oci::Digest& d, std::vector<std::string> add) const {
+  std::vector<std::string> have = Origins(d);
+  size_t before = have.size();
+  for (std::string& o : add) {
+    if (std::find(have.begin(), have.end(), o) == have.end()) have.push_back(std::move(o));
   }
-  return removed;
+  if (have.size() == before) return;
+  if (have.size() > 16) have.erase(have.begin(), have.end() - 16);
+  (void)MakeDirs(absl::StrCat(root(), "/origins"));
+  (void)WriteFileAtomic(OriginsPath(d), absl::StrJoin(have, "\n") + "\n");
 }
 
 absl::StatusOr<Store::FsckReport> Store::Fsck() const {

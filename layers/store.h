@@ -1,7 +1,10 @@
 // kiln's local image store. Its root is an OCI image layout (so `skopeo copy oci:ROOT:app:1`
 // and `umoci` read it directly); kiln's own state sits beside the layout in folders the spec
-// ignores: `ingest/` (blobs being written), `locks/`, and for builds `run/` (work directories),
-// `snapshots/` (unpacked layers) and `cache/` (build cache records).
+// ignores: `ingest/` (blobs being written), `locks/`, `origins/` (where pulled blobs came
+// from), `file-digests` (build context digests by stat data), and for builds `run/` (work
+// directories), `snapshots/` (unpacked layers, layers/snapshots.h), `cache/` (build cache
+// records, layers/build_cache.h) and `cache-mounts/` (RUN --mount=type=cache directories).
+// Each of these paths is named only by its owner: this class, Snapshots or BuildCache.
 // Names are normalized Docker references in their short form ("app" → "app:latest",
 // "docker.io/library/busybox" → "busybox:latest", "localhost:5000/x:1" as is).
 // Concurrency: any number of writers hold the store's shared lock while they add blobs that no
@@ -31,6 +34,18 @@ class Store {
   OciLayout& layout() { return *layout_; }
   const BlobStore& blobs() const { return layout_->blobs(); }
   const std::string& root() const { return layout_->dir(); }
+
+  // Builds' work directories (`run/`, made if missing); each build's is a TempDir below it.
+  absl::StatusOr<std::string> RunDir() const;
+  // The directory of a RUN --mount=type=cache cache, by the hex of its key.
+  std::string CacheMountDir(absl::string_view key_hex) const;
+  // The file of build context digests by stat data (builder/context/file_digests.h).
+  std::string FileDigestsPath() const;
+  // The registry repositories (domain/repo) blob `d` was pulled from, newest last: hints for
+  // cross-repository mounts when pushing.
+  std::vector<std::string> Origins(const oci::Digest& d) const;
+  // Adds to them (at most 16 are kept); best effort: a lost hint only costs an upload.
+  void RecordOrigins(const oci::Digest& d, std::vector<std::string> add) const;
 
   // "app" → "app:latest". InvalidArgument for names Docker would reject.
   static absl::StatusOr<std::string> CanonicalName(absl::string_view name);
@@ -79,7 +94,7 @@ class Store {
  private:
   explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
   absl::StatusOr<Lock> TakeLock(int operation) const;
-  absl::StatusOr<uint64_t> PruneSnapshots(const absl::flat_hash_set<std::string>& wanted);
+  std::string OriginsPath(const oci::Digest& d) const;
   std::unique_ptr<OciLayout> layout_;
 };
 

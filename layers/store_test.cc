@@ -207,5 +207,31 @@ TEST_F(StoreTest, DefaultRootFollowsEnvironment) {
   if (::geteuid() == 0) EXPECT_EQ(Store::DefaultRoot(), "/var/lib/kiln");
 }
 
+TEST_F(StoreTest, OriginsAreKeptOnceEachNewestLastAndGoWithTheirBlob) {
+  oci::Descriptor image = MakeImage("o");
+  oci::Digest d = image.digest;
+  EXPECT_TRUE(store_->Origins(d).empty());
+  store_->RecordOrigins(d, {"r.test/a", "r.test/b"});
+  store_->RecordOrigins(d, {"r.test/a", "r.test/c"});
+  EXPECT_EQ(store_->Origins(d), (std::vector<std::string>{"r.test/a", "r.test/b", "r.test/c"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 20; ++i) many.push_back("r.test/n" + std::to_string(i));
+  store_->RecordOrigins(d, many);
+  ASSERT_EQ(store_->Origins(d).size(), 16u);
+  EXPECT_EQ(store_->Origins(d).back(), "r.test/n19");
+  // The image is not named: gc removes its blobs and what was known of where they came from.
+  ASSERT_TRUE(store_->Gc().ok());
+  EXPECT_TRUE(store_->Origins(d).empty());
+}
+
+TEST_F(StoreTest, BuildStateLivesBesideTheLayout) {
+  absl::StatusOr<std::string> run = store_->RunDir();
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(*run, store_->root() + "/run");
+  EXPECT_TRUE(PathExists(*run));
+  EXPECT_EQ(store_->CacheMountDir("ab12"), store_->root() + "/cache-mounts/ab12");
+  EXPECT_EQ(store_->FileDigestsPath(), store_->root() + "/file-digests");
+}
+
 }  // namespace
 }  // namespace kiln::layers

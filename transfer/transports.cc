@@ -79,30 +79,6 @@ class OwnedLayoutDestination : public ImageDestination {
   std::unique_ptr<ImageDestination> inner_;
 };
 
-// `<store>/origins/<hex>`: registry repositories a blob was pulled from, one per line.
-std::string OriginsPath(const Store& store, const oci::Digest& d) {
-  return absl::StrCat(store.root(), "/origins/", d.hex());
-}
-
-std::vector<std::string> ReadOrigins(const Store& store, const oci::Digest& d) {
-  absl::StatusOr<std::string> text = ReadFile(OriginsPath(store, d), 64 << 10);
-  if (!text.ok()) return {};
-  return absl::StrSplit(*text, '\n', absl::SkipEmpty());
-}
-
-void RecordOrigins(const Store& store, const oci::Digest& d, std::vector<std::string> add) {
-  std::vector<std::string> have = ReadOrigins(store, d);
-  size_t before = have.size();
-  for (std::string& o : add) {
-    if (std::find(have.begin(), have.end(), o) == have.end()) have.push_back(std::move(o));
-  }
-  if (have.size() == before) return;
-  if (have.size() > 16) have.erase(have.begin(), have.end() - 16);
-  // Best effort: a lost hint only costs an upload.
-  (void)MakeDirs(absl::StrCat(store.root(), "/origins"));
-  (void)WriteFileAtomic(OriginsPath(store, d), absl::StrJoin(have, "\n") + "\n");
-}
-
 // The store as a source: blobs with the registry repositories they came from.
 class StoreSource : public ForwardingSource {
  public:
@@ -110,7 +86,7 @@ class StoreSource : public ForwardingSource {
       : ForwardingSource(NewBlobStoreSource(&store->blobs(), root, /*verified=*/true)),
         store_(store) {}
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
-    return ReadOrigins(*store_, d.digest);
+    return store_->Origins(d.digest);
   }
 
  private:
@@ -132,7 +108,7 @@ class StoreDestination : public ImageDestination {
   absl::Status PutBlobFrom(ImageSource& src, const oci::Descriptor& d) override {
     RETURN_IF_ERROR(inner_->PutBlobFrom(src, d));
     std::vector<std::string> origins = src.BlobOrigins(d);
-    if (!origins.empty()) RecordOrigins(*store_, d.digest, std::move(origins));
+    if (!origins.empty()) store_->RecordOrigins(d.digest, std::move(origins));
     return absl::OkStatus();
   }
   bool ConcurrentBlobs() const override { return true; }
