@@ -518,22 +518,20 @@ class Executor {
       }
     }
     if (const std::string* from_flag = p.Flag("from")) {
-      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, run));
+      ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, p.from_stage, run));
       absl::StrAppend(&material, "from ", from.key, "\n");
     }
     // What a RUN's bind mounts show is part of its input.
-    if (p.instruction == "RUN") {
-      for (const std::string& value : p.FlagValues("mount")) {
-        ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
-        if (m.type != "bind") continue;
-        if (!m.from.empty()) {
-          ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, run));
-          absl::StrAppend(&material, "mount-from ", from.key, "\n");
-        } else {
-          ASSIGN_OR_RETURN(Digest d, context_->DigestOf({m.source.empty() ? "." : m.source},
-                                                        KnownFileDigests()));
-          absl::StrAppend(&material, "mount-context ", d.str(), "\n");
-        }
+    for (size_t i = 0; i < p.mounts.size(); ++i) {
+      const dockerfile::RunMount& m = p.mounts[i];
+      if (m.type != dockerfile::MountType::kBind) continue;
+      if (!m.from.empty()) {
+        ASSIGN_OR_RETURN(ImageState from, SourceState(m.from, p.mount_from_stages[i], run));
+        absl::StrAppend(&material, "mount-from ", from.key, "\n");
+      } else {
+        ASSIGN_OR_RETURN(
+            Digest d, context_->DigestOf({m.source.empty() ? "." : m.source}, KnownFileDigests()));
+        absl::StrAppend(&material, "mount-context ", d.str(), "\n");
       }
     }
     return Hex(material);
@@ -709,44 +707,19 @@ class Executor {
   }
 
   // RUN --mount: what the sandbox mounts for it, as BuildKit mounts it. Targets are relative
-  // to the working directory. Cache mounts are directories of the store (`cache-mounts/<hex
-  // of id>`, kept across builds, never part of a layer), made on first use with uid, gid and
-  // mode (root's, 0755 by default) and, with from=, holding a copy of that stage's (or
-  // image's) source path. Bind mounts show a path of the build context, a stage or an image,
-  // resolved inside that root: read-only, or with rw a scratch copy whose changes are dropped.
-  // `scratch` is a directory of the step's own for those copies.
+  // to the working directory. `scratch` is a directory of the step's own for rw bind copies.
   absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(const PlannedInstruction& p,
                                                                const StageRun& run,
                                                                const ImageState& state,
                                                                const std::string& scratch) {
     std::vector<sandbox::SandboxMount> mounts;
-    const std::vector<std::string>& values = p.FlagValues("mount");
-    if (values.empty()) return mounts;
     const std::string& workdir = state.config.config.working_dir;
-    // The path `source` names in the build context, a stage or an image, resolved there.
-    auto resolve_source = [&](const std::string& from,
-                              const std::string& source) -> absl::StatusOr<std::string> {
-      std::string root = context_->dir();
-      if (!from.empty()) {
-        ASSIGN_OR_RETURN(ImageState from_state, SourceState(from, run));
-        ASSIGN_OR_RETURN(root, Materialize(from_state));
-      }
-      UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (!root_fd.valid()) return ErrnoError("open " + root);
-      ASSIGN_OR_RETURN_CTX(UniqueFd fd,
-                           OpenInRoot(root_fd.get(), source.empty() ? "." : source, O_PATH),
-                           "--mount source \"", source, "\"");
-      char real[4096];
-      std::string proc = absl::StrCat("/proc/self/fd/", fd.get());
-      ssize_t n = ::readlink(proc.c_str(), real, sizeof real - 1);
-      if (n < 0) return ErrnoError("resolve --mount source");
-      return std::string(real, n);
-    };
-    int index = 0;
-    for (const std::string& value : values) {
-      ASSIGN_OR_RETURN(dockerfile::RunMount m, dockerfile::ParseRunMount(value));
-      if (m.type != "bind" && m.type != "cache" && m.type != "tmpfs") {
-        return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
+    for (size_t i = 0; i < p.mounts.size(); ++i) {
+      const dockerfile::RunMount& m = p.mounts[i];
+      const int from_stage = p.mount_from_stages[i];
+      if (m.type == dockerfile::MountType::kSecret || m.type == dockerfile::MountType::kSsh) {
+        return absl::UnimplementedError(
+            absl::StrCat("--mount=type=", dockerfile::MountTypeName(m.type), ": not supported"));
       }
       sandbox::SandboxMount mount;
       mount.target = CleanAbsolute(JoinPath(workdir.empty() ? "/" : workdir, m.target));
@@ -755,80 +728,112 @@ class Executor {
             absl::StrCat("invalid mount target ", dockerfile::GoQuote(mount.target)));
       }
       mount.read_only = m.read_only;
-      if (m.type == "tmpfs") {
-        mount.type = sandbox::SandboxMount::Type::kTmpfs;
-        mount.size = m.size.value_or(0);
-      } else if (m.type == "cache") {
-        // One cache per id and base: uid, gid, mode and from= make caches of their own.
-        std::string key = m.id.empty() ? mount.target : m.id;
-        if (m.uid || m.gid || m.mode) {
-          absl::StrAppend(&key, "\nowner ", m.uid.value_or(0), ":", m.gid.value_or(0), " mode ",
-                          m.mode.value_or(0755));
+      switch (m.type) {
+        case dockerfile::MountType::kTmpfs:
+          mount.type = sandbox::SandboxMount::Type::kTmpfs;
+          mount.size = m.size.value_or(0);
+          break;
+        case dockerfile::MountType::kCache: {
+          ASSIGN_OR_RETURN(mount.source, CacheMount(m, from_stage, mount.target, run));
+          break;
         }
-        if (!m.from.empty()) {
-          ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, run));
-          absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
+        case dockerfile::MountType::kBind: {
+          ASSIGN_OR_RETURN(mount.source, MountSource(m.from, from_stage, m.source, run));
+          if (!m.read_only) {
+            // Writable, with nothing kept: a copy of its own, removed with the step.
+            std::string copy = absl::StrCat(scratch, "/mount-", i);
+            RETURN_IF_ERROR(MakeDirs(scratch));
+            (void)RemoveAll(copy);
+            RETURN_IF_ERROR_CTX(CopyTree(mount.source, copy), "copying the --mount source");
+            mount.source = copy;
+          }
+          break;
         }
-        mount.source = store_.CacheMountDir(Hex(key));
-        // A step run without the build cache starts from an empty cache too, as in BuildKit
-        // (once a build: stages running at once share what it then keeps).
-        if (req_.no_cache || NoCacheFor(run.stage)) {
-          std::lock_guard<std::mutex> lock(reset_mu_);
-          if (reset_caches_.insert(mount.source).second && PathExists(mount.source)) {
-            std::string old = absl::StrCat(mount.source, ".old-", ::getpid());
-            (void)RemoveAll(old);
-            if (::rename(mount.source.c_str(), old.c_str()) != 0) {
-              return ErrnoError("rename " + mount.source);
-            }
-            RETURN_IF_ERROR(RemoveAll(old));
-          }
-        }
-        if (!PathExists(mount.source)) {
-          // Made whole beside its place, then renamed there: a failed seed leaves no cache.
-          // Unique in the process too: stages running at once may make the same cache.
-          std::string fresh =
-              absl::StrCat(mount.source, ".new-", ::getpid(), "-", fresh_cache_seq_++);
-          (void)RemoveAll(fresh);
-          RETURN_IF_ERROR(MakeDirs(Dirname(fresh), 0755));
-          if (!m.from.empty()) {
-            ASSIGN_OR_RETURN(std::string seed, resolve_source(m.from, m.source));
-            RETURN_IF_ERROR_CTX(CopyTree(seed, fresh), "seeding the cache from ", m.from);
-          } else if (::mkdir(fresh.c_str(), 0755) != 0) {
-            return ErrnoError("mkdir " + fresh);
-          }
-          if (m.uid || m.gid) {
-            if (::lchown(fresh.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) {
-              return ErrnoError("chown " + fresh);
-            }
-          }
-          if (m.mode && ::chmod(fresh.c_str(), *m.mode & 07777) != 0) {
-            return ErrnoError("chmod " + fresh);
-          }
-          if (::rename(fresh.c_str(), mount.source.c_str()) != 0) {
-            int err = errno;
-            (void)RemoveAll(fresh);
-            // Another build made it meanwhile: use that one.
-            if (err != ENOTEMPTY && err != EEXIST) return ErrnoError("rename " + fresh, err);
-          }
-        }
-      } else if (m.type == "bind") {
-        ASSIGN_OR_RETURN(std::string source, resolve_source(m.from, m.source));
-        if (!m.read_only) {
-          // Writable, with nothing kept: a copy of its own, removed with the step.
-          std::string copy = absl::StrCat(scratch, "/mount-", index);
-          RETURN_IF_ERROR(MakeDirs(scratch));
-          (void)RemoveAll(copy);
-          RETURN_IF_ERROR_CTX(CopyTree(source, copy), "copying the --mount source");
-          source = copy;
-        }
-        mount.source = source;
-      } else {
-        return absl::UnimplementedError(absl::StrCat("--mount=type=", m.type, ": not supported"));
+        default:
+          break;  // refused above
       }
       mounts.push_back(std::move(mount));
-      ++index;
     }
     return mounts;
+  }
+
+  // The host path of `source` in the build context, a stage or an image (a bind mount's
+  // source, a cache's seed), resolved inside that root.
+  absl::StatusOr<std::string> MountSource(const std::string& from, int from_stage,
+                                          const std::string& source, const StageRun& run) {
+    std::string root = context_->dir();
+    if (!from.empty()) {
+      ASSIGN_OR_RETURN(ImageState from_state, SourceState(from, from_stage, run));
+      ASSIGN_OR_RETURN(root, Materialize(from_state));
+    }
+    UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd.valid()) return ErrnoError("open " + root);
+    ASSIGN_OR_RETURN_CTX(UniqueFd fd,
+                         OpenInRoot(root_fd.get(), source.empty() ? "." : source, O_PATH),
+                         "--mount source \"", source, "\"");
+    char real[4096];
+    std::string proc = absl::StrCat("/proc/self/fd/", fd.get());
+    ssize_t n = ::readlink(proc.c_str(), real, sizeof real - 1);
+    if (n < 0) return ErrnoError("resolve --mount source");
+    return std::string(real, n);
+  }
+
+  // A cache mount's directory: `cache-mounts/<hex of its key>` of the store, kept across
+  // builds and never part of a layer. One cache per id (default: the target) and base: uid,
+  // gid, mode and from= make caches of their own. A step run without the build cache starts
+  // from an empty cache, as in BuildKit (once a build: stages running at once share it).
+  absl::StatusOr<std::string> CacheMount(const dockerfile::RunMount& m, int from_stage,
+                                         const std::string& target, const StageRun& run) {
+    std::string key = m.id.empty() ? target : m.id;
+    if (m.uid || m.gid || m.mode) {
+      absl::StrAppend(&key, "\nowner ", m.uid.value_or(0), ":", m.gid.value_or(0), " mode ",
+                      m.mode.value_or(0755));
+    }
+    if (!m.from.empty()) {
+      ASSIGN_OR_RETURN(ImageState from_state, SourceState(m.from, from_stage, run));
+      absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
+    }
+    std::string dir = store_.CacheMountDir(Hex(key));
+    if (req_.no_cache || NoCacheFor(run.stage)) {
+      std::lock_guard<std::mutex> lock(reset_mu_);
+      if (reset_caches_.insert(dir).second && PathExists(dir)) {
+        std::string old = absl::StrCat(dir, ".old-", ::getpid());
+        (void)RemoveAll(old);
+        if (::rename(dir.c_str(), old.c_str()) != 0) return ErrnoError("rename " + dir);
+        RETURN_IF_ERROR(RemoveAll(old));
+      }
+    }
+    if (!PathExists(dir)) RETURN_IF_ERROR(MakeCacheMount(m, from_stage, dir, run));
+    return dir;
+  }
+
+  // Makes a cache directory whole beside its place (seeded from from=, with uid, gid and
+  // mode: root's, 0755 by default), then renames it there: a failed seed leaves no cache.
+  // Unique in the process too: stages running at once may make the same cache.
+  absl::Status MakeCacheMount(const dockerfile::RunMount& m, int from_stage, const std::string& dir,
+                              const StageRun& run) {
+    std::string fresh = absl::StrCat(dir, ".new-", ::getpid(), "-", fresh_cache_seq_++);
+    (void)RemoveAll(fresh);
+    RETURN_IF_ERROR(MakeDirs(Dirname(fresh), 0755));
+    if (!m.from.empty()) {
+      ASSIGN_OR_RETURN(std::string seed, MountSource(m.from, from_stage, m.source, run));
+      RETURN_IF_ERROR_CTX(CopyTree(seed, fresh), "seeding the cache from ", m.from);
+    } else if (::mkdir(fresh.c_str(), 0755) != 0) {
+      return ErrnoError("mkdir " + fresh);
+    }
+    if ((m.uid || m.gid) && ::lchown(fresh.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) {
+      return ErrnoError("chown " + fresh);
+    }
+    if (m.mode && ::chmod(fresh.c_str(), *m.mode & 07777) != 0) {
+      return ErrnoError("chmod " + fresh);
+    }
+    if (::rename(fresh.c_str(), dir.c_str()) != 0) {
+      int err = errno;
+      (void)RemoveAll(fresh);
+      // Another build made it meanwhile: use that one.
+      if (err != ENOTEMPTY && err != EEXIST) return ErrnoError("rename " + fresh, err);
+    }
+    return absl::OkStatus();
   }
 
   // The paths a step's mounts will create in its root because the image lacks them (a
@@ -981,17 +986,14 @@ class Executor {
   }
 
   // The state a COPY --from refers to: a stage of this build, or an image.
-  absl::StatusOr<ImageState> SourceState(const std::string& from, const StageRun& run) {
-    const Stage& stage = run.stage;
-    std::string lower = absl::AsciiStrToLower(from);
-    for (const Stage& s : plan_.stages) {
-      int n;
-      if ((!s.name.empty() && s.name == lower) ||
-          (absl::SimpleAtoi(from, &n) && n == s.index && s.index < stage.index)) {
-        std::optional<ImageState> done = DoneState(s.index);
-        if (!done) return absl::InternalError("source stage not built yet");
-        return *std::move(done);
-      }
+  // The state a COPY --from or a mount's from= refers to: the stage the plan resolved it to,
+  // or an image.
+  absl::StatusOr<ImageState> SourceState(const std::string& from, int from_stage,
+                                         const StageRun& run) {
+    if (from_stage >= 0) {
+      std::optional<ImageState> done = DoneState(from_stage);
+      if (!done) return absl::InternalError("source stage not built yet");
+      return *std::move(done);
     }
     return ImportImage(from, &run);
   }
@@ -1065,7 +1067,7 @@ class Executor {
       std::unique_ptr<context::BuildContext>* holder) {
     const std::string* from_flag = p.Flag("from");
     if (from_flag == nullptr) return context_.get();
-    ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, run));
+    ASSIGN_OR_RETURN(ImageState from, SourceState(*from_flag, p.from_stage, run));
     ASSIGN_OR_RETURN(std::string rootfs, Materialize(from));
     ASSIGN_OR_RETURN(*holder, context::BuildContext::OpenWithoutIgnore(rootfs));
     return holder->get();

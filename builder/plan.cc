@@ -264,6 +264,7 @@ class Planner {
           if (!expanded.ok()) return Error(node, expanded.status().message());
           auto parsed = dockerfile::ParseRunMount(*expanded);
           if (!parsed.ok()) return Error(node, parsed.status().message());
+          p.mounts.push_back(*std::move(parsed));
           v = *std::move(expanded);
           continue;
         }
@@ -416,8 +417,10 @@ class Planner {
     return absl::NotFoundError(name);
   }
 
-  // A COPY --from / RUN --mount from= source: a stage (by name or earlier index) or an image.
-  absl::Status AddSource(Stage& stage, const PlannedInstruction& p, const std::string& from) {
+  // A COPY --from / RUN --mount from= source: a stage (by name or earlier index; its index is
+  // returned) or an image (-1).
+  absl::StatusOr<int> AddSource(Stage& stage, const PlannedInstruction& p,
+                                const std::string& from) {
     auto by_name = StageByName(from);
     int index = -1;
     if (by_name.ok()) {
@@ -442,7 +445,7 @@ class Planner {
     }
     if (index < 0) {
       stage.images.push_back(from);
-      return absl::OkStatus();
+      return -1;
     }
     if (index == stage.index) {
       return Error(*p.node,
@@ -450,24 +453,25 @@ class Planner {
                                 stage.name.empty() ? std::to_string(stage.index) : stage.name));
     }
     stage.depends_on.push_back(index);
-    return absl::OkStatus();
+    return index;
   }
 
   absl::Status ResolveDependencies() {
     for (Stage& stage : stages_) {
-      for (const PlannedInstruction& p : stage.instructions) {
+      for (PlannedInstruction& p : stage.instructions) {
         if (p.instruction == "COPY") {
-          if (auto it = p.flags.find("from"); it != p.flags.end() && !it->second.empty()) {
-            RETURN_IF_ERROR(AddSource(stage, p, it->second.back()));
+          if (const std::string* from = p.Flag("from"); from != nullptr) {
+            ASSIGN_OR_RETURN(p.from_stage, AddSource(stage, p, *from));
           }
         } else if (p.instruction == "RUN") {
-          auto it = p.flags.find("mount");
-          if (it == p.flags.end()) continue;
-          for (const std::string& mount : it->second) {
-            auto m = dockerfile::ParseRunMount(mount);  // checked when planned
-            if (m.ok() && !m->from.empty() && m->type != "secret" && m->type != "ssh") {
-              RETURN_IF_ERROR(AddSource(stage, p, m->from));
+          p.mount_from_stages.assign(p.mounts.size(), -1);
+          for (size_t i = 0; i < p.mounts.size(); ++i) {
+            const dockerfile::RunMount& m = p.mounts[i];
+            if (m.from.empty() || m.type == dockerfile::MountType::kSecret ||
+                m.type == dockerfile::MountType::kSsh) {
+              continue;
             }
+            ASSIGN_OR_RETURN(p.mount_from_stages[i], AddSource(stage, p, m.from));
           }
         }
       }

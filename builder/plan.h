@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "builder/dockerfile/instructions.h"
 #include "builder/dockerfile/parser.h"
+#include "builder/dockerfile/run_mount.h"
 #include "builder/dockerfile/shell_lex.h"
 #include "nlohmann/json.hpp"
 #include "oci/platform.h"
@@ -60,6 +61,12 @@ struct PlannedInstruction {
   // leading tabs removed and variables expanded (unless the delimiter was quoted), as BuildKit
   // does; for RUN as written (the shell, or the script's interpreter, reads them).
   std::vector<std::string> heredocs;
+  // RUN: the --mount values, parsed and checked once here (in flag order).
+  std::vector<dockerfile::RunMount> mounts;
+  // The stage (its index) COPY --from names, or -1: the build context, or an image.
+  int from_stage = -1;
+  // The same for each of `mounts`' from= (-1: the build context, an image, or no from).
+  std::vector<int> mount_from_stages;
 
   // The value of flag `name` (the last, when repeated), or nullptr when not given.
   const std::string* Flag(const std::string& name) const;

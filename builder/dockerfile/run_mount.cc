@@ -155,6 +155,22 @@ absl::StatusOr<std::string> ExpandRunMount(
   return joined;
 }
 
+const char* MountTypeName(MountType type) {
+  switch (type) {
+    case MountType::kBind:
+      return "bind";
+    case MountType::kCache:
+      return "cache";
+    case MountType::kTmpfs:
+      return "tmpfs";
+    case MountType::kSecret:
+      return "secret";
+    case MountType::kSsh:
+      return "ssh";
+  }
+  return "?";
+}
+
 absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
   if (spec.size() > kMaxMountSpec) return absl::InvalidArgumentError("--mount value too long");
   ASSIGN_OR_RETURN(std::vector<std::string> fields, CsvFields(spec));
@@ -173,8 +189,8 @@ absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
         m.read_only = false;
         ro_auto = false;
       } else if (key == "required") {
-        if (m.type != "secret" && m.type != "ssh") {
-          return err("unexpected key '", key, "' for mount type '", m.type, "'");
+        if (m.type != MountType::kSecret && m.type != MountType::kSsh) {
+          return err("unexpected key '", key, "' for mount type '", MountTypeName(m.type), "'");
         }
         m.required = true;
       } else {
@@ -185,11 +201,18 @@ absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
     std::string value = field.substr(eq + 1);
     if (key == "type") {
       std::string v = absl::AsciiStrToLower(value);
-      if (v != "bind" && v != "cache" && v != "tmpfs" && v != "secret" && v != "ssh") {
+      bool known = false;
+      for (MountType t : {MountType::kBind, MountType::kCache, MountType::kTmpfs,
+                          MountType::kSecret, MountType::kSsh}) {
+        if (v == MountTypeName(t)) {
+          m.type = t;
+          known = true;
+        }
+      }
+      if (!known) {
         return err("unsupported mount type \"", value, "\"",
                    Suggest(value, {"bind", "cache", "tmpfs", "secret", "ssh"}));
       }
-      m.type = v;
     } else if (key == "from") {
       m.from = value;
     } else if (key == "source" || key == "src") {
@@ -202,14 +225,15 @@ absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
       m.read_only = (key == "readonly" || key == "ro") ? *b : !*b;
       ro_auto = false;
     } else if (key == "required") {
-      if (m.type != "secret" && m.type != "ssh") {
-        return err("unexpected key '", key, "' for mount type '", m.type, "'");
+      if (m.type != MountType::kSecret && m.type != MountType::kSsh) {
+        return err("unexpected key '", key, "' for mount type '", MountTypeName(m.type), "'");
       }
       absl::StatusOr<bool> b = ParseGoBool(value);
       if (!b.ok()) return err("invalid value for ", key, ": ", value);
       m.required = *b;
     } else if (key == "size") {
-      if (m.type != "tmpfs") return err("unexpected key '", key, "' for mount type '", m.type, "'");
+      if (m.type != MountType::kTmpfs)
+        return err("unexpected key '", key, "' for mount type '", MountTypeName(m.type), "'");
       absl::StatusOr<uint64_t> bytes = ParseRamBytes(value);
       if (!bytes.ok()) return err("invalid value for ", key, ": ", value);
       m.size = *bytes;
@@ -236,14 +260,15 @@ absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
       return err("unexpected key '", key, "' in '", field, "'", Suggest(key, AllKeys()));
     }
   }
-  bool file_info = m.type == "secret" || m.type == "ssh" || m.type == "cache";
+  bool file_info =
+      m.type == MountType::kSecret || m.type == MountType::kSsh || m.type == MountType::kCache;
   if (!file_info) {
-    if (m.mode) return err("mode not allowed for \"", m.type, "\" type mounts");
-    if (m.uid) return err("uid not allowed for \"", m.type, "\" type mounts");
-    if (m.gid) return err("gid not allowed for \"", m.type, "\" type mounts");
+    if (m.mode) return err("mode not allowed for \"", MountTypeName(m.type), "\" type mounts");
+    if (m.uid) return err("uid not allowed for \"", MountTypeName(m.type), "\" type mounts");
+    if (m.gid) return err("gid not allowed for \"", MountTypeName(m.type), "\" type mounts");
   }
-  if (ro_auto) m.read_only = !(m.type == "cache" || m.type == "tmpfs");
-  if (m.type == "secret") {
+  if (ro_auto) m.read_only = !(m.type == MountType::kCache || m.type == MountType::kTmpfs);
+  if (m.type == MountType::kSecret) {
     if (!m.from.empty()) return err("secret mount should not have a from");
     if (sharing_set) return err("secret mount should not define sharing");
     if (m.source.empty() && m.target.empty() && m.id.empty()) {
@@ -251,8 +276,8 @@ absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
     }
     if (!m.source.empty() && !m.id.empty()) return err("both source and id can't be set");
   }
-  if (sharing_set && m.type != "cache") {
-    return err("invalid cache sharing set for ", m.type, " mount");
+  if (sharing_set && m.type != MountType::kCache) {
+    return err("invalid cache sharing set for ", MountTypeName(m.type), " mount");
   }
   return m;
 }

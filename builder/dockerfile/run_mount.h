@@ -17,8 +17,13 @@ namespace kiln::builder::dockerfile {
 
 inline constexpr size_t kMaxMountSpec = 4096;
 
+enum class MountType { kBind, kCache, kTmpfs, kSecret, kSsh };
+
+// "bind", "cache", ...: as the Dockerfile spells it.
+const char* MountTypeName(MountType type);
+
 struct RunMount {
-  std::string type = "bind";
+  MountType type = MountType::kBind;
   std::string target;
   std::string source;  // a path in `from` (default: its root); secret: the secret's id
   std::string from;    // bind, cache: a stage or image; empty: the build context (cache: empty)

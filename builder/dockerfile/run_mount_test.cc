@@ -8,11 +8,11 @@ namespace {
 TEST(RunMountTest, Defaults) {
   auto bind = ParseRunMount("target=/src");
   ASSERT_TRUE(bind.ok()) << bind.status();
-  EXPECT_EQ(bind->type, "bind");
+  EXPECT_EQ(bind->type, MountType::kBind);
   EXPECT_TRUE(bind->read_only);
   auto cache = ParseRunMount("type=cache,target=/root/.cache,id=pip,sharing=locked");
   ASSERT_TRUE(cache.ok()) << cache.status();
-  EXPECT_EQ(cache->type, "cache");
+  EXPECT_EQ(cache->type, MountType::kCache);
   EXPECT_EQ(cache->id, "pip");
   EXPECT_FALSE(cache->read_only);
   EXPECT_EQ(cache->sharing, "locked");
