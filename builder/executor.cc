@@ -382,8 +382,6 @@ class Executor {
     const Stage& stage = run.stage;
     ASSIGN_OR_RETURN(ImageState state, Base(run));
     std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
-    const bool filtered = NoCacheFor(stage);
-    const bool no_cache = req_.no_cache || filtered;
     for (const PlannedInstruction& p : stage.instructions) {
       if (failed_) return absl::CancelledError("another stage failed");
       ++run.step;
@@ -393,70 +391,91 @@ class Executor {
         e.stage = label;
         e.text = text;
       });
-      if (p.instruction == "ARG") {
-        for (const std::string& a : p.args) {
-          std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
-          if (a.find('=') != std::string::npos) run.args[kv.first] = kv.second;
-          std::vector<std::string>& names = run.arg_names;
-          if (std::find(names.begin(), names.end(), kv.first) == names.end()) {
-            names.push_back(kv.first);
-          }
-        }
-      }
-      ASSIGN_OR_RETURN_CTX(std::string key, StepKey(run, state, p), df_.filename, ":", p.line, ": ",
-                           p.instruction);
-      auto start = std::chrono::steady_clock::now();
-      auto execute = [&]() -> absl::Status {
-        absl::Status s = Execute(p, run, &state);
-        if (s.ok()) return s;
-        return Annotate(ImagePaths(run, s),
-                        absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
-      };
-      // A metadata step only changes the config, which is quick to redo from the state in
-      // hand: its record just says the step was done (and, under the no-cache filter, the key
-      // it passed on), so records cost what a step changes, not the whole config each.
-      const bool metadata = IsMetadataStep(p);
-      if (!no_cache && metadata) {
-        if (std::optional<std::string> passed_on = LoadMarker(key); passed_on) {
-          RETURN_IF_ERROR(execute());
-          state.key = *passed_on;
-          ++steps_cached_;
-          Event(&run, BuildEvent::Kind::kStepCached);
-          continue;
-        }
-      }
-      if (!no_cache) {
-        if (auto hit = LoadCache(key); hit) {
-          state = std::move(*hit);
-          ++steps_cached_;
-          Event(&run, BuildEvent::Kind::kStepCached);
-          continue;
-        }
-      }
-      std::string link_key;
-      if (LinkReusable(p)) {
-        ASSIGN_OR_RETURN_CTX(link_key, StepKey(run, state, p, /*link=*/true), df_.filename, ":",
-                             p.line, ": ", p.instruction);
-        if (!no_cache && ReuseLinkedLayer(link_key, CreatedBy(p, state.config.config), &state)) {
-          state.key = key;
-          RETURN_IF_ERROR(SaveCache(key, state));
-          ++steps_cached_;
-          Event(&run, BuildEvent::Kind::kStepCached);
-          continue;
-        }
-      }
-      size_t layers_before = state.layers.size();
-      RETURN_IF_ERROR(execute());
-      // A step run under the no-cache filter passes on a key of what it made, so what builds
-      // on it runs again only if that changed.
-      state.key = filtered ? ContentKey(key, state) : key;
-      RETURN_IF_ERROR(metadata ? SaveMarker(key, state.key) : SaveCache(key, state));
-      if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
-      ++steps_run_;
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Event(&run, BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
+      if (p.instruction == "ARG") DeclareArgs(p, run);
+      RETURN_IF_ERROR(Step(p, run, state));
     }
     return state;
+  }
+
+  // An ARG's names and default values join the stage's build args.
+  static void DeclareArgs(const PlannedInstruction& p, StageRun& run) {
+    for (const std::string& a : p.args) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(a, absl::MaxSplits('=', 1));
+      if (a.find('=') != std::string::npos) run.args[kv.first] = kv.second;
+      std::vector<std::string>& names = run.arg_names;
+      if (std::find(names.begin(), names.end(), kv.first) == names.end()) {
+        names.push_back(kv.first);
+      }
+    }
+  }
+
+  // One step: restored from the build cache when it can be, else executed and recorded.
+  absl::Status Step(const PlannedInstruction& p, StageRun& run, ImageState& state) {
+    const bool filtered = NoCacheFor(run.stage);
+    const bool no_cache = req_.no_cache || filtered;
+    auto annotate = [&](const absl::Status& s) {
+      return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+    };
+    absl::StatusOr<std::string> key = StepKey(run, state, p);
+    if (!key.ok()) return annotate(key.status());
+    auto start = std::chrono::steady_clock::now();
+    std::string link_key;  // COPY --link: the key of its layer on any base
+    if (!no_cache) {
+      ASSIGN_OR_RETURN(bool hit, FromCache(p, run, *key, &link_key, state));
+      if (hit) {
+        ++steps_cached_;
+        Event(&run, BuildEvent::Kind::kStepCached);
+        return absl::OkStatus();
+      }
+    }
+    if (link_key.empty() && LinkReusable(p)) {
+      absl::StatusOr<std::string> k = StepKey(run, state, p, /*link=*/true);
+      if (!k.ok()) return annotate(k.status());
+      link_key = *k;
+    }
+    size_t layers_before = state.layers.size();
+    if (absl::Status s = Execute(p, run, &state); !s.ok()) return annotate(ImagePaths(run, s));
+    // A step run under the no-cache filter passes on a key of what it made, so what builds
+    // on it runs again only if that changed.
+    state.key = filtered ? ContentKey(*key, state) : *key;
+    RETURN_IF_ERROR(IsMetadataStep(p) ? SaveMarker(*key, state.key) : SaveCache(*key, state));
+    if (!link_key.empty()) RETURN_IF_ERROR(SaveLinkedLayer(link_key, state, layers_before));
+    ++steps_run_;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Event(&run, BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
+    return absl::OkStatus();
+  }
+
+  // The step's result from the build cache, if it has one. A metadata step only changes the
+  // config, which is quick to redo from the state in hand: its record (a marker) just says
+  // the step was done (and, under the no-cache filter, the key it passed on), so records cost
+  // what a step changes, not the whole config each. A COPY --link layer made on another base
+  // is reused through its link record (`link_key`, computed on the way, is kept for the
+  // record a miss writes).
+  absl::StatusOr<bool> FromCache(const PlannedInstruction& p, StageRun& run, const std::string& key,
+                                 std::string* link_key, ImageState& state) {
+    if (IsMetadataStep(p)) {
+      std::optional<std::string> passed_on = LoadMarker(key);
+      if (!passed_on) return false;
+      if (absl::Status s = Execute(p, run, &state); !s.ok()) {
+        return Annotate(s, absl::StrCat(df_.filename, ":", p.line, ": ", p.instruction));
+      }
+      state.key = *passed_on;
+      return true;
+    }
+    if (std::optional<ImageState> hit = LoadCache(key); hit) {
+      state = std::move(*hit);
+      return true;
+    }
+    if (!LinkReusable(p)) return false;
+    ASSIGN_OR_RETURN_CTX(*link_key, StepKey(run, state, p, /*link=*/true), df_.filename, ":",
+                         p.line, ": ", p.instruction);
+    if (ReuseLinkedLayer(*link_key, CreatedBy(p, state.config.config), &state)) {
+      state.key = key;
+      RETURN_IF_ERROR(SaveCache(key, state));
+      return true;
+    }
+    return false;
   }
 
   // A message of the build (`run` null) or of a stage's current step.
@@ -899,25 +918,38 @@ class Executor {
     spec.gid = user.gid;
     spec.groups = user.groups;
     spec.cwd = c.working_dir.empty() ? "/" : c.working_dir;
-    std::map<std::string, std::string> env;
-    // Proxy build arguments reach every RUN without a declaration (and stay out of its key).
-    for (const auto& [k, v] : req_.build_args) {
-      if (IsProxyArg(k)) env[k] = v;
+    // Proxy build arguments stay out of the step's key (they are not in run.args).
+    spec.env = RunEnvironment(req_.build_args, run.args, c.env, user.home);
+    std::deque<std::string> tail;
+    ASSIGN_OR_RETURN(sandbox::SandboxResult result, RunWithOutput(run, spec, &tail));
+    if (result.exit_code != 0) {
+      if (std::optional<std::string> oom = resources->OutOfMemory()) {
+        return absl::ResourceExhaustedError(*oom);
+      }
+      resources.reset();
+      return absl::AbortedError(
+          absl::StrCat("process ", dockerfile::GoQuote(absl::StrJoin(spec.argv, " ")),
+                       " did not complete successfully: exit code: ", result.exit_code,
+                       tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
     }
-    for (const auto& [k, v] : run.args) env[k] = v;
-    for (const std::string& e : c.env) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
-      env[kv.first] = kv.second;
-    }
-    if (!env.count("PATH")) env["PATH"] = oci::kDefaultPath;
-    if (!env.count("HOME")) env["HOME"] = user.home;
-    for (const auto& [k, v] : env) spec.env.push_back(absl::StrCat(k, "=", v));
+    resources.reset();  // the network and cgroup go back before the layer is written
+    (void)RemoveAll(dir + "/mounts");
+    RemoveMountStubs(stubs, spec.upper_dir);
+    return CommitDiff(run, spec.upper_dir, /*overlay=*/true, RunCreatedBy(argv, BuildArgs(run, c)),
+                      state);
+  }
 
+  // Runs the step's process with its stdout and stderr read line by line into kStepOutput
+  // events (on a thread of its own, so a chatty step never blocks); `tail` keeps the last ten
+  // lines for the error message.
+  absl::StatusOr<sandbox::SandboxResult> RunWithOutput(const StageRun& run,
+                                                       sandbox::SandboxSpec& spec,
+                                                       std::deque<std::string>* tail_out) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
     UniqueFd read_end(fds[0]), write_end(fds[1]);
     spec.stdout_fd = spec.stderr_fd = write_end.get();
-    std::deque<std::string> tail;
+    std::deque<std::string>& tail = *tail_out;
     std::thread reader([&] {
       std::string partial;
       char buf[4096];
@@ -939,25 +971,10 @@ class Executor {
         tail.push_back(partial);
       }
     });
-    auto result = sandbox::RunInSandbox(spec);
+    absl::StatusOr<sandbox::SandboxResult> result = sandbox::RunInSandbox(spec);
     write_end.Reset();
     reader.join();
-    RETURN_IF_ERROR(result.status());
-    if (result->exit_code != 0) {
-      if (std::optional<std::string> oom = resources->OutOfMemory()) {
-        return absl::ResourceExhaustedError(*oom);
-      }
-      resources.reset();
-      return absl::AbortedError(
-          absl::StrCat("process ", dockerfile::GoQuote(absl::StrJoin(spec.argv, " ")),
-                       " did not complete successfully: exit code: ", result->exit_code,
-                       tail.empty() ? "" : "; last output:\n  " + absl::StrJoin(tail, "\n  ")));
-    }
-    resources.reset();  // the network and cgroup go back before the layer is written
-    (void)RemoveAll(dir + "/mounts");
-    RemoveMountStubs(stubs, spec.upper_dir);
-    return CommitDiff(run, spec.upper_dir, /*overlay=*/true, RunCreatedBy(argv, BuildArgs(run, c)),
-                      state);
+    return result;
   }
 
   // WORKDIR sets the working directory and, as BuildKit does, makes it when the image lacks it

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "builder/dockerfile/parser.h"
@@ -72,6 +73,26 @@ absl::StatusOr<RunCommand> CommandOf(const PlannedInstruction& p, const oci::Con
   } else {
     out.argv = ShellCommand(c, p.args.empty() ? "" : p.args[0]);
   }
+  return out;
+}
+
+std::vector<std::string> RunEnvironment(const std::map<std::string, std::string>& build_args,
+                                        const std::map<std::string, std::string>& stage_args,
+                                        const std::vector<std::string>& image_env,
+                                        const std::string& home) {
+  std::map<std::string, std::string> env;
+  for (const auto& [k, v] : build_args) {
+    if (IsProxyArg(k)) env[k] = v;
+  }
+  for (const auto& [k, v] : stage_args) env[k] = v;
+  for (const std::string& e : image_env) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(e, absl::MaxSplits('=', 1));
+    env[kv.first] = kv.second;
+  }
+  if (!env.count("PATH")) env["PATH"] = oci::kDefaultPath;
+  if (!env.count("HOME")) env["HOME"] = home;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(absl::StrCat(k, "=", v));
   return out;
 }
 

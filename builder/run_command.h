@@ -3,6 +3,7 @@
 #ifndef KILN_BUILDER_RUN_COMMAND_H_
 #define KILN_BUILDER_RUN_COMMAND_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ std::vector<std::string> ShellCommand(const oci::ContainerConfig& c, const std::
 // else with the shell. cmd <<EOF ...: the shell gets the command line with the heredocs after
 // it and feeds them to the command itself (expansion, <<- and fd numbers as in any script).
 absl::StatusOr<RunCommand> CommandOf(const PlannedInstruction& p, const oci::ContainerConfig& c);
+
+// A RUN's environment ("K=V", sorted by name): the proxy build arguments (which reach every
+// RUN without a declaration), the stage's ARG values, then the image's ENV, which wins; PATH
+// defaults to oci::kDefaultPath and HOME to the user's home.
+std::vector<std::string> RunEnvironment(const std::map<std::string, std::string>& build_args,
+                                        const std::map<std::string, std::string>& stage_args,
+                                        const std::vector<std::string>& image_env,
+                                        const std::string& home);
 
 }  // namespace kiln::builder
 

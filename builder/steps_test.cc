@@ -120,5 +120,15 @@ TEST(RunCommandTest, AnEmptyShebangIsAnError) {
   EXPECT_FALSE(CommandOf(steps.back(), {}).ok());
 }
 
+TEST(RunEnvironmentTest, ImageEnvWinsOverArgsAndProxiesNeedNoDeclaration) {
+  std::vector<std::string> env =
+      RunEnvironment({{"HTTP_PROXY", "http://p:3128"}, {"UNDECLARED", "x"}},
+                     {{"A", "arg"}, {"B", "arg"}}, {"B=env", "PATH=/bin"}, "/home/u");
+  EXPECT_EQ(env,
+            (Strings{"A=arg", "B=env", "HOME=/home/u", "HTTP_PROXY=http://p:3128", "PATH=/bin"}));
+  env = RunEnvironment({}, {}, {}, "/root");
+  EXPECT_EQ(env, (Strings{"HOME=/root", std::string("PATH=") + oci::kDefaultPath}));
+}
+
 }  // namespace
 }  // namespace kiln::builder
