@@ -157,6 +157,14 @@ class Executor {
     for (const auto& [k, v] : req_.labels) final_state.config.config.labels[k] = v;
     ASSIGN_OR_RETURN(Descriptor top, Commit(final_state));
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
+    RETURN_IF_ERROR(WriteOutputs(top));
+    result_.manifest_digest = top.digest;
+    return result_;
+  }
+
+ private:
+  // --output locations and, with --push, every tag's registry.
+  absl::Status WriteOutputs(const Descriptor& top) {
     std::vector<std::string> outputs = req_.outputs;
     if (req_.push) {
       for (const std::string& tag : req_.tags) {
@@ -172,11 +180,9 @@ class Executor {
                            "writing ", output);
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
     }
-    result_.manifest_digest = top.digest;
-    return result_;
+    return absl::OkStatus();
   }
 
- private:
   // What RUN steps get; the Dockerfile's own RUN --network/--security flags are checked
   // against the build's entitlements before any step runs.
   absl::Status PrepareSandboxes() {

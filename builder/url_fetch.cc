@@ -10,14 +10,74 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/io.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "oci/hashing.h"
 #include "registry/http.h"
 
 namespace kiln::builder {
 namespace {
 
 constexpr int kMaxRedirects = 10;
+
+// Hashes with an OpenSSL digest of any algorithm (a --checksum's sha512), passing data on.
+class EvpWriter : public Writer {
+ public:
+  explicit EvpWriter(Writer* next) : next_(next), ctx_(nullptr, EVP_MD_CTX_free) {}
+  absl::Status Init(const std::string& algorithm) {
+    const EVP_MD* md = EVP_get_digestbyname(algorithm.c_str());
+    if (md == nullptr) return absl::InvalidArgumentError("unsupported digest algorithm");
+    ctx_.reset(EVP_MD_CTX_new());
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1) {
+      return absl::InternalError("EVP_DigestInit_ex failed");
+    }
+    algorithm_ = algorithm;
+    return absl::OkStatus();
+  }
+  absl::Status Write(absl::string_view data) override {
+    EVP_DigestUpdate(ctx_.get(), data.data(), data.size());
+    return next_->Write(data);
+  }
+  // "algorithm:hex".
+  std::string Finish() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_.get(), md, &len);
+    return absl::StrCat(
+        algorithm_, ":",
+        absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), len)));
+  }
+
+ private:
+  Writer* next_;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+  std::string algorithm_;
+};
+
+// The name a download gets: the last segment of the URL's path (empty when it has none).
+std::string FileNameOf(const std::string& url) {
+  std::string p = url.substr(url.find("://") + 3);
+  p = p.substr(0, p.find_first_of("?#"));
+  size_t slash = p.find('/');
+  std::string url_path = slash == std::string::npos ? "" : p.substr(slash);
+  return url_path.substr(url_path.rfind('/') + 1);
+}
+
+// Copies the body to `to`, failing past kMaxUrlDownload bytes.
+absl::Status SaveBody(Reader& body, Writer& to) {
+  int64_t total = 0;
+  std::string buf(256 << 10, '\0');
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, body.Read(buf.data(), buf.size()));
+    if (n == 0) return absl::OkStatus();
+    total += n;
+    if (total > kMaxUrlDownload) {
+      return absl::ResourceExhaustedError(absl::StrCat("larger than ", kMaxUrlDownload, " bytes"));
+    }
+    RETURN_IF_ERROR(to.Write(absl::string_view(buf.data(), n)));
+  }
+}
 
 }  // namespace
 
@@ -44,63 +104,27 @@ absl::StatusOr<FetchedUrl> FetchUrl(const std::string& url, const std::string& p
   }
   FetchedUrl out;
   out.path = path;
-  std::string p = url.substr(url.find("://") + 3);
-  p = p.substr(0, p.find_first_of("?#"));
-  size_t slash = p.find('/');
-  std::string url_path = slash == std::string::npos ? "" : p.substr(slash);
-  out.file_name = url_path.substr(url_path.rfind('/') + 1);
+  out.file_name = FileNameOf(url);
   absl::Time t;
   std::string err;
   if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", r->Header("last-modified"), &t, &err)) {
     out.last_modified = absl::ToUnixSeconds(t);
   }
-
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoError(absl::StrCat("creating ", path));
-  oci::Sha256 hash;
+  FdWriter file(fd.get());
+  oci::HashingWriter sha256(&file);
   // A --checksum of another algorithm (sha512) is checked with a hash of its own.
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> other(nullptr, EVP_MD_CTX_free);
-  if (checksum && want_algorithm != "sha256") {
-    const EVP_MD* md = EVP_get_digestbyname(want_algorithm.c_str());
-    if (md == nullptr) return absl::InvalidArgumentError("unsupported digest algorithm");
-    other.reset(EVP_MD_CTX_new());
-    if (!other || EVP_DigestInit_ex(other.get(), md, nullptr) != 1) {
-      return absl::InternalError("EVP_DigestInit_ex failed");
-    }
+  EvpWriter other(&sha256);
+  const bool other_hash = checksum && want_algorithm != "sha256";
+  if (other_hash) RETURN_IF_ERROR(other.Init(want_algorithm));
+  absl::Status saved = SaveBody(*r, other_hash ? static_cast<Writer&>(other) : sha256);
+  if (!saved.ok()) {
+    ::unlink(path.c_str());
+    return Annotate(saved, absl::StrCat("downloading ", url));
   }
-  int64_t total = 0;
-  std::string buf(256 << 10, '\0');
-  while (true) {
-    ASSIGN_OR_RETURN_CTX(size_t n, r->Read(buf.data(), buf.size()), "downloading ", url);
-    if (n == 0) break;
-    total += n;
-    if (total > kMaxUrlDownload) {
-      ::unlink(path.c_str());
-      return absl::ResourceExhaustedError(
-          absl::StrCat("downloading ", url, ": larger than ", kMaxUrlDownload, " bytes"));
-    }
-    hash.Update(absl::string_view(buf.data(), n));
-    if (other) EVP_DigestUpdate(other.get(), buf.data(), n);
-    size_t off = 0;
-    while (off < n) {
-      ssize_t w = ::write(fd.get(), buf.data() + off, n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        ::unlink(path.c_str());
-        return ErrnoError(absl::StrCat("writing ", path));
-      }
-      off += w;
-    }
-  }
-  out.digest = hash.Finish();
-  std::string got = out.digest.str();
-  if (other) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(other.get(), md, &len);
-    got = absl::StrCat(want_algorithm, ":",
-                       absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), len)));
-  }
+  out.digest = sha256.Finish();
+  std::string got = other_hash ? other.Finish() : out.digest.str();
   if (checksum && *checksum != got) {
     ::unlink(path.c_str());
     return absl::DataLossError(

@@ -2,32 +2,9 @@
 
 #include "base/status_macros.h"
 #include "base/threaded_writer.h"
+#include "oci/hashing.h"
 
 namespace kiln::layers {
-namespace {
-
-// Hashes and counts what passes through to `next`.
-class HashingWriter : public Writer {
- public:
-  HashingWriter(Writer* next, const std::function<void(uint64_t)>& on_progress)
-      : next_(next), on_progress_(on_progress) {}
-  absl::Status Write(absl::string_view data) override {
-    hash_.Update(data);
-    size_ += data.size();
-    if (on_progress_) on_progress_(size_);
-    return next_->Write(data);
-  }
-  oci::Digest Finish() { return hash_.Finish(); }
-  uint64_t size() const { return size_; }
-
- private:
-  Writer* next_;
-  const std::function<void(uint64_t)>& on_progress_;
-  oci::Sha256 hash_;
-  uint64_t size_ = 0;
-};
-
-}  // namespace
 
 absl::StatusOr<Layer> CreateLayer(const std::string& dir, const LayerOptions& options,
                                   const BlobStore& store) {
@@ -37,7 +14,7 @@ absl::StatusOr<Layer> CreateLayer(const std::string& dir, const LayerOptions& op
   Layer layer;
   {
     ThreadedWriter async(compressor.get());
-    HashingWriter tar_hash(&async, options.on_progress);
+    oci::HashingWriter tar_hash(&async, options.on_progress);
     absl::Status status = WriteLayerTar(dir, options.tar, &tar_hash);
     absl::Status closed = async.Close();
     RETURN_IF_ERROR(status);

@@ -11,27 +11,9 @@
 #include "base/status_macros.h"
 #include "layers/compression.h"
 #include "layers/extract.h"
+#include "oci/hashing.h"
 
 namespace kiln::layers {
-namespace {
-
-// Hashes what passes through (the uncompressed tar: its DiffID).
-class HashingReader : public Reader {
- public:
-  explicit HashingReader(std::unique_ptr<Reader> in) : in_(std::move(in)) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    ASSIGN_OR_RETURN(size_t k, in_->Read(buf, n));
-    hash_.Update(absl::string_view(buf, k));
-    return k;
-  }
-  oci::Digest Finish() { return hash_.Finish(); }
-
- private:
-  std::unique_ptr<Reader> in_;
-  oci::Sha256 hash_;
-};
-
-}  // namespace
 
 absl::StatusOr<std::string> Snapshots::Get(const BlobStore& blobs, const oci::Descriptor& layer,
                                            const oci::Digest& diff_id) const {
@@ -43,7 +25,7 @@ absl::StatusOr<std::string> Snapshots::Get(const BlobStore& blobs, const oci::De
   RETURN_IF_ERROR(MakeDirs(target));
   ASSIGN_OR_RETURN(auto blob, blobs.Open(layer.digest, layer.size));
   ASSIGN_OR_RETURN(auto plain, NewDecompressor(std::move(blob)));
-  HashingReader tar(std::move(plain));
+  oci::HashingReader tar(std::move(plain));  // the uncompressed tar: its DiffID
   ExtractOptions options;
   options.whiteouts = WhiteoutMode::kOverlay;
   // Device nodes need real root; a rootless snapshot goes without them, as a step's /dev is

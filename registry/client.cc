@@ -249,6 +249,45 @@ absl::Status Registry::Ping() {
   return Annotate(first_error, absl::StrCat("cannot reach registry ", domain_));
 }
 
+namespace {
+
+// The token request for `scopes`: GET with Basic credentials (or none), or the OAuth2
+// refresh-token POST when the credential is an identity token.
+HttpRequest TokenRequest(const std::string& realm, const std::string& service,
+                         const Credential& cred, const std::vector<std::string>& scopes) {
+  HttpRequest req;
+  if (!cred.identity_token.empty()) {
+    req.method = "POST";
+    req.url = realm;
+    std::string form = absl::StrCat("grant_type=refresh_token&client_id=kiln&refresh_token=",
+                                    UrlEncode(cred.identity_token));
+    if (!service.empty()) absl::StrAppend(&form, "&service=", UrlEncode(service));
+    if (!scopes.empty()) absl::StrAppend(&form, "&scope=", UrlEncode(absl::StrJoin(scopes, " ")));
+    req.body = form;
+    req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    return req;
+  }
+  std::string url = realm;
+  char sep = realm.find('?') == std::string::npos ? '?' : '&';
+  if (!service.empty()) {
+    absl::StrAppend(&url, std::string(1, sep), "service=", UrlEncode(service));
+    sep = '&';
+  }
+  for (const std::string& s : scopes) {
+    absl::StrAppend(&url, std::string(1, sep), "scope=", UrlEncode(s));
+    sep = '&';
+  }
+  req.url = url;
+  if (!cred.username.empty()) {
+    req.headers.emplace_back(
+        "Authorization", absl::StrCat("Basic ", absl::Base64Escape(absl::StrCat(cred.username, ":",
+                                                                                cred.password))));
+  }
+  return req;
+}
+
+}  // namespace
+
 absl::StatusOr<Registry::Token> Registry::FetchToken(const Challenge& ch,
                                                      const std::vector<std::string>& scopes) {
   std::string realm = ch.Param("realm");
@@ -261,37 +300,9 @@ absl::StatusOr<Registry::Token> Registry::FetchToken(const Challenge& ch,
     return absl::FailedPreconditionError(absl::StrCat(domain_, " names a plain-http token realm ",
                                                       realm, " (use --tls-verify=false to allow)"));
   }
-  HttpRequest req;
+  HttpRequest req =
+      TokenRequest(realm, ch.Param("service"), credential_.value_or(Credential{}), scopes);
   req.tls = TlsFor(UrlHostPort(realm), options_);
-  std::string service = ch.Param("service");
-  const Credential cred = credential_.value_or(Credential{});
-  if (!cred.identity_token.empty()) {
-    req.method = "POST";
-    req.url = realm;
-    std::string form = absl::StrCat("grant_type=refresh_token&client_id=kiln&refresh_token=",
-                                    UrlEncode(cred.identity_token));
-    if (!service.empty()) absl::StrAppend(&form, "&service=", UrlEncode(service));
-    if (!scopes.empty()) absl::StrAppend(&form, "&scope=", UrlEncode(absl::StrJoin(scopes, " ")));
-    req.body = form;
-    req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-  } else {
-    std::string url = realm;
-    char sep = realm.find('?') == std::string::npos ? '?' : '&';
-    if (!service.empty()) {
-      absl::StrAppend(&url, std::string(1, sep), "service=", UrlEncode(service));
-      sep = '&';
-    }
-    for (const std::string& s : scopes) {
-      absl::StrAppend(&url, std::string(1, sep), "scope=", UrlEncode(s));
-      sep = '&';
-    }
-    req.url = url;
-    if (!cred.username.empty()) {
-      req.headers.emplace_back("Authorization",
-                               absl::StrCat("Basic ", absl::Base64Escape(absl::StrCat(
-                                                          cred.username, ":", cred.password))));
-    }
-  }
   absl::StatusOr<std::unique_ptr<HttpResponse>> r =
       SendRetrying(req, /*retry_connection_errors=*/true);
   if (!r.ok()) return Annotate(r.status(), absl::StrCat("fetching a token from ", realm));
@@ -304,6 +315,11 @@ absl::StatusOr<Registry::Token> Registry::FetchToken(const Challenge& ch,
     }
     return s;
   }
+  return ParseToken(body);
+}
+
+// {"token": …} or {"access_token": …}, with "expires_in" seconds (default 60, at most a day).
+absl::StatusOr<Registry::Token> Registry::ParseToken(const std::string& body) const {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   Token t;
   if (j.is_object()) {

@@ -127,6 +127,7 @@ class Registry {
   absl::StatusOr<std::string> AuthorizationFor(const std::vector<std::string>& scopes,
                                                bool refresh);
   absl::StatusOr<Token> FetchToken(const Challenge& ch, const std::vector<std::string>& scopes);
+  absl::StatusOr<Token> ParseToken(const std::string& body) const;
   // The response's Location resolved against the URL that sent it.
   std::string ResolveLocation(const HttpResponse& r) const;
   // Follows redirects; hops to the registry itself keep their credentials.

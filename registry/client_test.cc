@@ -323,6 +323,26 @@ TEST_F(ClientTest, FetchesOneTokenPerScopeAndSendsItOnlyToTheRegistry) {
   EXPECT_EQ(token_requests, 1);
 }
 
+TEST_F(ClientTest, AnIdentityTokenIsExchangedByTheRefreshTokenPost) {
+  RegistryOptions o;
+  o.transport = fake_;
+  o.credential = Credential{"", "", "refresh-me"};
+  o.retry.sleep = [](absl::Duration) {};
+  auto reg = Registry::Connect("reg.test", o);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  std::string data = Blob(10);
+  Put(data);
+  ASSERT_EQ(ReadAll(**reg, DescriptorOf(data)).value_or(""), data);
+  int posts = 0;
+  for (const auto& s : fake_->seen) {
+    if (!absl::StartsWith(s.url, kRealm)) continue;
+    EXPECT_EQ(s.method, "POST");
+    EXPECT_EQ(s.authorization, "");  // the refresh token goes in the form, not a header
+    ++posts;
+  }
+  EXPECT_EQ(posts, 1);
+}
+
 TEST_F(ClientTest, A401RefreshesTheTokenOnceThenReportsUnauthenticated) {
   auto reg = Connect();
   std::string data = Blob(10);
