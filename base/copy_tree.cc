@@ -23,6 +23,7 @@ absl::Status Errno(const std::string& what, int err = errno) {
 class Copier {
  public:
   // Copies `name` in `src_dir` to `to_name` in `dst_dir`; `shown` names it in errors.
+  // Long by design: one branch per file type, each with its metadata copy beside it.
   absl::Status Entry(int src_dir, const std::string& name, int dst_dir, const std::string& to_name,
                      const std::string& shown) {
     if (++entries_ > kMaxCopyTreeEntries) {

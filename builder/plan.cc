@@ -233,6 +233,8 @@ class Planner {
     return AddInstruction(ins[0]);
   }
 
+  // Long by design: one pass over an instruction's expansion rules in BuildKit's order (flags,
+  // args, heredocs, checks); split, the order would be spread over several functions.
   absl::Status AddInstruction(const Instruction& ins) {
     const Node& node = *ins.node;
     Stage& stage = stages_.back();

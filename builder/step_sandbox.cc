@@ -197,6 +197,8 @@ std::optional<std::string> StepResources::OutOfMemory() const {
                       memory ? absl::StrCat("limit ", FormatBytes(*memory)) : "no limit set", ")");
 }
 
+// Long by design: each wall of the sandbox is set up once here, in the order they depend on each
+// other.
 absl::StatusOr<std::unique_ptr<StepSandboxes>> StepSandboxes::Create(const SandboxOptions& options,
                                                                      const std::string& work_dir) {
   std::unique_ptr<StepSandboxes> s(new StepSandboxes());

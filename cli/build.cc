@@ -152,6 +152,7 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
 
 }  // namespace
 
+// Long by design: the build verb's flag table, one line per flag.
 void AddBuildCommand(CLI::App& app, Globals& g) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* cmd = app.add_subcommand("build", "Build an image from a Dockerfile");

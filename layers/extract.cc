@@ -102,6 +102,8 @@ class Extractor {
     return absl::DataLossError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
   }
 
+  // Long by design: one branch per tar entry type; each branch's safety checks (in-root
+  // resolution, no following links) stay next to the syscall they guard.
   absl::Status ExtractEntry(struct archive_entry* entry, const std::string& name) {
     if (name.size() > kMaxPathLength) return absl::InvalidArgumentError("path too long");
     ASSIGN_OR_RETURN(std::string rel, CleanMemberPath(name));

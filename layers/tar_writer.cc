@@ -176,6 +176,8 @@ class TarWalker {
     return WriteHeader(e.get(), path);
   }
 
+  // Long by design: one directory's entries in sorted order with each type's header fields;
+  // split, the reproducibility rules would be spread apart.
   absl::Status WalkDir(int dirfd, const std::string& rel) {
     ASSIGN_OR_RETURN(std::vector<Child> children, ListChildren(dirfd, rel));
     for (const Child& c : children) {

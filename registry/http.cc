@@ -261,6 +261,7 @@ void HttpClient::Release(std::unique_ptr<Handle> h) {
   if (shared_->pool.size() < 16) shared_->pool.push_back(std::move(h));
 }
 
+// Long by design: the curl options of one transfer, set in one place.
 absl::StatusOr<std::unique_ptr<HttpResponse>> HttpClient::Send(const HttpRequest& request) {
   if (!absl::StartsWith(request.url, "https://") && !absl::StartsWith(request.url, "http://")) {
     return absl::InvalidArgumentError(absl::StrCat("not an http(s) URL: ", request.url));

@@ -181,6 +181,8 @@ absl::StatusOr<UniqueFd> BuildContext::OpenEntry(const ContextEntry& entry) cons
   return OpenInRoot(root_.get(), entry.path, O_RDONLY);
 }
 
+// Long by design: the walk, the stat-keyed digest cache and the hashed record format belong
+// together: the record format is the cache key.
 absl::StatusOr<oci::Digest> BuildContext::DigestOf(const std::vector<std::string>& sources,
                                                    FileDigests* known) const {
   struct Source {

@@ -145,6 +145,8 @@ bool IsValidStageName(absl::string_view name) {
   return true;
 }
 
+// Long by design: a table of per-instruction argument rules written as code, one short branch
+// each.
 absl::Status CheckArgs(const Dockerfile& df, const Node& node, const Instruction& ins) {
   const std::string& n = ins.name;
   const auto& args = node.args;

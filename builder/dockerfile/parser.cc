@@ -271,6 +271,8 @@ absl::StatusOr<std::optional<std::vector<std::string>>> ParseJsonArray(absl::str
 
 absl::Status ParseLine(absl::string_view line, char escape, Node* node, int depth);
 
+// Long by design: one case per instruction argument form (JSON, key=value, heredoc, shell), as
+// BuildKit's dispatch table.
 absl::Status ParseArgs(absl::string_view rest, char escape, Node* node, int depth) {
   const std::string& k = node->keyword;
   auto maybe_json = [&](bool to_list) -> absl::Status {
@@ -460,6 +462,8 @@ absl::Status Dockerfile::ErrorAt(int line, int column, absl::string_view message
   return absl::InvalidArgumentError(text);
 }
 
+// Long by design: the line-continuation, directive, comment and heredoc state machine, which must
+// see every line in one loop.
 absl::StatusOr<Dockerfile> Parse(absl::string_view content, absl::string_view filename) {
   Dockerfile df;
   df.filename = std::string(filename);

@@ -171,6 +171,8 @@ const char* MountTypeName(MountType type) {
   return "?";
 }
 
+// Long by design: one branch per key, as BuildKit's parser has it, so each of its error messages
+// sits beside the key it concerns.
 absl::StatusOr<RunMount> ParseRunMount(absl::string_view spec) {
   if (spec.size() > kMaxMountSpec) return absl::InvalidArgumentError("--mount value too long");
   ASSIGN_OR_RETURN(std::vector<std::string> fields, CsvFields(spec));

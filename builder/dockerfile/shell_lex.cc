@@ -207,6 +207,7 @@ class Processor {
     return name;
   }
 
+  // Long by design: one case per ${...} operator of BuildKit's lexer, in its order.
   absl::StatusOr<std::string> Dollar() {
     Next();
     if (Peek() != '{') {

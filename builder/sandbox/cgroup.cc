@@ -140,6 +140,8 @@ absl::StatusOr<int64_t> ParseMemorySize(absl::string_view text, absl::string_vie
   return static_cast<int64_t>(number * multiplier);
 }
 
+// Long by design: reads /proc/self/cgroup and mountinfo once for both cgroup versions and every
+// controller.
 std::unique_ptr<Cgroups> Cgroups::Detect(const std::string& proc_dir) {
   std::unique_ptr<Cgroups> c(new Cgroups());
   auto cgroup_text = ReadFile(proc_dir + "/cgroup", 1 << 20);

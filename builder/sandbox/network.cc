@@ -69,6 +69,8 @@ NetworkPool::~NetworkPool() {
   }
 }
 
+// Long by design: starting slirp4netns is one handshake (namespace, process, ready pipe,
+// addresses) whose failure paths share cleanup.
 absl::StatusOr<std::unique_ptr<NetworkPool::Network>> NetworkPool::Start() {
   // slirp4netns makes the step's tap device; rootless, the user itself must be able to open
   // the tun device for that (Debian's udev rules make it crw-rw-rw-).

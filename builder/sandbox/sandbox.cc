@@ -94,6 +94,8 @@ bool HostCgroupsAreUnified() {
 }
 
 // Everything the processes after clone() need, as strings and buffers made here.
+// Long by design: every path, descriptor and buffer the child uses is prepared here before clone,
+// in the order the child consumes them; kept whole so that order can be read top to bottom.
 absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   c->spec = &spec;
   c->root = spec.root_mount;
@@ -239,6 +241,8 @@ const std::vector<std::string>& ReadOnlyPaths() {
   return *paths;
 }
 
+// Long by design: clone, cgroup migration, id maps and wait form one handshake with the child;
+// split, the error paths that must kill the child would be spread apart.
 absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("no command to run");
   RETURN_IF_ERROR(MakeDirs(spec.root_mount));

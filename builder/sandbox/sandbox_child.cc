@@ -340,6 +340,8 @@ void DropCapabilities(const ChildPlan& c) {
   if (syscall(SYS_capset, &header, data) != 0) Fail(c, "set capabilities", errno);
 }
 
+// Long by design: the child's setup sequence (mounts, pivot_root, capabilities, ids, seccomp,
+// exec) must run in exactly this order; it is the security argument and is read as one list.
 int Pid1Main(void* arg) {
   const ChildPlan& c = *static_cast<ChildPlan*>(arg);
   const SandboxSpec& spec = *c.spec;
