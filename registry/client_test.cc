@@ -287,6 +287,20 @@ class ClientTest : public ::testing::Test {
     return ReadAllFrom(*r, 1 << 30);
   }
 
+  // Pushes `data` as `d`, counting how often the source is opened.
+  static absl::Status Push(Registry& reg, const oci::Descriptor& d, const std::string& data,
+                           int* opens = nullptr) {
+    return reg.PushBlob("lib/app", d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
+      if (opens != nullptr) ++*opens;
+      return std::unique_ptr<Reader>(new StringReader(data));
+    });
+  }
+
+  // The PATCH of the second 1000-byte chunk.
+  static bool IsSecondChunk(const HttpRequest& r) {
+    return r.method == "PATCH" && absl::StartsWith(HeaderOf(r, "content-range"), "1000-");
+  }
+
   // An intercept that answers `method` requests whose URL contains `part` with `status`.
   static FakeRegistry::Intercept Fail(std::string method, std::string part, long status,
                                       Headers headers = {}) {
@@ -476,9 +490,7 @@ TEST_F(ClientTest, SmallBlobsGoInOnePut) {
   auto reg = Connect();
   std::string data = Blob(2000);
   oci::Descriptor d = DescriptorOf(data);
-  absl::Status s = reg->PushBlob("lib/app", d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
-    return std::unique_ptr<Reader>(new StringReader(data));
-  });
+  absl::Status s = Push(*reg, d, data);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(fake_->blobs[d.digest.str()], data);
   EXPECT_EQ(fake_->Count("POST", "/blobs/uploads/"), 1);
@@ -508,17 +520,12 @@ TEST_F(ClientTest, AChunkedUploadResumesFromTheRegistrysOffset) {
   // The second chunk fails after the registry kept none of it.
   fake_->intercepts.push_back(
       [](const HttpRequest& r) -> std::optional<absl::StatusOr<std::unique_ptr<HttpResponse>>> {
-        if (r.method != "PATCH" || !absl::StartsWith(HeaderOf(r, "content-range"), "1000-")) {
-          return std::nullopt;
-        }
+        if (!IsSecondChunk(r)) return std::nullopt;
         return absl::StatusOr<std::unique_ptr<HttpResponse>>(
             absl::UnavailableError("connection reset by peer"));
       });
   int opens = 0;
-  absl::Status s = reg->PushBlob("lib/app", d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
-    ++opens;
-    return std::unique_ptr<Reader>(new StringReader(data));
-  });
+  absl::Status s = Push(*reg, d, data, &opens);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(fake_->blobs[d.digest.str()], data);
   EXPECT_EQ(opens, 2);
@@ -539,15 +546,11 @@ TEST_F(ClientTest, AForgottenUploadSessionStartsAgain) {
   oci::Descriptor d = DescriptorOf(data);
   fake_->intercepts.push_back(
       [&](const HttpRequest& r) -> std::optional<absl::StatusOr<std::unique_ptr<HttpResponse>>> {
-        if (r.method != "PATCH" || !absl::StartsWith(HeaderOf(r, "content-range"), "1000-")) {
-          return std::nullopt;
-        }
+        if (!IsSecondChunk(r)) return std::nullopt;
         fake_->uploads.clear();  // the registry restarted and lost its sessions
         return absl::StatusOr<std::unique_ptr<HttpResponse>>(FakeRegistry::Reply(503, r.url));
       });
-  absl::Status s = reg->PushBlob("lib/app", d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
-    return std::unique_ptr<Reader>(new StringReader(data));
-  });
+  absl::Status s = Push(*reg, d, data);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(fake_->blobs[d.digest.str()], data);
   EXPECT_EQ(fake_->Count("POST", "/blobs/uploads/"), 2);
