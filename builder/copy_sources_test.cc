@@ -14,8 +14,14 @@ namespace {
 using context::ContextEntry;
 using Kind = CopyAction::Kind;
 
-ContextEntry Dir(std::string path) { return {std::move(path), S_IFDIR | 0755}; }
-ContextEntry File(std::string path) { return {std::move(path), S_IFREG | 0644}; }
+ContextEntry Entry(std::string path, mode_t mode) {
+  ContextEntry e;
+  e.path = std::move(path);
+  e.mode = mode;
+  return e;
+}
+ContextEntry Dir(std::string path) { return Entry(std::move(path), S_IFDIR | 0755); }
+ContextEntry File(std::string path) { return Entry(std::move(path), S_IFREG | 0644); }
 
 // "kind path -> target" for each action.
 std::vector<std::string> Show(const std::vector<CopyAction>& actions) {

@@ -32,7 +32,8 @@ class DiffWriterTest : public ::testing::Test {
   }
 
   DiffWriter Writer(std::optional<dockerfile::FileMode> chmod = std::nullopt) {
-    return DiffWriter({.diff = diff_, .owner = me_, .chmod = chmod, .image = &*image_});
+    return DiffWriter(
+        {.diff = diff_, .owner = me_, .chmod = chmod, .keep_owners = false, .image = &*image_});
   }
 
   static mode_t ModeOf(const std::string& path) {

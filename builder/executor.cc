@@ -350,7 +350,7 @@ class Executor {
           if (failed_) return;
         }
         slots.acquire();
-        StageRun run{stage, first_step};
+        StageRun run{stage, first_step, {}, {}};
         absl::StatusOr<ImageState> state = RunStage(run);
         slots.release();
         {
@@ -1002,7 +1002,11 @@ class Executor {
                      }));
     std::string diff = absl::StrCat(work_, "/step-", run.step, "/diff");
     RETURN_IF_ERROR(MakeDirs(diff));
-    DiffWriter writer({.diff = diff, .owner = user, .image = &image});
+    DiffWriter writer({.diff = diff,
+                       .owner = user,
+                       .chmod = std::nullopt,
+                       .keep_owners = false,
+                       .image = &image});
     RETURN_IF_ERROR(writer.MakeDir(c.working_dir, 0755, /*keep_source_owner=*/false));
     RETURN_IF_ERROR(CommitDiff(run, diff, /*overlay=*/false, text, state));
     return RemoveAll(diff);
