@@ -28,6 +28,7 @@ constexpr size_t kMaxErrorBody = 64 << 10;
 constexpr size_t kMaxTokenBody = 1 << 20;
 constexpr size_t kMaxTagPage = 4 << 20;
 constexpr size_t kMaxTags = 100000;
+constexpr int kMaxTagPages = 1000;
 constexpr int kMaxRedirects = 5;
 // Upload sessions started again when a registry forgets one.
 constexpr int kMaxUploadRestarts = 3;
@@ -768,6 +769,11 @@ absl::StatusOr<std::vector<std::string>> Registry::ListTags(const std::string& r
   std::vector<std::string> tags;
   std::string url = absl::StrCat(base_url_, "/v2/", repo, "/tags/list?n=", page_size);
   for (int page = 0; !url.empty(); ++page) {
+    // A registry that sends empty pages each naming another must not keep kiln forever.
+    if (page >= kMaxTagPages) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("tags of ", domain_, "/", repo, ": more than ", kMaxTagPages, " pages"));
+    }
     Call call;
     call.request.url = url;
     call.scopes = {PullScope(repo)};
