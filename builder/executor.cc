@@ -1149,10 +1149,11 @@ class Executor {
     if (IsUrl(source)) return CopyUrl(p, source, target, writer);
     if (absl::StartsWith(source, "<<")) return CopyHeredoc(p, source, target, writer);
     const context::DockerIgnore* exclude = target.exclude ? &*target.exclude : nullptr;
+    const bool parents = p.BoolFlag("parents");
     std::vector<CopyAction> actions;
     ASSIGN_OR_RETURN(std::vector<context::ContextEntry> entries,
-                     ctx.Select(p.BoolFlag("parents") ? ParentsBase(source) : source));
-    if (p.BoolFlag("parents")) {
+                     ctx.Select(parents ? ParentsBase(source) : source));
+    if (parents) {
       ASSIGN_OR_RETURN(actions, SelectParentsCopies(entries, source, target.dest, exclude));
     } else {
       actions = SelectCopies(entries, source, target.dest, target.dest_is_dir, exclude);

@@ -267,6 +267,7 @@ class Planner {
           auto parsed = dockerfile::ParseRunMount(*expanded);
           if (!parsed.ok()) return Error(node, parsed.status().message());
           p.mounts.push_back(*std::move(parsed));
+          p.mount_from_stages.push_back(-1);  // resolved with the stages
           v = *std::move(expanded);
           continue;
         }
@@ -466,7 +467,6 @@ class Planner {
             ASSIGN_OR_RETURN(p.from_stage, AddSource(stage, p, *from));
           }
         } else if (p.instruction == "RUN") {
-          p.mount_from_stages.assign(p.mounts.size(), -1);
           for (size_t i = 0; i < p.mounts.size(); ++i) {
             const dockerfile::RunMount& m = p.mounts[i];
             if (m.from.empty() || m.type == dockerfile::MountType::kSecret ||

@@ -1,6 +1,5 @@
 #include "layers/blob_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>

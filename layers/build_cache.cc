@@ -1,7 +1,5 @@
 #include "layers/build_cache.h"
 
-#include <dirent.h>
-
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"

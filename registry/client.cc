@@ -789,14 +789,14 @@ absl::StatusOr<std::vector<std::string>> Registry::ListTags(const std::string& r
       }
     }
     if (tags.size() > kMaxTags) return absl::ResourceExhaustedError(what + ": too many tags");
+    const std::string page_url = url;
     url.clear();
     // Link: </v2/x/tags/list?last=a&n=1000>; rel="next"
     for (const std::string& link : r->HeaderValues("link")) {
       if (!absl::StrContains(link, "rel=\"next\"")) continue;
       size_t lt = link.find('<'), gt = link.find('>');
       if (lt == std::string::npos || gt == std::string::npos || gt < lt) continue;
-      std::string next = link.substr(lt + 1, gt - lt - 1);
-      url = absl::StartsWith(next, "/") ? base_url_ + next : next;
+      url = ResolveUrl(page_url, link.substr(lt + 1, gt - lt - 1));
       if (UrlOrigin(url) != base_url_) url.clear();  // never follow pagination off the registry
     }
   }

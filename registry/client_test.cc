@@ -503,9 +503,7 @@ TEST_F(ClientTest, ASourceThatDoesNotMatchItsDigestIsRefused) {
   std::string data = Blob(2000);
   oci::Descriptor d = DescriptorOf(data);
   std::string other = Blob(1999) + "?";
-  absl::Status s = reg->PushBlob("lib/app", d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
-    return std::unique_ptr<Reader>(new StringReader(other));
-  });
+  absl::Status s = Push(*reg, d, other);
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "digest mismatch")) << s;
   EXPECT_EQ(fake_->blobs.count(d.digest.str()), 0u);

@@ -368,7 +368,10 @@ bool IsRedirect(long status) {
 }
 
 std::string ResolveUrl(absl::string_view base, absl::string_view location) {
-  if (absl::StartsWith(location, "http://") || absl::StartsWith(location, "https://")) {
+  // "scheme://...": absolute, whatever the scheme (the caller decides what it accepts).
+  size_t scheme_end = location.find("://");
+  if (scheme_end != absl::string_view::npos && scheme_end > 0 &&
+      location.substr(0, scheme_end).find_first_of("/?#") == absl::string_view::npos) {
     return std::string(location);
   }
   std::string origin = UrlOrigin(base);
@@ -389,8 +392,8 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> FollowRedirects(
     std::string location = response->Header("location");
     if (location.empty()) return absl::UnavailableError("a redirect without a Location");
     std::string url = ResolveUrl(current, location);
-    if (UrlOrigin(url).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("a redirect to a bad URL \"", location, "\""));
+    if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
+      return absl::InvalidArgumentError(absl::StrCat("a redirect to a non-http URL \"", url, "\""));
     }
     if (absl::StartsWith(url, "http://") && absl::StartsWith(current, "https://")) {
       return absl::PermissionDeniedError(

@@ -122,7 +122,8 @@ absl::StatusOr<std::unique_ptr<HttpResponse>> FollowRedirects(
     std::unique_ptr<HttpResponse> response, const HttpRequest& request, int max_hops,
     const std::function<absl::StatusOr<std::unique_ptr<HttpResponse>>(const HttpRequest&)>& send);
 
-// `location` (absolute, origin-relative "/x" or path-relative "x") resolved against `base`.
+// `location` (absolute "scheme://...", origin-relative "/x" or path-relative "x") resolved
+// against `base`.
 std::string ResolveUrl(absl::string_view base, absl::string_view location);
 
 // The "scheme://host[:port]" part of a URL ("" if it has no scheme).

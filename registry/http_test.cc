@@ -76,6 +76,9 @@ TEST(FollowRedirectsTest, RefusesDowngradesLoopsAndMissingLocations) {
   EXPECT_EQ(loop.sent.size(), 3u);
   ScriptedTransport none({{302, ""}});
   EXPECT_TRUE(absl::IsUnavailable(Follow(none, req, 5).status()));
+  ScriptedTransport ftp({{302, "ftp://r.test/x"}});
+  EXPECT_TRUE(absl::IsInvalidArgument(Follow(ftp, req, 5).status()));
+  EXPECT_EQ(ftp.sent.size(), 1u);
   // Plain http to https is an upgrade, and allowed.
   HttpRequest plain;
   plain.url = "http://r.test/x";

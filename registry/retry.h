@@ -30,9 +30,9 @@ struct RetryPolicy {
   void Wait(int attempt, const HttpResponse* response) const;
 
   using SendFn = std::function<absl::StatusOr<std::unique_ptr<HttpResponse>>()>;
-  // Calls `send` until it returns a response whose status is not transient (returned as is,
-  // even then when the attempts are spent) or, with `retry_connection_errors`, until a
-  // connection failure is not Unavailable.
+  // Calls `send` until its response's status is not transient, or its error is not a
+  // connection failure (Unavailable) it may retry (`retry_connection_errors`), or the attempts
+  // are spent; returns that last result as it came.
   absl::StatusOr<std::unique_ptr<HttpResponse>> Send(const SendFn& send,
                                                      bool retry_connection_errors) const;
 };
@@ -43,7 +43,6 @@ class RetryBudget {
   explicit RetryBudget(const RetryPolicy& policy) : policy_(policy) {}
   // True, after the policy's wait, if `s` is transient (Unavailable) and attempts are left.
   bool Again(const absl::Status& s);
-  int failures() const { return failures_; }
 
  private:
   const RetryPolicy& policy_;
