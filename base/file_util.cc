@@ -70,6 +70,11 @@ std::string Dirname(absl::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
+std::string Basename(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1));
+}
+
 absl::Status WriteFileInPlace(const std::string& path, absl::string_view data, bool create,
                               int mode) {
   int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);

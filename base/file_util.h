@@ -44,6 +44,8 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
 
 // The directory part of `path` ("." when it has none).
 std::string Dirname(absl::string_view path);
+// The last segment of `path` (all of it when it has no '/').
+std::string Basename(absl::string_view path);
 
 // Creates a fresh directory named `prefix` + random suffix, e.g. "/tmp/kiln-XXXXXX".
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);

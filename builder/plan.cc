@@ -13,6 +13,7 @@
 #include "builder/dockerfile/file_mode.h"
 #include "builder/dockerfile/quote.h"
 #include "builder/dockerfile/run_mount.h"
+#include "builder/secrets.h"
 #include "oci/image_config.h"
 
 namespace kiln::builder {
@@ -67,6 +68,7 @@ class Planner {
   absl::StatusOr<Plan> Run() {
     RETURN_IF_ERROR(CheckSyntax());
     ASSIGN_OR_RETURN(std::vector<Instruction> all, dockerfile::CheckInstructions(df_));
+    WarnSecretNames(all);
     AddPlatformArgs("TARGET", options_.target_platform, &meta_);
     AddPlatformArgs("BUILD", options_.build_platform, &meta_);
     // The stage being built, for stages that declare it.
@@ -96,6 +98,24 @@ class Planner {
   }
 
  private:
+  // ARG and ENV names that look like secrets (builder/secrets.h): their values stay in the
+  // image, so the warning points to --secret.
+  void WarnSecretNames(const std::vector<Instruction>& all) {
+    std::set<std::string> warned;
+    for (const Instruction& ins : all) {
+      if (ins.name != "ARG" && ins.name != "ENV") continue;
+      const std::vector<std::string>& args = ins.node->args;
+      for (size_t i = 0; i < args.size(); i += ins.name == "ENV" ? 3 : 1) {
+        std::string name =
+            args[i].substr(0, ins.name == "ARG" ? args[i].find('=') : args[i].size());
+        if (LooksLikeSecret(name) && warned.insert(name).second) {
+          warnings_.push_back(absl::StrCat(df_.filename, ":", ins.node->start_line, ": ",
+                                           SecretNameWarning(ins.name, name)));
+        }
+      }
+    }
+  }
+
   absl::Status Error(const Node& node, absl::string_view message) {
     return df_.ErrorAt(node.start_line, node.column, message);
   }
@@ -503,6 +523,7 @@ class Planner {
 
   absl::StatusOr<Plan> Finish() {
     Plan plan;
+    plan.warnings = warnings_;
     plan.target = static_cast<int>(stages_.size()) - 1;
     if (!options_.target.empty()) {
       auto t = StageByName(options_.target);
@@ -546,6 +567,7 @@ class Planner {
   Env meta_;
   std::set<std::string> declared_meta_;
   std::set<std::string> used_build_args_;
+  std::vector<std::string> warnings_;
   Env stage_args_;
   Env env_;  // see SetStageEnv
   std::vector<Stage> stages_;

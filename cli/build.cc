@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "builder/executor.h"
+#include "builder/secrets.h"
 #include "cli/build_output.h"
 #include "cli/build_progress.h"
 #include "cli/common.h"
@@ -26,7 +27,7 @@ namespace {
 struct BuildOptions {
   std::string context = ".";
   std::string file;
-  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter;
+  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets;
   std::string target, network = "default", userns = "private", compression = "gzip",
                       progress = "auto";
   builder::SandboxOptions sandbox;
@@ -110,6 +111,16 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
       it != req.build_args.end() && !it->second.empty()) {
     req.sandbox.hostname = it->second;
   }
+  for (const std::string& spec : o.secrets) {
+    RETURN_IF_ERROR(builder::AddSecret(
+        spec,
+        [](const std::string& name) -> std::optional<std::string> {
+          const char* v = std::getenv(name.c_str());
+          if (v == nullptr) return std::nullopt;
+          return std::string(v);
+        },
+        &req.secrets));
+  }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
   for (const std::string& tag : o.tags) {
@@ -161,6 +172,10 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--build-arg", o->build_args, "KEY=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--secret", o->secrets,
+                  "id=ID[,src=FILE|,env=VAR]: a secret for RUN --mount=type=secret, never kept "
+                  "in the image or the cache (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--target", o->target, "Stage to build (default: the last)");
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);

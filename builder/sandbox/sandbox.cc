@@ -167,6 +167,7 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
     for (const std::string& p : MaskedPaths()) c->masked.push_back(p.substr(1));
     for (const std::string& p : ReadOnlyPaths()) c->read_only.push_back(p.substr(1));
   }
+  uint64_t files_bytes = 0;
   for (const SandboxMount& m : spec.mounts) {
     if (m.target.empty() || m.target[0] != '/') {
       return absl::InvalidArgumentError(
@@ -179,7 +180,16 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
                 !S_ISDIR(st.st_mode);
     plan.tmpfs_options = "mode=755";
     if (m.size > 0) absl::StrAppend(&plan.tmpfs_options, ",size=", m.size);
+    if (m.type == SandboxMount::Type::kFile) {
+      plan.file = true;
+      c->files_dir = c->step_dir + "/files";
+      plan.file_path = absl::StrCat(c->files_dir, "/", c->mount_plans.size());
+      files_bytes += m.data.size() + 4096;
+    }
     c->mount_plans.push_back(std::move(plan));
+  }
+  if (!c->files_dir.empty()) {
+    c->files_tmpfs_options = absl::StrCat("mode=700,size=", files_bytes + 4096);
   }
   c->mount_tree_fds.resize(spec.mounts.size(), -1);
   c->cwd_prefixes = Prefixes(spec.cwd, /*with_last=*/true);

@@ -34,14 +34,18 @@ class SeccompFilter;
 class StepCgroup;
 class StepUserNamespace;
 
-// A mount a step asks for (RUN --mount): a host directory or file bound in, or a tmpfs.
+// A mount a step asks for (RUN --mount): a host directory or file bound in, a tmpfs, or a
+// file of given bytes (a secret). A kFile is written on a tmpfs in the step's own mount
+// namespace and bound read-only: it is never on a disk, and the host never sees the mount.
 struct SandboxMount {
-  enum class Type { kBind, kTmpfs };
+  enum class Type { kBind, kTmpfs, kFile };
   Type type = Type::kBind;
   std::string source;  // kBind: a host path, symlinks already resolved
   std::string target;  // absolute, inside the root; missing directories are created there
   bool read_only = false;
-  uint64_t size = 0;  // kTmpfs: its size in bytes (0: the kernel's default)
+  uint64_t size = 0;                       // kTmpfs: its size in bytes (0: the kernel's default)
+  std::string data;                        // kFile: its content
+  uint32_t mode = 0400, uid = 0, gid = 0;  // kFile: as the step sees it
 };
 
 struct SandboxRlimit {

@@ -129,6 +129,38 @@ void MountOverlay(const ChildPlan& c) {
   CHECK_SYS(c, chdir("/"), "chdir /");
 }
 
+// Writes the kFile mounts (secrets) on a tmpfs of this mount namespace only and keeps
+// detached read-only copies of them; the tmpfs itself is then let go, so the files live only
+// as long as the copies.
+void CloneFiles(const ChildPlan& c) {
+  mkdir(c.files_dir.c_str(), 0700);
+  CHECK_SYS(c,
+            mount("tmpfs", c.files_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  c.files_tmpfs_options.c_str()),
+            "mount the secrets' tmpfs");
+  int* fds = const_cast<int*>(c.mount_tree_fds.data());
+  for (size_t i = 0; i < c.spec->mounts.size(); ++i) {
+    const SandboxMount& m = c.spec->mounts[i];
+    if (m.type != SandboxMount::Type::kFile) continue;
+    const char* path = c.mount_plans[i].file_path.c_str();
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) Fail(c, "write a secret", errno);
+    for (size_t done = 0; done < m.data.size();) {
+      ssize_t n = write(fd, m.data.data() + done, m.data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) Fail(c, "write a secret", errno);
+      done += n;
+    }
+    CHECK_SYS(c, fchown(fd, m.uid, m.gid), "chown a secret");
+    CHECK_SYS(c, fchmod(fd, m.mode & 07777), "chmod a secret");
+    close(fd);
+    fds[i] = CloneTree(c, path,
+                       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                       "clone a secret");
+  }
+  CHECK_SYS(c, umount2(c.files_dir.c_str(), MNT_DETACH), "let go of the secrets' tmpfs");
+}
+
 // Detached copies of the RUN --mount sources, made while the host's paths are visible and
 // kiln still has the privileges an idmapped mount needs; PID 1 attaches them inside the root.
 void CloneBindSources(const ChildPlan& c) {
@@ -151,6 +183,7 @@ void CloneBindSources(const ChildPlan& c) {
     uint64_t attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (m.read_only ? MOUNT_ATTR_RDONLY : 0);
     fds[i] = CloneTree(c, m.source.c_str(), attrs, "clone a RUN --mount source");
   }
+  if (!c.files_dir.empty()) CloneFiles(c);
 }
 
 void EnsureFile(const std::string& path) {

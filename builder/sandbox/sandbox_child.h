@@ -51,7 +51,11 @@ struct ChildPlan {
     std::vector<std::string> prefixes;  // "/a", "/a/b", ... of the target's parents
     bool file = false;                  // bind of a file: the target is a file
     std::string tmpfs_options;          // tmpfs: "mode=755[,size=N]", made before the clone
+    std::string file_path;              // kFile: where it is written, in `files_dir`
   };
+  // kFile mounts: the directory of the step's own where a tmpfs for them is mounted (in the
+  // intermediate's mount namespace) and its options; empty when there are none.
+  std::string files_dir, files_tmpfs_options;
   std::vector<MountPlan> mount_plans;
   std::vector<int> mount_tree_fds;  // scratch: detached copies of bind sources
   int etc_tree_fds[2] = {-1, -1};   // scratch: resolv.conf and hosts, likewise

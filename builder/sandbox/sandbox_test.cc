@@ -166,6 +166,36 @@ TEST_P(SandboxTest, BindAndTmpfsMounts) {
   EXPECT_TRUE(PathExists(upper_ + "/made"));
 }
 
+// A kFile (a secret) is its bytes, with its mode and owner, read-only and not executable;
+// nothing of it is on the host's disk or left in the step's changes but the empty mount point.
+TEST_P(SandboxTest, FileMountsAreReadOnlyWithTheirModeAndOwner) {
+  SandboxSpec spec;
+  SandboxMount secret;
+  secret.type = SandboxMount::Type::kFile;
+  secret.target = "/run/secrets/tok";
+  secret.data = "s3cr3t-bytes";
+  secret.mode = 0440;
+  secret.uid = 1000;
+  secret.gid = 1001;
+  SandboxMount other = secret;
+  other.target = "/etc/other";
+  other.data = "#!/bin/sh\necho ran\n";
+  other.mode = 0755;
+  other.uid = other.gid = 0;
+  spec.mounts = {secret, other};
+  std::string out = Run(
+      "cat /run/secrets/tok; echo; stat -c '%a %u:%g' /run/secrets/tok; "
+      "(echo x > /run/secrets/tok) 2>/dev/null || echo ro; /etc/other 2>/dev/null || echo noexec; "
+      "grep -c ' /run/secrets/tok ' /proc/self/mounts",
+      spec);
+  EXPECT_EQ(out, "s3cr3t-bytes\n440 1000:1001\nro\nnoexec\n1\n");
+  std::string files = Dirname(upper_) + "/files";
+  EXPECT_EQ(ReadFile("/proc/self/mounts", 1 << 20)->find(files), std::string::npos);
+  EXPECT_TRUE(!PathExists(files) || ListDir(files)->empty());  // only the mount point, empty
+  auto stub = ReadFile(upper_ + "/run/secrets/tok", 100);
+  EXPECT_TRUE(stub.ok() && stub->empty());  // the empty mount point kiln removes after
+}
+
 TEST_P(SandboxTest, ManyLayersWithLongPaths) {
   // 500 lower directories (overlayfs's limit) with 120-byte paths: far more than fit in one
   // page of options.

@@ -360,7 +360,7 @@ ok "gc keeps the build cache; gc --build-cache drops it"
 
 
 # RUN --mount: a cache directory kept across builds and out of the image, a tmpfs, read-only
-# binds of a stage's file and of the build context; secrets are one clear error.
+# binds of a stage's file and of the build context; ssh is one clear error.
 mkdir -p "$WORK/mnt/data"
 echo ctx-file >"$WORK/mnt/data/f"
 cat >"$WORK/mnt/Dockerfile" <<'XEOF'
@@ -395,9 +395,9 @@ grep -A1 'type=tmpfs' "$WORK/mnt2.log" | grep -q CACHED || fail "an unrelated st
 "$KILN" copy mnt:3 "oci:$WORK/mnt-out:3" >/dev/null 2>&1
 umoci raw unpack --image "$WORK/mnt-out:3" "$WORK/mnt3" >/dev/null
 [ "$(cat "$WORK/mnt3/count")" = 1 ] || fail "--no-cache kept the cache mount: $(cat "$WORK/mnt3/count")"
-printf 'FROM base:1\nRUN --mount=type=secret,id=token cat /run/secrets/token\n' >"$WORK/mnt/Dockerfile.secret"
-expect_fail 1 'Dockerfile.secret:2: RUN: --mount=type=secret: not supported' \
-  "$KILN" build -q -f "$WORK/mnt/Dockerfile.secret" "$WORK/mnt"
+printf 'FROM base:1\nRUN --mount=type=ssh ssh-add -l\n' >"$WORK/mnt/Dockerfile.ssh"
+expect_fail 1 'Dockerfile.ssh:2: RUN: --mount=type=ssh: not supported' \
+  "$KILN" build -q -f "$WORK/mnt/Dockerfile.ssh" "$WORK/mnt"
 ok "RUN --mount: cache, tmpfs and read-only binds of stages and the context"
 
 # Build-cache records cost what a step changes: 3,000 ENV lines leave records of a few

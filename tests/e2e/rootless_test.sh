@@ -78,14 +78,18 @@ FROM app:1
 USER root
 RUN rm -rf /srv/app && mkdir /srv/app && echo fresh > /srv/app/only
 RUN ls /srv/app > /listing
+RUN --mount=type=secret,id=tok,uid=1000 sh -c 'cat /run/secrets/tok > /secret-copy; stat -c %u /run/secrets/tok > /secret-owner'
 EOF
+printf 'rootless-secret' >"$HOMES/opq/token"
 chmod -R a+rX "$HOMES/opq"
-as "$with_ids" build -t opq:1 "$HOMES/opq" >/dev/null 2>"$WORK/opq.log" || fail "opaque build: $(tail -3 "$WORK/opq.log")"
+as "$with_ids" build --secret "id=tok,src=$HOMES/opq/token" -t opq:1 "$HOMES/opq" >/dev/null 2>"$WORK/opq.log" || fail "opaque build: $(tail -3 "$WORK/opq.log")"
 as "$with_ids" copy opq:1 "oci:$HOMES/$with_ids/opq:1" >/dev/null
 umoci unpack --image "$HOMES/$with_ids/opq:1" "$WORK/opq" >/dev/null
 [ "$(cat "$WORK/opq/rootfs/listing")" = only ] || fail "RUN saw the old directory: $(cat "$WORK/opq/rootfs/listing")"
 [ "$(ls "$WORK/opq/rootfs/srv/app")" = only ] || fail "opaque directory lost: $(ls "$WORK/opq/rootfs/srv/app")"
-ok "a directory replaced in a rootless RUN is opaque in the layer and to later steps"
+[ "$(cat "$WORK/opq/rootfs/secret-copy")" = rootless-secret ] && [ "$(cat "$WORK/opq/rootfs/secret-owner")" = 1000 ] \
+  && [ ! -e "$WORK/opq/rootfs/run/secrets" ] || fail "rootless secret mount: $(cat "$WORK/opq/rootfs/secret-owner")"
+ok "a directory replaced in a rootless RUN is opaque in the layer and to later steps; secrets mount rootless"
 
 # Isolation holds rootless, with the host network (host /sys, read-only) and without.
 mkdir -p "$HOMES/iso"

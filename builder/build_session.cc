@@ -1,0 +1,252 @@
+#include "builder/build_session.h"
+
+#include <dirent.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/status_macros.h"
+#include "layers/extract.h"
+#include "layers/image_commit.h"
+#include "layers/layer_writer.h"
+#include "layers/layout_transport.h"
+#include "oci/reference.h"
+#include "transfer/transports.h"
+
+namespace kiln::builder {
+namespace {
+
+using oci::Descriptor;
+
+bool DirIsEmpty(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return true;
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+std::string Hex(absl::string_view text) { return oci::Digest::Of(text).hex(); }
+
+}  // namespace
+
+BuildSession::BuildSession(layers::Store& store, const BuildRequest& request,
+                           const ProgressFn& progress)
+    : store_(store),
+      req_(request),
+      progress_(progress),
+      created_(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                absl::FromUnixSeconds(request.source_date_epoch),
+                                absl::UTCTimeZone())),
+      snapshots_(store.root()) {}
+
+BuildSession::~BuildSession() { work_dir_.reset(); }  // while the sandboxes are still there
+
+absl::Status BuildSession::Open(const std::string& dockerfile) {
+  ASSIGN_OR_RETURN(context_, context::BuildContext::Open(req_.context_dir, dockerfile));
+  ASSIGN_OR_RETURN(std::string run_dir, store_.RunDir());
+  ASSIGN_OR_RETURN(TempDir work, TempDir::Create(run_dir + "/build-"));
+  work_dir_.emplace(std::move(work));
+  work_ = work_dir_->path();
+  return absl::OkStatus();
+}
+
+std::string BuildSession::StepDir(const StageRun& run) const {
+  return absl::StrCat(work_, "/step-", run.step);
+}
+
+void BuildSession::SetSandboxes(std::unique_ptr<StepSandboxes> sandboxes) {
+  sandboxes_ = std::move(sandboxes);
+}
+
+std::string BuildSession::SandboxKey(const PlannedInstruction& p) const {
+  if (p.instruction != "RUN" || sandboxes_ == nullptr) return "";
+  auto network = sandboxes_->NetworkFor(p.flags);
+  auto insecure = sandboxes_->InsecureFor(p.flags);
+  return absl::StrCat(" network=", network.ok() ? static_cast<int>(*network) : -1,
+                      insecure.ok() && *insecure ? " insecure" : "");
+}
+
+bool BuildSession::NoCacheFilter(const Stage& stage) const {
+  for (const std::string& f : req_.no_cache_filter) {
+    if ((!stage.name.empty() && absl::AsciiStrToLower(f) == stage.name) ||
+        f == absl::StrCat(stage.index)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void BuildSession::Event(const StageRun* run, BuildEvent::Kind kind,
+                         const std::function<void(BuildEvent&)>& fill) const {
+  BuildEvent e;
+  e.kind = kind;
+  e.step = run != nullptr ? run->step : 0;
+  if (fill) fill(e);
+  progress_(e);
+}
+
+void BuildSession::Message(const std::string& text, const StageRun* run) const {
+  Event(run, BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
+}
+
+absl::StatusOr<ImageState> BuildSession::ImportImage(const std::string& name, const StageRun* run) {
+  std::lock_guard<std::mutex> lock(import_mu_);
+  if (auto it = imported_.find(name); it != imported_.end()) return it->second;
+  ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
+  std::unique_ptr<layers::ImageSource> source;
+  if (loc.transport == transfer::Transport::kStore) {
+    auto desc = store_.Resolve(name);
+    if (!desc.ok() || req_.pull) {
+      // Not in the store: a registry image, pulled once into the store under its name.
+      ASSIGN_OR_RETURN(desc, PullBase(name, run));
+    }
+    source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
+  } else {
+    ASSIGN_OR_RETURN(source, transfer::OpenImageSource(loc, &store_, req_.transport));
+    auto sink = layers::NewBlobStoreDestination(&store_.blobs(),
+                                                [](const Descriptor&) { return absl::OkStatus(); });
+    layers::CopyOptions copy;
+    copy.platform = oci::Platform::Host();
+    RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *sink, copy).status(), "importing ", name);
+  }
+  ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, oci::Platform::Host()),
+                       "base image ", name);
+  if (image.config.diff_ids.size() != image.parsed.layers.size()) {
+    return absl::DataLossError(absl::StrCat("base image ", name, ": ", image.parsed.layers.size(),
+                                            " layers but ", image.config.diff_ids.size(),
+                                            " DiffIDs"));
+  }
+  ImageState state;
+  state.config = image.config;
+  state.layers = image.parsed.layers;
+  state.key = Hex(absl::StrCat("image ", image.manifest.digest.str()));
+  imported_[name] = state;
+  return state;
+}
+
+// Pulls `name` from its registry into the store (this host's platform); returns its root.
+absl::StatusOr<Descriptor> BuildSession::PullBase(const std::string& name, const StageRun* run) {
+  absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
+  if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
+  Message(absl::StrCat("pulling ", ref->Familiar()), run);
+  transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
+  transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
+  const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
+  ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, req_.transport), what);
+  ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
+                       what);
+  layers::CopyOptions copy;
+  copy.platform = oci::Platform::Host();
+  ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
+  return top.ToDescriptor();
+}
+
+void BuildSession::SetDone(int index, ImageState state) {
+  std::lock_guard<std::mutex> lock(done_mu_);
+  done_[index] = std::move(state);
+}
+
+std::optional<ImageState> BuildSession::DoneState(int index) const {
+  std::lock_guard<std::mutex> lock(done_mu_);
+  auto it = done_.find(index);
+  if (it == done_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<ImageState> BuildSession::SourceState(const std::string& from, int from_stage,
+                                                     const StageRun& run) {
+  if (from_stage >= 0) {
+    std::optional<ImageState> done = DoneState(from_stage);
+    if (!done) return absl::InternalError("source stage not built yet");
+    return *std::move(done);
+  }
+  return ImportImage(from, &run);
+}
+
+absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {
+  std::lock_guard<std::mutex> lock(materialize_mu_);
+  std::string dir = absl::StrCat(work_, "/rootfs-", state.key);
+  if (PathExists(dir)) return dir;
+  RETURN_IF_ERROR(MakeDirs(dir));
+  for (const Descriptor& layer : state.layers) {
+    ASSIGN_OR_RETURN(auto blob, store_.blobs().Open(layer.digest, layer.size));
+    layers::ExtractOptions options;
+    options.devices = layers::DevicePolicy::kSkip;
+    RETURN_IF_ERROR(layers::ExtractLayer(*blob, dir, options).status());
+  }
+  return dir;
+}
+
+absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageState& state) {
+  std::vector<std::string> dirs;
+  for (size_t i = state.layers.size(); i-- > 0;) {
+    ASSIGN_OR_RETURN(std::string dir,
+                     snapshots_.Get(store_.blobs(), state.layers[i], state.config.diff_ids[i]));
+    dirs.push_back(std::move(dir));
+  }
+  return dirs;
+}
+
+absl::Status BuildSession::CommitDiff(const StageRun& run, const std::string& dir, bool overlay,
+                                      const std::string& text, ImageState* state) {
+  if (DirIsEmpty(dir)) {
+    AddHistory(state, created_, text, /*empty=*/true);
+    return absl::OkStatus();
+  }
+  layers::LayerOptions options;
+  options.compression = req_.compression;
+  options.tar.source_date_epoch = req_.source_date_epoch;
+  options.tar.overlay_whiteouts = overlay;
+  options.on_progress = [this, &run](uint64_t bytes) {
+    Event(&run, BuildEvent::Kind::kStepCommit, [&](BuildEvent& e) { e.bytes = bytes; });
+  };
+  ASSIGN_OR_RETURN(layers::Layer layer, layers::CreateLayer(dir, options, store_.blobs()));
+  Event(&run, BuildEvent::Kind::kStepLayer, [&](BuildEvent& e) {
+    e.text = layer.descriptor.digest.str();
+    e.bytes = layer.descriptor.size;
+  });
+  state->layers.push_back(layer.descriptor);
+  state->config.diff_ids.push_back(layer.diff_id);
+  AddHistory(state, created_, text, /*empty=*/false);
+  // A RUN's upper directory is already in overlay format: it is the layer's snapshot.
+  if (overlay) return snapshots_.Adopt(dir, layer.diff_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FetchedUrl> BuildSession::Fetch(const std::string& url,
+                                               const std::optional<std::string>& checksum) {
+  std::lock_guard<std::mutex> lock(fetch_mu_);
+  // Once per URL and --checksum: each checksum is checked against what was downloaded.
+  std::string key = absl::StrCat(url, "\n", checksum.value_or(""));
+  auto it = fetched_.find(key);
+  if (it != fetched_.end()) return it->second;
+  std::string path = absl::StrCat(work_, "/fetch-", Hex(key));
+  ASSIGN_OR_RETURN(FetchedUrl f, FetchUrl(url, path, checksum));
+  return fetched_[key] = std::move(f);
+}
+
+context::FileDigests* BuildSession::KnownFileDigests() {
+  std::call_once(file_digests_once_, [this] {
+    file_digests_.emplace(context::FileDigests::Load(store_.FileDigestsPath()));
+  });
+  return &*file_digests_;
+}
+
+void BuildSession::SaveFileDigests() {
+  std::call_once(file_digests_once_, [] {});  // none loaded: nothing learned
+  if (file_digests_) (void)file_digests_->Save(store_.FileDigestsPath());
+}
+
+bool BuildSession::FirstTime(const std::string& what) {
+  std::lock_guard<std::mutex> lock(first_mu_);
+  return named_.insert(what).second;
+}
+
+}  // namespace kiln::builder
