@@ -52,6 +52,8 @@ bool HasGlobMeta(absl::string_view pattern) {
   return pattern.find_first_of("*?[\\") != absl::string_view::npos;
 }
 
+// Long by design: one backtracking loop over pattern and text, as Go's filepath.Match has
+// it; split, the star's backtrack point would have to travel between the pieces.
 absl::StatusOr<bool> GlobMatch(absl::string_view p, absl::string_view t, bool path_mode) {
   // Validate the whole pattern first, so a bad pattern is an error even when an early
   // mismatch would end matching.

@@ -4,12 +4,15 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "builder/secrets.h"
+#include "builder/ssh_agent.h"
 #include "builder/step_sandbox.h"
 #include "layers/compression.h"
+#include "oci/descriptor.h"
 #include "oci/digest.h"
 #include "transfer/transports.h"
 
@@ -18,6 +21,9 @@ namespace kiln::builder {
 struct BuildRequest {
   std::string context_dir;
   std::string dockerfile;  // path; default <context>/Dockerfile
+  // The Dockerfile itself (`-f -`, read from stdin), named "Dockerfile" in messages; the
+  // context's .dockerignore applies.
+  std::optional<std::string> dockerfile_text;
   std::vector<std::string> tags;
   std::map<std::string, std::string> build_args;
   std::map<std::string, std::string> labels;
@@ -38,10 +44,14 @@ struct BuildRequest {
   transfer::TransportOptions transport;  // registry settings for pulls and pushes
   // --secret: by id, for RUN --mount=type=secret (never in a layer, record, key or history).
   Secrets secrets;
+  // --ssh: agents by id, for RUN --mount=type=ssh.
+  SshSources ssh;
 };
 
 struct BuildResult {
   oci::Digest manifest_digest;
+  oci::Descriptor manifest;  // the image's root in the store
+  oci::Descriptor config;
   int steps_run = 0;
   int steps_cached = 0;
 };

@@ -46,7 +46,9 @@ BuildSession::BuildSession(layers::Store& store, const BuildRequest& request,
                                 absl::UTCTimeZone())),
       snapshots_(store.root()) {}
 
-BuildSession::~BuildSession() { work_dir_.reset(); }  // while the sandboxes are still there
+BuildSession::~BuildSession() {
+  work_dir_.reset();  // while the sandboxes are still there
+}
 
 absl::Status BuildSession::Open(const std::string& dockerfile) {
   ASSIGN_OR_RETURN(context_, context::BuildContext::Open(req_.context_dir, dockerfile));
@@ -242,6 +244,23 @@ context::FileDigests* BuildSession::KnownFileDigests() {
 void BuildSession::SaveFileDigests() {
   std::call_once(file_digests_once_, [] {});  // none loaded: nothing learned
   if (file_digests_) (void)file_digests_->Save(store_.FileDigestsPath());
+}
+
+absl::Status BuildSession::StartSshAgents() {
+  for (const auto& [id, source] : req_.ssh) {
+    if (source.keys.empty()) continue;
+    ASSIGN_OR_RETURN_CTX(agents_[id], OwnAgent::Start(source.keys), "--ssh ", id);
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> BuildSession::SshAgentSocket(const std::string& id) const {
+  auto it = req_.ssh.find(id);
+  if (it == req_.ssh.end()) return std::nullopt;
+  if (!it->second.socket.empty()) return it->second.socket;
+  auto agent = agents_.find(id);
+  if (agent == agents_.end()) return std::nullopt;
+  return agent->second->socket();
 }
 
 bool BuildSession::FirstTime(const std::string& what) {

@@ -22,6 +22,7 @@
 #include "builder/context/build_context.h"
 #include "builder/context/file_digests.h"
 #include "builder/plan.h"
+#include "builder/ssh_agent.h"
 #include "builder/stage_run.h"
 #include "builder/step_sandbox.h"
 #include "builder/url_fetch.h"
@@ -92,6 +93,12 @@ class BuildSession {
   // Keeps what the build learned of context files (only a cache: a failure is ignored).
   void SaveFileDigests();
 
+  // Starts an ssh-agent of the build's own for each --ssh of key files: called once, from the
+  // thread that runs the build (the agents stop when it ends).
+  absl::Status StartSshAgents();
+  // The socket of the agent --ssh named `id`; nullopt when the build was given none.
+  std::optional<std::string> SshAgentSocket(const std::string& id) const;
+
   // True the first time this build names `what` (a cache mount emptied by --no-cache).
   bool FirstTime(const std::string& what);
   // A number of the build's own, for unique scratch names.
@@ -120,6 +127,7 @@ class BuildSession {
   std::map<std::string, FetchedUrl> fetched_;
   std::once_flag file_digests_once_;
   std::optional<context::FileDigests> file_digests_;
+  std::map<std::string, std::unique_ptr<OwnAgent>> agents_;  // set before the stages run
   std::mutex first_mu_;
   std::set<std::string> named_;
 };

@@ -97,28 +97,6 @@ bool Unpacks(const PlannedInstruction& p, bool url) {
   return unpack == nullptr ? !url : *unpack == "true";
 }
 
-// True iff the open file is a tar archive, compressed or not (as ADD decides what to
-// unpack). Reads from offset 0 and leaves the offset there.
-absl::StatusOr<bool> IsTarArchive(int fd) {
-  if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
-  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  if (!dup.valid()) return ErrnoError("dup");
-  auto plain = layers::NewDecompressor(std::make_unique<OwnedFdReader>(std::move(dup)));
-  bool archive = false;
-  if (plain.ok()) {
-    char header[512];
-    size_t got = 0;
-    while (got < sizeof header) {
-      auto n = (*plain)->Read(header + got, sizeof header - got);
-      if (!n.ok() || *n == 0) break;
-      got += *n;
-    }
-    archive = got == sizeof header && std::memcmp(header + 257, "ustar", 5) == 0;
-  }
-  if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
-  return archive;
-}
-
 // ADD's unpacking of a tar archive (any compression) into `dest`, as BuildKit unpacks it:
 // onto the image (its symlinks followed, its directories keeping their metadata), entries
 // keeping the archive's owners unless --chown gives one, hard links kept. The archive is
@@ -169,7 +147,7 @@ absl::Status CopyUrl(BuildSession& session, const PlannedInstruction& p, const s
   if (Unpacks(p, /*url=*/true)) {
     UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return ErrnoError("open " + f.path);
-    ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
+    ASSIGN_OR_RETURN(bool archive, layers::IsTarArchive(fd.get()));
     if (archive) return Unpack(session, fd.get(), target.dest, writer, url);
   }
   std::string name = f.file_name.empty() ? "__unnamed__" : f.file_name;
@@ -225,7 +203,7 @@ absl::Status CopySource(BuildSession& session, const PlannedInstruction& p,
         if (p.instruction == "ADD" && S_ISREG(a.entry->mode) && Unpacks(p, /*url=*/false)) {
           // ADD unpacks local tar archives (any compression) into the destination.
           ASSIGN_OR_RETURN(UniqueFd fd, ctx.OpenEntry(*a.entry));
-          ASSIGN_OR_RETURN(bool archive, IsTarArchive(fd.get()));
+          ASSIGN_OR_RETURN(bool archive, layers::IsTarArchive(fd.get()));
           if (archive) {
             RETURN_IF_ERROR(Unpack(session, fd.get(), target.dest, writer, a.entry->path));
             break;

@@ -56,8 +56,18 @@ class Executor {
     ASSIGN_OR_RETURN(lock_, store_.LockShared());
     std::string dockerfile =
         req_.dockerfile.empty() ? req_.context_dir + "/Dockerfile" : req_.dockerfile;
-    ASSIGN_OR_RETURN(std::string text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
-    ASSIGN_OR_RETURN(df_, dockerfile::Parse(text, dockerfile));
+    std::string text;
+    if (req_.dockerfile_text) {
+      if (req_.dockerfile_text->size() > dockerfile::kMaxDockerfileSize) {
+        return absl::InvalidArgumentError("the Dockerfile on stdin is too large");
+      }
+      text = *req_.dockerfile_text;
+      dockerfile = req_.context_dir + "/Dockerfile";  // for the ignore file's name
+    } else {
+      ASSIGN_OR_RETURN(text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
+    }
+    ASSIGN_OR_RETURN(df_,
+                     dockerfile::Parse(text, req_.dockerfile_text ? "Dockerfile" : dockerfile));
     for (const std::string& w : df_.warnings) session_.Message(w);
     RETURN_IF_ERROR(session_.Open(dockerfile));
     PlanOptions options;
@@ -80,6 +90,7 @@ class Executor {
     }
     for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
     RETURN_IF_ERROR(PrepareSandboxes());
+    RETURN_IF_ERROR(session_.StartSshAgents());
     RETURN_IF_ERROR(RunStages());
     BuildResult result;
     result.steps_run = steps_run_;
@@ -88,10 +99,11 @@ class Executor {
     std::optional<ImageState> final_state = session_.DoneState(plan_.target);
     if (!final_state) return absl::InternalError("the target stage was not built");
     for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
-    ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state));
+    ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state, &result.config));
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
     RETURN_IF_ERROR(WriteOutputs(top));
     result.manifest_digest = top.digest;
+    result.manifest = top;
     return result;
   }
 
@@ -357,10 +369,10 @@ class Executor {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<Descriptor> Commit(const ImageState& state) {
+  absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
     oci::ImageConfig image_config = state.config;
     image_config.created = session_.created();
-    return layers::CommitImage(store_.blobs(), image_config, state.layers);
+    return layers::CommitImage(store_.blobs(), image_config, state.layers, config);
   }
 
   layers::Store& store_;

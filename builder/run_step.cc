@@ -28,6 +28,7 @@
 #include "builder/run_command.h"
 #include "builder/sandbox/sandbox.h"
 #include "builder/secrets.h"
+#include "builder/ssh_agent.h"
 #include "builder/user.h"
 
 namespace kiln::builder {
@@ -135,13 +136,20 @@ absl::StatusOr<std::string> CacheMount(BuildSession& session, const dockerfile::
   return dir;
 }
 
+// What a step's mounts add beyond the mounts: variables (secrets with env=, SSH_AUTH_SOCK)
+// and the agent forwards, kept until the step is done.
+struct StepExtras {
+  std::vector<std::string> env;
+  std::vector<std::unique_ptr<AgentForward>> forwards;
+};
+
 // RUN --mount=type=secret as BuildKit mounts it: the secret `id` (else `source`, else the
 // target's last segment) as a file (`target`, default /run/secrets/ID, mode 0400 of root
 // unless given), or, with `env=` and no target, only as that variable. A secret the build
 // was not given is an error when `required`, else nothing is mounted.
 absl::Status SecretMount(const BuildSession& session, const dockerfile::RunMount& m,
                          const std::string& workdir, std::vector<sandbox::SandboxMount>* mounts,
-                         std::vector<std::string>* env) {
+                         StepExtras* extras) {
   std::string id = !m.id.empty() ? m.id : !m.source.empty() ? m.source : Basename(m.target);
   const Secrets& secrets = session.request().secrets;
   auto it = secrets.find(id);
@@ -149,7 +157,7 @@ absl::Status SecretMount(const BuildSession& session, const dockerfile::RunMount
     if (m.required) return absl::NotFoundError(absl::StrCat("secret ", id, ": not provided"));
     return absl::OkStatus();
   }
-  if (m.env) env->push_back(absl::StrCat(*m.env, "=", it->second));
+  if (m.env) extras->env.push_back(absl::StrCat(*m.env, "=", it->second));
   if (m.env && m.target.empty()) return absl::OkStatus();
   sandbox::SandboxMount mount;
   mount.type = sandbox::SandboxMount::Type::kFile;
@@ -164,13 +172,46 @@ absl::Status SecretMount(const BuildSession& session, const dockerfile::RunMount
   return absl::OkStatus();
 }
 
+// RUN --mount=type=ssh as BuildKit mounts it: a socket of the step's own relayed to the agent
+// --ssh named `id` (default "default") at `target` (default /run/buildkit/ssh_agent.N, N
+// counting the step's ssh mounts), mode 0600 of root unless given; SSH_AUTH_SOCK names the
+// first. An agent the build was not given is an error when `required`, else nothing is
+// mounted.
+absl::Status SshMount(BuildSession& session, const dockerfile::RunMount& m,
+                      const std::string& workdir, const std::string& scratch,
+                      std::vector<sandbox::SandboxMount>* mounts, StepExtras* extras) {
+  const std::string id = m.id.empty() ? "default" : m.id;
+  std::optional<std::string> agent = session.SshAgentSocket(id);
+  if (!agent) {
+    if (m.required) {
+      return absl::NotFoundError(
+          absl::StrCat("ssh agent ", id, ": not provided (--ssh ", id, "=SOCKET|KEYFILE)"));
+    }
+    return absl::OkStatus();
+  }
+  const size_t n = extras->forwards.size();
+  std::string socket = absl::StrCat(scratch, "/ssh-", n, ".sock");
+  ASSIGN_OR_RETURN(std::unique_ptr<AgentForward> forward,
+                   AgentForward::Start(*agent, socket, m.uid.value_or(0), m.gid.value_or(0),
+                                       m.mode.value_or(0600)));
+  extras->forwards.push_back(std::move(forward));
+  sandbox::SandboxMount mount;
+  mount.source = socket;
+  mount.target = m.target.empty() ? absl::StrCat("/run/buildkit/ssh_agent.", n)
+                                  : CleanAbsolute(JoinPath(workdir, m.target));
+  mount.read_only = true;
+  if (n == 0) extras->env.push_back("SSH_AUTH_SOCK=" + mount.target);
+  mounts->push_back(std::move(mount));
+  return absl::OkStatus();
+}
+
 // RUN --mount: what the sandbox mounts for it, as BuildKit mounts it. Targets are relative
 // to the working directory. `scratch` is a directory of the step's own for rw bind copies;
-// `env` gains the variables of secrets mounted with env=.
+// `extras` gains what the mounts add beyond mounts.
 // Long by design: one case per mount type, each short.
 absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(
     BuildSession& session, const PlannedInstruction& p, const StageRun& run,
-    const ImageState& state, const std::string& scratch, std::vector<std::string>* env) {
+    const ImageState& state, const std::string& scratch, StepExtras* extras) {
   std::vector<sandbox::SandboxMount> mounts;
   const std::string workdir =
       state.config.config.working_dir.empty() ? "/" : state.config.config.working_dir;
@@ -178,10 +219,11 @@ absl::StatusOr<std::vector<sandbox::SandboxMount>> RunMounts(
     const dockerfile::RunMount& m = p.mounts[i];
     const int from_stage = p.mount_from_stages[i];
     if (m.type == dockerfile::MountType::kSsh) {
-      return absl::UnimplementedError("--mount=type=ssh: not supported");
+      RETURN_IF_ERROR(SshMount(session, m, workdir, scratch, &mounts, extras));
+      continue;
     }
     if (m.type == dockerfile::MountType::kSecret) {
-      RETURN_IF_ERROR(SecretMount(session, m, workdir, &mounts, env));
+      RETURN_IF_ERROR(SecretMount(session, m, workdir, &mounts, extras));
       continue;
     }
     sandbox::SandboxMount mount;
@@ -307,10 +349,10 @@ absl::StatusOr<sandbox::SandboxResult> RunWithOutput(const BuildSession& session
 absl::StatusOr<sandbox::SandboxSpec> SpecOf(BuildSession& session, const PlannedInstruction& p,
                                             const StageRun& run, const ImageState& state,
                                             const RunCommand& command, int stdin_fd,
-                                            std::vector<std::string>* secret_env) {
+                                            StepExtras* extras) {
   const std::string dir = session.StepDir(run);
   sandbox::SandboxSpec spec;
-  ASSIGN_OR_RETURN(spec.mounts, RunMounts(session, p, run, state, dir + "/mounts", secret_env));
+  ASSIGN_OR_RETURN(spec.mounts, RunMounts(session, p, run, state, dir + "/mounts", extras));
   ASSIGN_OR_RETURN(spec.lower_dirs, session.LowerDirs(state));
   spec.upper_dir = dir + "/upper";
   spec.work_dir = dir + "/work";
@@ -334,10 +376,10 @@ absl::Status RunStep(BuildSession& session, const PlannedInstruction& p, const S
   if (command.has_stdin_script) {
     ASSIGN_OR_RETURN(script_fd, MemoryFile("heredoc", command.stdin_script));
   }
-  std::vector<std::string> secret_env;  // RUN --mount=type=secret,env=...
-  ASSIGN_OR_RETURN(sandbox::SandboxSpec spec,
-                   SpecOf(session, p, run, *state, command,
-                          script_fd.valid() ? script_fd.get() : -1, &secret_env));
+  StepExtras extras;  // secrets as variables, ssh agent forwards
+  ASSIGN_OR_RETURN(
+      sandbox::SandboxSpec spec,
+      SpecOf(session, p, run, *state, command, script_fd.valid() ? script_fd.get() : -1, &extras));
   ASSIGN_OR_RETURN(std::unique_ptr<StepResources> resources,
                    session.sandboxes()->Prepare(p.flags, &spec));
   const LayeredFs image(spec.lower_dirs);
@@ -350,9 +392,10 @@ absl::Status RunStep(BuildSession& session, const PlannedInstruction& p, const S
   spec.groups = user.groups;
   // Proxy build arguments stay out of the step's key (they are not in run.args).
   spec.env = RunEnvironment(session.request().build_args, run.args, c.env, user.home);
-  for (std::string& e : secret_env) spec.env.push_back(std::move(e));
+  for (std::string& e : extras.env) spec.env.push_back(std::move(e));
   std::deque<std::string> tail;
   ASSIGN_OR_RETURN(sandbox::SandboxResult result, RunWithOutput(session, run, spec, &tail));
+  extras.forwards.clear();  // the agent is the step's only while it runs
   if (result.exit_code != 0) {
     if (std::optional<std::string> oom = resources->OutOfMemory()) {
       return absl::ResourceExhaustedError(*oom);

@@ -9,10 +9,14 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "base/status_macros.h"
 #include "builder/executor.h"
 #include "builder/secrets.h"
+#include "builder/ssh_agent.h"
+#include "cli/build_input.h"
 #include "cli/build_output.h"
 #include "cli/build_progress.h"
 #include "cli/common.h"
@@ -27,7 +31,8 @@ namespace {
 struct BuildOptions {
   std::string context = ".";
   std::string file;
-  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets;
+  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh;
+  std::string iidfile, metadata_file;
   std::string target, network = "default", userns = "private", compression = "gzip",
                       progress = "auto";
   builder::SandboxOptions sandbox;
@@ -81,7 +86,41 @@ absl::StatusOr<std::map<std::string, std::string>> KeyValues(const std::vector<s
   return out;
 }
 
-absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
+// The sandbox of RUN steps: --network, --userns and the limits beside the flags CLI11 sets.
+builder::SandboxOptions SandboxOf(const BuildOptions& o) {
+  builder::SandboxOptions sandbox = o.sandbox;
+  sandbox.network = o.network == "none"   ? builder::StepNetwork::kNone
+                    : o.network == "host" ? builder::StepNetwork::kHost
+                                          : builder::StepNetwork::kDefault;
+  sandbox.userns_host = o.userns == "host";
+  sandbox.memory = o.memory;
+  sandbox.memory_swap = o.memory_swap;
+  sandbox.shm_size = o.shm_size;
+  return sandbox;
+}
+
+// Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
+// the environment's, then the context's git HEAD, then 0.
+absl::StatusOr<int64_t> SourceDate(const BuildOptions& o,
+                                   const std::map<std::string, std::string>& build_args) {
+  std::optional<int64_t> flag_epoch = o.source_date_epoch;
+  if (auto it = build_args.find("SOURCE_DATE_EPOCH");
+      !flag_epoch && it != build_args.end() && !it->second.empty()) {
+    int64_t v;
+    if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--build-arg SOURCE_DATE_EPOCH=\"", it->second,
+                                                     "\" is not a number of seconds"));
+    }
+    flag_epoch = v;
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(flag_epoch));
+  if (!epoch) epoch = GitCommitTime(o.context);
+  return epoch.value_or(0);
+}
+
+// The request the flags make; every value (tags, outputs, secrets) is checked before
+// anything is built.
+absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o) {
   builder::BuildRequest req;
   req.context_dir = o.context;
   req.dockerfile = o.file;
@@ -93,14 +132,7 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
       req.no_cache_filter.emplace_back(name);
     }
   }
-  req.sandbox = o.sandbox;
-  req.sandbox.network = o.network == "none"   ? builder::StepNetwork::kNone
-                        : o.network == "host" ? builder::StepNetwork::kHost
-                                              : builder::StepNetwork::kDefault;
-  req.sandbox.userns_host = o.userns == "host";
-  req.sandbox.memory = o.memory;
-  req.sandbox.memory_swap = o.memory_swap;
-  req.sandbox.shm_size = o.shm_size;
+  req.sandbox = SandboxOf(o);
   req.push = o.push;
   req.pull = o.pull;
   ASSIGN_OR_RETURN(req.transport, MakeTransportOptions(o.registry));
@@ -111,42 +143,53 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
       it != req.build_args.end() && !it->second.empty()) {
     req.sandbox.hostname = it->second;
   }
+  auto getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
   for (const std::string& spec : o.secrets) {
-    RETURN_IF_ERROR(builder::AddSecret(
-        spec,
-        [](const std::string& name) -> std::optional<std::string> {
-          const char* v = std::getenv(name.c_str());
-          if (v == nullptr) return std::nullopt;
-          return std::string(v);
-        },
-        &req.secrets));
+    RETURN_IF_ERROR(builder::AddSecret(spec, getenv, &req.secrets));
+  }
+  for (const std::string& spec : o.ssh) {
+    RETURN_IF_ERROR(builder::AddSshSource(spec, getenv, &req.ssh));
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
   for (const std::string& tag : o.tags) {
     RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
   }
-  // Every output is checked before anything is built.
   for (const std::string& out : o.outputs) {
     ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
     req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
-  // Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
-  // the environment's, then the context's git HEAD, then 0.
-  std::optional<int64_t> flag_epoch = o.source_date_epoch;
-  if (auto it = req.build_args.find("SOURCE_DATE_EPOCH");
-      !flag_epoch && it != req.build_args.end() && !it->second.empty()) {
-    int64_t v;
-    if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--build-arg SOURCE_DATE_EPOCH=\"", it->second,
-                                                     "\" is not a number of seconds"));
-    }
-    flag_epoch = v;
-  }
-  ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(flag_epoch));
-  if (!epoch) epoch = GitCommitTime(o.context);
-  req.source_date_epoch = epoch.value_or(0);
+  ASSIGN_OR_RETURN(req.source_date_epoch, SourceDate(o, req.build_args));
+  return req;
+}
 
+// --metadata-file: BuildKit's keys for the image made.
+std::string BuildMetadata(const builder::BuildResult& result,
+                          const std::vector<std::string>& tags) {
+  nlohmann::json doc = {
+      {"containerimage.digest", result.manifest.digest.str()},
+      {"containerimage.config.digest", result.config.digest.str()},
+      {"containerimage.descriptor", result.manifest.ToJson()},
+  };
+  if (!tags.empty()) doc["image.name"] = absl::StrJoin(tags, ",");
+  return doc.dump(2) + "\n";
+}
+
+absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
+  // A file of an earlier build must not pass for this one's if it fails.
+  if (!o.iidfile.empty() && ::unlink(o.iidfile.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("remove " + o.iidfile);
+  }
+  ASSIGN_OR_RETURN(BuildInput input,
+                   ResolveBuildInput(o.context, o.file, STDIN_FILENO, "/var/tmp/kiln-context-"));
+  ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o));
+  req.context_dir = input.context_dir;
+  req.dockerfile = input.dockerfile;
+  req.dockerfile_text = input.dockerfile_text;
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
   ASSIGN_OR_RETURN(builder::BuildResult result, [&] {
     BuildProgress progress(BuildProgress::Choose(o.progress, o.quiet));
@@ -157,6 +200,13 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
     }
     return result;
   }());
+  if (!o.iidfile.empty()) {
+    RETURN_IF_ERROR_CTX(WriteFileAtomic(o.iidfile, result.config.digest.str()), "--iidfile");
+  }
+  if (!o.metadata_file.empty()) {
+    RETURN_IF_ERROR_CTX(WriteFileAtomic(o.metadata_file, BuildMetadata(result, o.tags)),
+                        "--metadata-file");
+  }
   std::printf("%s\n", result.manifest_digest.str().c_str());
   return absl::OkStatus();
 }
@@ -167,14 +217,23 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
 void AddBuildCommand(CLI::App& app, Globals& g) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* cmd = app.add_subcommand("build", "Build an image from a Dockerfile");
-  cmd->add_option("CONTEXT", o->context, "Build context directory")->required();
-  cmd->add_option("-f,--file", o->file, "Dockerfile (default: CONTEXT/Dockerfile)");
+  cmd->add_option("CONTEXT", o->context,
+                  "Build context directory, or - for a tar archive (or a Dockerfile) on stdin")
+      ->required();
+  cmd->add_option("-f,--file", o->file, "Dockerfile (default: CONTEXT/Dockerfile; - for stdin)");
+  cmd->add_option("--iidfile", o->iidfile, "Write the image ID (its config digest) to FILE");
+  cmd->add_option("--metadata-file", o->metadata_file,
+                  "Write BuildKit's build metadata (digests, descriptor, names) as JSON to FILE");
   cmd->add_option("-t,--tag", o->tags, "Name the image in the store (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--build-arg", o->build_args, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   cmd->add_option("--secret", o->secrets,
                   "id=ID[,src=FILE|,env=VAR]: a secret for RUN --mount=type=secret, never kept "
                   "in the image or the cache (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--ssh", o->ssh,
+                  "default|ID=SOCKET|ID=KEYFILE[,KEYFILE]: an ssh agent for RUN --mount=type=ssh "
+                  "(default: $SSH_AUTH_SOCK; key files: an agent of the build's own) (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--target", o->target, "Stage to build (default: the last)");
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")

@@ -37,6 +37,7 @@ BuildProgress::~BuildProgress() { view_.reset(); }
 
 void BuildProgress::Print(const std::string& line) { PrintProgressLine(view_, line); }
 
+// Long by design: one case per event kind, each a few lines.
 void BuildProgress::OnEvent(const builder::BuildEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);
   switch (mode_) {

@@ -1,12 +1,15 @@
 #include "layers/compression.h"
 
 #include <archive.h>
+#include <fcntl.h>
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -14,7 +17,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/io.h"
 #include "base/status_macros.h"
+#include "base/unique_fd.h"
 #include "oci/media_types.h"
 
 namespace kiln::layers {
@@ -418,6 +423,26 @@ absl::StatusOr<std::unique_ptr<Reader>> NewDecompressor(std::unique_ptr<Reader> 
   auto r = std::make_unique<ArchiveDecompressor>(std::move(in));
   RETURN_IF_ERROR(r->Open());
   return r;
+}
+
+absl::StatusOr<bool> IsTarArchive(int fd) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup.valid()) return ErrnoError("dup");
+  auto plain = NewDecompressor(std::make_unique<OwnedFdReader>(std::move(dup)));
+  bool archive = false;
+  if (plain.ok()) {
+    char header[512];
+    size_t got = 0;
+    while (got < sizeof header) {
+      auto n = (*plain)->Read(header + got, sizeof header - got);
+      if (!n.ok() || *n == 0) break;
+      got += *n;
+    }
+    archive = got == sizeof header && std::memcmp(header + 257, "ustar", 5) == 0;
+  }
+  if (::lseek(fd, 0, SEEK_SET) != 0) return ErrnoError("seek");
+  return archive;
 }
 
 }  // namespace kiln::layers

@@ -37,6 +37,10 @@ absl::StatusOr<std::unique_ptr<Writer>> NewCompressor(Compression c, int level, 
 // A Reader of the decompressed bytes of `in` (gzip, zstd, xz, bzip2, or none, detected).
 absl::StatusOr<std::unique_ptr<Reader>> NewDecompressor(std::unique_ptr<Reader> in);
 
+// True iff the open file is a tar archive, compressed or not (as ADD decides what to unpack,
+// and `kiln build -` what stdin holds). Reads from offset 0 and leaves the offset there.
+absl::StatusOr<bool> IsTarArchive(int fd);
+
 }  // namespace kiln::layers
 
 #endif  // KILN_LAYERS_COMPRESSION_H_

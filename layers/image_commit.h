@@ -13,8 +13,10 @@
 namespace kiln::layers {
 
 // REQUIRES: the layer blobs are in `blobs`, one per config.diff_ids entry, bottom first.
+// `config_out`, when given, gets the config's descriptor.
 absl::StatusOr<oci::Descriptor> CommitImage(const BlobStore& blobs, const oci::ImageConfig& config,
-                                            const std::vector<oci::Descriptor>& layers);
+                                            const std::vector<oci::Descriptor>& layers,
+                                            oci::Descriptor* config_out = nullptr);
 
 }  // namespace kiln::layers
 

@@ -138,6 +138,8 @@ absl::StatusOr<Store::Lock> Store::TakeLock(int operation) const {
 
 absl::StatusOr<Store::Lock> Store::LockShared() const { return TakeLock(LOCK_SH); }
 
+// Long by design: gc's phases in the one order that keeps the store consistent (mark from
+// the images, the cache records, sweep blobs, drop stale records, snapshots, debris).
 absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
   ASSIGN_OR_RETURN(Lock lock, TakeLock(LOCK_EX));
   ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());

@@ -22,6 +22,8 @@ mode_t ClassBits(mode_t mode, char c) {
 
 }  // namespace
 
+// Long by design: the octal form, then each symbolic clause's who, op and perms in turn, as
+// chmod(1) reads them; each error sits beside the part it concerns.
 absl::StatusOr<FileMode> FileMode::Parse(absl::string_view text) {
   std::string shown(text.substr(0, kMaxModeLength));
   auto numeric = [&] {

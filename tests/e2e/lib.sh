@@ -62,6 +62,14 @@ make_umoci_image() {
   ) >/dev/null
 }
 
+# app_context DIR: testdata/build/app at DIR, with the host's static busybox in its bin/ (the
+# example build's context, which needs no network).
+app_context() {
+  cp -rL "$(dirname "${BASH_SOURCE[0]}")/../../testdata/build/app" "$1"
+  mkdir -p "$1/bin"
+  cp /bin/busybox "$1/bin/busybox"
+}
+
 # A TCP port on 127.0.0.1 that nothing listens on now (the kernel picks it).
 # Tests that change host state another test also changes (/etc/subuid, /etc/subgid, the mode
 # of /dev/net/tun) hold this lock for their whole run, so that one does not put back, while

@@ -4,7 +4,6 @@
 # The test makes two users (one with subordinate ids, one without), runs kiln as each from a
 # directory they can reach, and checks the images against a build done as root.
 source "$(dirname "$0")/lib.sh" "$1"
-testdata=$(cd "$(dirname "$0")/../../testdata/build" && pwd)
 
 host_state_lock
 with_ids=kiln-rootless-a
@@ -33,9 +32,7 @@ trap cleanup EXIT
 chmod 755 "$HOMES"
 install -m 755 "$KILN" "$HOMES/kiln"
 ctx=$HOMES/ctx
-cp -rL "$testdata/app" "$ctx"
-mkdir -p "$ctx/bin"
-cp /bin/busybox "$ctx/bin/busybox"
+app_context "$ctx"
 chmod -R a+rX "$ctx"
 for u in "$with_ids" "$single"; do
   mkdir "$HOMES/$u"

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Build secrets end to end: --secret from a file and from the environment, RUN
+# Build secrets and ssh agents end to end: --secret from a file and from the environment, RUN
 # --mount=type=secret as a file (default and given targets, mode and owner) and as a variable.
 # A secret's bytes are in no blob (layers decompressed), no cache record, no file of the store,
 # and not in the progress output, even from a step that prints it; a changed secret does not
 # change any step's key. Missing secrets, bad --secret values and secret-looking ARG, ENV and
-# --build-arg names get one clear message each.
+# --build-arg names get one clear message each. RUN --mount=type=ssh reaches an ssh-agent
+# (the user's, through $SSH_AUTH_SOCK, and one of the build's own for a key file) through a
+# socket of the step's own; no key and no socket is left in the image.
 source "$(dirname "$0")/lib.sh" "$1"
-testdata=$(cd "$(dirname "$0")/../../testdata/build" && pwd)
 
 ctx=$WORK/ctx
-cp -rL "$testdata/app" "$ctx"
-mkdir -p "$ctx/bin"
-cp /bin/busybox "$ctx/bin/busybox"
+app_context "$ctx"
 "$KILN" build -q --target base -t base:1 "$ctx" >/dev/null 2>"$WORK/base.log" \
   || fail "base image: $(tail -3 "$WORK/base.log")"
 
@@ -81,4 +80,44 @@ grep -q 'Dockerfile.warn:2: ARG "API_TOKEN" looks like a secret.*--secret' "$WOR
   || fail "no secret-name warnings: $(head -5 "$WORK/warn.log")"
 grep -q '"PUBLIC_KEY" looks like' "$WORK/warn.log" && fail "PUBLIC_KEY was warned about"
 ok "ARG, ENV and --build-arg names that look like secrets are warned about"
+
+# ssh: a real agent with one key; a second key given as a file; ssh-add (with its libraries)
+# in the image asks each for its keys.
+ssh-keygen -q -t ed25519 -N '' -C kiln-user-key -f "$WORK/user_key"
+ssh-keygen -q -t ed25519 -N '' -C kiln-file-key -f "$WORK/file_key"
+eval "$(ssh-agent -s -a "$WORK/agent.sock")" >/dev/null
+trap 'kill "$SSH_AGENT_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+ssh-add -q "$WORK/user_key"
+mkdir -p "$WORK/s/sshroot"
+for f in /usr/bin/ssh-add $(ldd /usr/bin/ssh-add | grep -o '/[^ ]*'); do cp --parents -L "$f" "$WORK/s/sshroot/"; done
+cat >"$WORK/s/Dockerfile.ssh" <<'DEOF'
+FROM base:1
+COPY sshroot/ /
+RUN --mount=type=ssh sh -c 'ssh-add -l > /keys-default; echo "$SSH_AUTH_SOCK" > /default-env'
+RUN --mount=type=ssh,id=own,target=/tmp/agent.sock,uid=1000,mode=0660 sh -c 'stat -c "%a %u" /tmp/agent.sock > /own.stat; ssh-add -l > /keys-own'
+RUN --mount=type=ssh,id=absent sh -c 'echo "[$SSH_AUTH_SOCK]" > /absent-env'
+DEOF
+"$KILN" build --progress plain -t ssh:1 -f "$WORK/s/Dockerfile.ssh" --ssh default --ssh "own=$WORK/file_key" "$WORK/s" \
+  >/dev/null 2>"$WORK/ssh.log" || fail "ssh build: $(tail -5 "$WORK/ssh.log")"
+"$KILN" copy ssh:1 "oci:$WORK/ssh-out:1" >/dev/null 2>&1
+umoci raw unpack --image "$WORK/ssh-out:1" "$WORK/ssh-root" >/dev/null
+r=$WORK/ssh-root
+user_fp=$(ssh-keygen -lf "$WORK/user_key.pub" | cut -d' ' -f2)
+file_fp=$(ssh-keygen -lf "$WORK/file_key.pub" | cut -d' ' -f2)
+grep -qF "$user_fp" "$r/keys-default" || fail "the user's agent was not reached: $(cat "$r/keys-default")"
+grep -qF "$file_fp" "$r/keys-own" && ! grep -qF "$user_fp" "$r/keys-own" || fail "the key file's agent: $(cat "$r/keys-own")"
+[ "$(cat "$r/default-env")" = /run/buildkit/ssh_agent.0 ] || fail "SSH_AUTH_SOCK: $(cat "$r/default-env")"
+[ "$(cat "$r/own.stat")" = "660 1000" ] || fail "ssh socket mode/owner: $(cat "$r/own.stat")"
+[ "$(cat "$r/absent-env")" = "[]" ] || fail "an agent not given was mounted: $(cat "$r/absent-env")"
+[ ! -e "$r/run/buildkit" ] && [ ! -e "$r/tmp/agent.sock" ] || fail "an agent socket is in the image"
+key_line=$(sed -n 2p "$WORK/file_key")
+grep -rqF "$key_line" "$KILN_ROOT" && fail "the key file is in the store"
+ok "RUN --mount=type=ssh reaches the user's agent and an agent of the build's own for a key file"
+
+printf 'FROM base:1\nRUN --mount=type=ssh,id=needed,required true\n' >"$WORK/s/Dockerfile.sshreq"
+expect_fail 1 'Dockerfile.sshreq:2: RUN: ssh agent needed: not provided' \
+  "$KILN" build -q -f "$WORK/s/Dockerfile.sshreq" "$WORK/s"
+expect_fail 1 '--ssh x: .*/nonexistent' "$KILN" build -q --ssh x=/nonexistent "$WORK/s"
+expect_fail 1 '--ssh default: SSH_AUTH_SOCK is not set' env -u SSH_AUTH_SOCK "$KILN" build -q --ssh default "$WORK/s"
+ok "a required agent not given, and bad --ssh values, are one clear error"
 finish

@@ -1,0 +1,33 @@
+// Where `kiln build` reads its Dockerfile and context when they are not files, as `docker
+// build` does: `-f -` reads the Dockerfile from stdin; a context of `-` is stdin too, either a
+// tar archive (any compression), unpacked into a directory of the build's own, or a
+// Dockerfile with an empty context.
+#ifndef KILN_CLI_BUILD_INPUT_H_
+#define KILN_CLI_BUILD_INPUT_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/file_util.h"
+
+namespace kiln::cli {
+
+// Unpacked contexts are at most this large (a bound on what stdin may fill the disk with).
+inline constexpr uint64_t kMaxStdinContext = uint64_t{64} << 30;
+
+struct BuildInput {
+  std::string context_dir;
+  std::string dockerfile;                      // a path, or "" for the default
+  std::optional<std::string> dockerfile_text;  // read from stdin
+  std::optional<TempDir> owned;                // the unpacked context, removed with this
+};
+
+// `context` and `file` as given on the command line; stdin is read from `stdin_fd` (once:
+// both cannot be `-`). Scratch space is made under `scratch_prefix`.
+absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const std::string& file,
+                                             int stdin_fd, const std::string& scratch_prefix);
+
+}  // namespace kiln::cli
+
+#endif  // KILN_CLI_BUILD_INPUT_H_
