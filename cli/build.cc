@@ -179,11 +179,9 @@ std::string BuildMetadata(const builder::BuildResult& result,
   return doc.dump(2) + "\n";
 }
 
-absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
-  // A file of an earlier build must not pass for this one's if it fails.
-  if (!o.iidfile.empty() && ::unlink(o.iidfile.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoError("remove " + o.iidfile);
-  }
+// Everything from the command line to the image in the store, reported through `progress`.
+absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOptions& o,
+                                                BuildProgress& progress) {
   ASSIGN_OR_RETURN(BuildInput input,
                    ResolveBuildInput(o.context, o.file, STDIN_FILENO, "/var/tmp/kiln-context-"));
   ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o));
@@ -191,15 +189,28 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
   req.dockerfile = input.dockerfile;
   req.dockerfile_text = input.dockerfile_text;
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
-  ASSIGN_OR_RETURN(builder::BuildResult result, [&] {
+  ASSIGN_OR_RETURN(builder::BuildResult result,
+                   builder::Build(*store, req, [&progress](const builder::BuildEvent& e) {
+                     progress.OnEvent(e);
+                   }));
+  progress.Built(result.manifest_digest, result.steps_run, result.steps_cached);
+  return result;
+}
+
+absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
+  // A file of an earlier build must not pass for this one's if it fails.
+  if (!o.iidfile.empty() && ::unlink(o.iidfile.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("remove " + o.iidfile);
+  }
+  absl::StatusOr<builder::BuildResult> built;
+  {
     BuildProgress progress(BuildProgress::Choose(o.progress, o.quiet));
-    auto result = builder::Build(
-        *store, req, [&progress](const builder::BuildEvent& e) { progress.OnEvent(e); });
-    if (result.ok()) {
-      progress.Built(result->manifest_digest, result->steps_run, result->steps_cached);
-    }
-    return result;
-  }());
+    built = BuildImage(g, o, progress);
+    // JSON progress ends with the error as an event of its own, not a line of plain text.
+    if (!built.ok()) g.error_reported = progress.Failed(built.status());
+  }  // the live view is cleared before the digest is printed
+  RETURN_IF_ERROR(built.status());
+  const builder::BuildResult& result = *built;
   if (!o.iidfile.empty()) {
     RETURN_IF_ERROR_CTX(WriteFileAtomic(o.iidfile, result.config.digest.str()), "--iidfile");
   }

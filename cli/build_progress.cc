@@ -158,6 +158,15 @@ std::vector<std::string> BuildProgress::Draw() {
   return lines;
 }
 
+bool BuildProgress::Failed(const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mode_ != Mode::kJson) return false;
+  Print(Dump({{"event", "error"},
+              {"message", std::string(status.message())},
+              {"code", absl::StatusCodeToString(status.code())}}));
+  return true;
+}
+
 void BuildProgress::Built(const oci::Digest& digest, int steps_run, int steps_cached) {
   std::lock_guard<std::mutex> lock(mu_);
   if (mode_ == Mode::kQuiet) return;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "builder/build_event.h"
 #include "cli/live_view.h"
 #include "oci/digest.h"
@@ -32,6 +33,10 @@ class BuildProgress {
   void OnEvent(const builder::BuildEvent& e);
   // The last word: the image made and how many steps ran.
   void Built(const oci::Digest& digest, int steps_run, int steps_cached);
+  // The build failed: in JSON mode, the stream's last event says why
+  // ({"event": "error", "message": …, "code": …}) and this returns true; else it shows
+  // nothing (the caller prints the error) and returns false.
+  bool Failed(const absl::Status& status);
 
  private:
   std::vector<std::string> Draw();  // with mu_ held

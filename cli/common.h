@@ -20,6 +20,8 @@ namespace kiln::cli {
 struct Globals {
   std::string root;                   // --root; empty: Store::DefaultRoot()
   std::function<absl::Status()> run;  // set by the chosen verb's parse callback
+  // The verb reported its own error (a JSON progress stream's last event): main prints none.
+  mutable bool error_reported = false;
 };
 
 absl::StatusOr<std::unique_ptr<layers::Store>> OpenStore(const Globals& g);

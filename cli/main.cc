@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   }
   absl::Status status = g.run();
   if (!status.ok()) {
-    std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
+    if (!g.error_reported)
+      std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
     return 1;
   }
   return 0;

@@ -265,7 +265,16 @@ TERM=xterm script -qec "$KILN build --no-cache $WORK/prog" "$WORK/prog.tty" >/de
 grep -q $'\x1b\[1A' "$WORK/prog.tty" || fail "no live view on a terminal"
 grep -q '#1 streamed-line' "$WORK/prog.tty" || fail "RUN output not streamed on a terminal"
 grep -q '#2 \[stage-0 2/2\] ENV A=1  DONE' "$WORK/prog.tty" || fail "finished steps not listed: $(cat -v "$WORK/prog.tty")"
-ok "--progress json emits one event per line; a terminal gets a live view"
+printf 'FROM base:1\nRUN echo before-failing && exit 7\n' >"$WORK/prog/Dockerfile.fail"
+"$KILN" build --progress json -f "$WORK/prog/Dockerfile.fail" "$WORK/prog" 2>"$WORK/fail.json" >/dev/null \
+  && fail "a failing build succeeded"
+jq -e . "$WORK/fail.json" >/dev/null || fail "a failed --progress json build printed text: $(tail -2 "$WORK/fail.json")"
+tail -1 "$WORK/fail.json" | jq -e '.event == "error" and (.message | test("Dockerfile.fail:2: RUN: .*exit code: 7"))' >/dev/null \
+  || fail "the stream does not end with the error: $(tail -2 "$WORK/fail.json")"
+"$KILN" build --progress json --secret bad "$WORK/prog" 2>"$WORK/fail2.json" >/dev/null && fail "a bad --secret built"
+tail -1 "$WORK/fail2.json" | jq -e '.event == "error" and .code == "INVALID_ARGUMENT"' >/dev/null \
+  || fail "an error before the build is not a JSON event: $(cat "$WORK/fail2.json")"
+ok "--progress json emits one event per line and ends a failure with an error event; a terminal gets a live view"
 
 # COPY into an image's symlinks and directories: /bin -> usr/bin is followed, /tmp keeps its
 # mode, an existing directory is copied into; --parents keeps source paths; --link layers
