@@ -1,7 +1,5 @@
 #include "builder/build_session.h"
 
-#include <dirent.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -17,20 +15,6 @@ namespace kiln::builder {
 namespace {
 
 using oci::Descriptor;
-
-bool DirIsEmpty(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return true;
-  bool empty = true;
-  while (struct dirent* e = ::readdir(d)) {
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") {
-      empty = false;
-      break;
-    }
-  }
-  ::closedir(d);
-  return empty;
-}
 
 std::string Hex(absl::string_view text) { return oci::Digest::Of(text).hex(); }
 
@@ -198,7 +182,8 @@ absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageStat
 
 absl::Status BuildSession::CommitDiff(const StageRun& run, const std::string& dir, bool overlay,
                                       const std::string& text, ImageState* state) {
-  if (DirIsEmpty(dir)) {
+  if (absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
+      !names.ok() || names->empty()) {
     AddHistory(state, created_, text, /*empty=*/true);
     return absl::OkStatus();
   }
@@ -242,7 +227,7 @@ context::FileDigests* BuildSession::KnownFileDigests() {
 }
 
 void BuildSession::SaveFileDigests() {
-  std::call_once(file_digests_once_, [] {});  // none loaded: nothing learned
+  // Called once the stages have ended (their threads joined): none is loading it now.
   if (file_digests_) (void)file_digests_->Save(store_.FileDigestsPath());
 }
 

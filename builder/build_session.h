@@ -91,6 +91,7 @@ class BuildSession {
   // The file digest cache, loaded by the first step that hashes context files.
   context::FileDigests* KnownFileDigests();
   // Keeps what the build learned of context files (only a cache: a failure is ignored).
+  // REQUIRES: no step runs.
   void SaveFileDigests();
 
   // Starts an ssh-agent of the build's own for each --ssh of key files: called once, from the

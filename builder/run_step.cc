@@ -296,13 +296,15 @@ void RemoveMountStubs(const std::vector<std::string>& stubs, const std::string& 
 
 // What a step prints with a secret's bytes in it (a line of the secret at least 4 bytes
 // long) is shown with "****" in their place, in progress and in error messages alike.
-void RedactSecrets(const Secrets& secrets, std::string* line) {
+std::vector<std::pair<std::string, std::string>> SecretMasks(const Secrets& secrets) {
+  std::vector<std::pair<std::string, std::string>> masks;
   for (const auto& [id, value] : secrets) {
     for (absl::string_view part : absl::StrSplit(value, '\n')) {
       part = absl::StripAsciiWhitespace(part);
-      if (part.size() >= 4) absl::StrReplaceAll({{part, "****"}}, line);
+      if (part.size() >= 4) masks.emplace_back(part, "****");
     }
   }
+  return masks;
 }
 
 // Runs the step's process with its stdout and stderr read line by line into kStepOutput
@@ -317,8 +319,10 @@ absl::StatusOr<sandbox::SandboxResult> RunWithOutput(const BuildSession& session
   UniqueFd read_end(fds[0]), write_end(fds[1]);
   spec.stdout_fd = spec.stderr_fd = write_end.get();
   std::deque<std::string>& tail = *tail_out;
+  const std::vector<std::pair<std::string, std::string>> masks =
+      SecretMasks(session.request().secrets);
   auto line_out = [&](std::string line) {
-    RedactSecrets(session.request().secrets, &line);
+    if (!masks.empty()) absl::StrReplaceAll(masks, &line);
     session.Event(&run, BuildEvent::Kind::kStepOutput, [&](BuildEvent& e) { e.text = line; });
     tail.push_back(line);
     if (tail.size() > 10) tail.pop_front();

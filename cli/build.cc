@@ -101,7 +101,7 @@ builder::SandboxOptions SandboxOf(const BuildOptions& o) {
 
 // Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
 // the environment's, then the context's git HEAD, then 0.
-absl::StatusOr<int64_t> SourceDate(const BuildOptions& o,
+absl::StatusOr<int64_t> SourceDate(const BuildOptions& o, const std::string& context_dir,
                                    const std::map<std::string, std::string>& build_args) {
   std::optional<int64_t> flag_epoch = o.source_date_epoch;
   if (auto it = build_args.find("SOURCE_DATE_EPOCH");
@@ -114,16 +114,17 @@ absl::StatusOr<int64_t> SourceDate(const BuildOptions& o,
     flag_epoch = v;
   }
   ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(flag_epoch));
-  if (!epoch) epoch = GitCommitTime(o.context);
+  if (!epoch) epoch = GitCommitTime(context_dir);
   return epoch.value_or(0);
 }
 
-// The request the flags make; every value (tags, outputs, secrets) is checked before
-// anything is built.
-absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o) {
+// The request the flags and the build's input make; every value (tags, outputs, secrets) is
+// checked before anything is built.
+absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const BuildInput& input) {
   builder::BuildRequest req;
-  req.context_dir = o.context;
-  req.dockerfile = o.file;
+  req.context_dir = input.context_dir;
+  req.dockerfile = input.dockerfile;
+  req.dockerfile_text = input.dockerfile_text;
   req.tags = o.tags;
   req.target = o.target;
   req.no_cache = o.no_cache;
@@ -163,7 +164,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o) {
     ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
     req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
-  ASSIGN_OR_RETURN(req.source_date_epoch, SourceDate(o, req.build_args));
+  ASSIGN_OR_RETURN(req.source_date_epoch, SourceDate(o, req.context_dir, req.build_args));
   return req;
 }
 
@@ -184,10 +185,7 @@ absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOpt
                                                 BuildProgress& progress) {
   ASSIGN_OR_RETURN(BuildInput input,
                    ResolveBuildInput(o.context, o.file, STDIN_FILENO, "/var/tmp/kiln-context-"));
-  ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o));
-  req.context_dir = input.context_dir;
-  req.dockerfile = input.dockerfile;
-  req.dockerfile_text = input.dockerfile_text;
+  ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o, input));
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
   ASSIGN_OR_RETURN(builder::BuildResult result,
                    builder::Build(*store, req, [&progress](const builder::BuildEvent& e) {
