@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/remote_cache.h"
 #include "builder/secrets.h"
 #include "builder/ssh_agent.h"
 #include "builder/step_sandbox.h"
@@ -46,6 +47,9 @@ struct BuildRequest {
   Secrets secrets;
   // --ssh: agents by id, for RUN --mount=type=ssh.
   SshSources ssh;
+  // Build caches to read records from after the store's own, and to write this build's to.
+  std::vector<CacheSpec> cache_from;
+  std::vector<CacheSpec> cache_to;
 };
 
 struct BuildResult {

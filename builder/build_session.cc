@@ -28,7 +28,8 @@ BuildSession::BuildSession(layers::Store& store, const BuildRequest& request,
       created_(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
                                 absl::FromUnixSeconds(request.source_date_epoch),
                                 absl::UTCTimeZone())),
-      snapshots_(store.root()) {}
+      snapshots_(store.root()),
+      remote_(&store, request.transport) {}
 
 BuildSession::~BuildSession() {
   work_dir_.reset();  // while the sandboxes are still there
@@ -40,6 +41,9 @@ absl::Status BuildSession::Open(const std::string& dockerfile) {
   ASSIGN_OR_RETURN(TempDir work, TempDir::Create(run_dir + "/build-"));
   work_dir_.emplace(std::move(work));
   work_ = work_dir_->path();
+  if (!req_.cache_from.empty() && !req_.no_cache) {
+    remote_.Import(req_.cache_from, [this](const std::string& w) { Message(w); });
+  }
   return absl::OkStatus();
 }
 
@@ -160,6 +164,7 @@ absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {
   std::lock_guard<std::mutex> lock(materialize_mu_);
   std::string dir = absl::StrCat(work_, "/rootfs-", state.key);
   if (PathExists(dir)) return dir;
+  RETURN_IF_ERROR(EnsureLayers(state));
   RETURN_IF_ERROR(MakeDirs(dir));
   for (const Descriptor& layer : state.layers) {
     ASSIGN_OR_RETURN(auto blob, store_.blobs().Open(layer.digest, layer.size));
@@ -170,7 +175,17 @@ absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {
   return dir;
 }
 
+absl::Status BuildSession::EnsureLayers(const ImageState& state) {
+  std::vector<Descriptor> missing;
+  for (const Descriptor& d : state.layers) {
+    if (!store_.blobs().Has(d.digest)) missing.push_back(d);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return remote_.Fetch(missing);
+}
+
 absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageState& state) {
+  RETURN_IF_ERROR(EnsureLayers(state));
   std::vector<std::string> dirs;
   for (size_t i = state.layers.size(); i-- > 0;) {
     ASSIGN_OR_RETURN(std::string dir,

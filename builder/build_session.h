@@ -22,6 +22,7 @@
 #include "builder/context/build_context.h"
 #include "builder/context/file_digests.h"
 #include "builder/plan.h"
+#include "builder/remote_cache.h"
 #include "builder/ssh_agent.h"
 #include "builder/stage_run.h"
 #include "builder/step_sandbox.h"
@@ -77,6 +78,10 @@ class BuildSession {
                                          const StageRun& run);
   // The root filesystem of a state, unpacked once a build into the work directory.
   absl::StatusOr<std::string> Materialize(const ImageState& state);
+  // The --cache-from caches (read by Open), and the --cache-to writer.
+  RemoteCache& remote_cache() { return remote_; }
+  // Fetches from the imported caches the layers of `state` the store lacks.
+  absl::Status EnsureLayers(const ImageState& state);
   // The unpacked layers of `state`, topmost first (overlay lowerdir order).
   absl::StatusOr<std::vector<std::string>> LowerDirs(const ImageState& state);
   // Adds the layer made from `dir` (or an empty history entry when nothing changed) with the
@@ -113,6 +118,7 @@ class BuildSession {
   const ProgressFn& progress_;
   const std::string created_;
   layers::Snapshots snapshots_;
+  RemoteCache remote_;
   std::unique_ptr<context::BuildContext> context_;
   std::optional<TempDir> work_dir_;
   std::string work_;  // its path

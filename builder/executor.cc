@@ -48,7 +48,7 @@ class Executor {
       : store_(store),
         req_(request),
         session_(store, request, progress),
-        records_(store.root(), store.blobs()) {}
+        records_(store.root(), store.blobs(), &session_.remote_cache()) {}
 
   absl::StatusOr<BuildResult> Run() {
     // Held for the whole build: blobs imported or written before they are named must not be
@@ -102,6 +102,7 @@ class Executor {
     ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state, &result.config));
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
     RETURN_IF_ERROR(WriteOutputs(top));
+    RETURN_IF_ERROR(ExportCaches());
     result.manifest_digest = top.digest;
     result.manifest = top;
     return result;
@@ -126,6 +127,41 @@ class Executor {
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
     }
     return absl::OkStatus();
+  }
+
+  // --cache-to: the records of the final image's stages (mode=min: the target and the stages
+  // it is built on) or of every stage (mode=max), as this build used or made them.
+  absl::Status ExportCaches() {
+    if (req_.cache_to.empty()) return absl::OkStatus();
+    std::set<int> final_stages;
+    for (int s = plan_.target; s >= 0; s = plan_.stages[s].base_stage) final_stages.insert(s);
+    for (const CacheSpec& to : req_.cache_to) {
+      layers::NamedRecords records;
+      {
+        std::lock_guard<std::mutex> lock(used_mu_);
+        for (const auto& [name, stage] : used_) {
+          if (!to.max && final_stages.count(stage) == 0) continue;
+          if (std::optional<layers::CacheRecord> r = layers::BuildCache(store_.root()).Read(name)) {
+            records[name] = *std::move(r);
+          }
+        }
+      }
+      session_.Message(
+          absl::StrCat("exporting cache to ", to.String(), " (", records.size(), " records)"));
+      absl::Status s = session_.remote_cache().Export(records, to);
+      if (!s.ok() && to.ignore_error) {
+        session_.Message(absl::StrCat("cache ", to.String(), " not written: ", s.message()));
+      } else {
+        RETURN_IF_ERROR_CTX(s, "exporting cache to ", to.String());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // A record this build used or made, for --cache-to.
+  void Used(const StageRun& run, const std::string& name) {
+    std::lock_guard<std::mutex> lock(used_mu_);
+    used_.emplace(name, run.stage.index);
   }
 
   // What RUN steps get; the Dockerfile's own RUN --network/--security flags are checked
@@ -289,6 +325,7 @@ class Executor {
     if (!no_cache) {
       ASSIGN_OR_RETURN(bool hit, FromCache(p, run, *key, &link_key, state));
       if (hit) {
+        Used(run, *key);
         ++steps_cached_;
         session_.Event(&run, BuildEvent::Kind::kStepCached);
         return absl::OkStatus();
@@ -306,8 +343,11 @@ class Executor {
     state.key = filtered ? ContentKey(*key, state) : *key;
     RETURN_IF_ERROR(IsMetadataStep(p) ? records_.SaveMarker(*key, state.key)
                                       : records_.SaveStep(*key, state));
-    if (!link_key.empty())
+    Used(run, *key);
+    if (!link_key.empty()) {
       RETURN_IF_ERROR(records_.SaveLinkedLayer(link_key, state, layers_before));
+      Used(run, "link-" + link_key);
+    }
     ++steps_run_;
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     session_.Event(&run, BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
@@ -342,6 +382,7 @@ class Executor {
                                   &state)) {
       state.key = key;
       RETURN_IF_ERROR(records_.SaveStep(key, state));
+      Used(run, "link-" + *link_key);
       return true;
     }
     return false;
@@ -370,6 +411,7 @@ class Executor {
   }
 
   absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
+    RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
     oci::ImageConfig image_config = state.config;
     image_config.created = session_.created();
     return layers::CommitImage(store_.blobs(), image_config, state.layers, config);
@@ -385,6 +427,8 @@ class Executor {
   int total_steps_ = 0;
   std::atomic<bool> failed_{false};  // a stage failed: no step starts after it
   std::atomic<int> steps_run_{0}, steps_cached_{0};
+  std::mutex used_mu_;
+  std::map<std::string, int> used_;  // record name -> stage
 };
 
 }  // namespace

@@ -89,8 +89,22 @@ std::string ContentKey(const std::string& key, const ImageState& state) {
   return Hex(material);
 }
 
+std::optional<layers::CacheRecord> StepRecords::Read(const std::string& name) const {
+  std::optional<layers::CacheRecord> r = cache_.Read(name);
+  if (r || remote_ == nullptr) return r;
+  r = remote_->Read(name);
+  // Kept in the store: it is exported from there, and later builds find it without the cache
+  // (a miss again, if its blobs were never fetched). Only a cache: a failure is ignored.
+  if (r) (void)cache_.Write(name, *r);
+  return r;
+}
+
+bool StepRecords::Available(const oci::Descriptor& d) const {
+  return blobs_.Has(d.digest) || (remote_ != nullptr && remote_->HasBlob(d));
+}
+
 std::optional<std::string> StepRecords::LoadMarker(const std::string& key) const {
-  std::optional<layers::CacheRecord> r = cache_.Read(key);
+  std::optional<layers::CacheRecord> r = Read(key);
   if (!r || r->kind != layers::CacheRecord::Kind::kMarker) return std::nullopt;
   return r->passed_on.empty() ? key : r->passed_on;
 }
@@ -103,13 +117,13 @@ absl::Status StepRecords::SaveMarker(const std::string& key, const std::string& 
 }
 
 std::optional<ImageState> StepRecords::LoadStep(const std::string& key) const {
-  std::optional<layers::CacheRecord> r = cache_.Read(key);
+  std::optional<layers::CacheRecord> r = Read(key);
   if (!r || r->kind != layers::CacheRecord::Kind::kStep) return std::nullopt;
   ImageState state;
   state.config = std::move(r->image);
   state.key = r->passed_on.empty() ? key : r->passed_on;
   for (Descriptor& d : r->layers) {
-    if (!blobs_.Has(d.digest)) return std::nullopt;  // collected: a miss
+    if (!Available(d)) return std::nullopt;  // collected: a miss
     state.layers.push_back(std::move(d));
   }
   return state;
@@ -126,13 +140,13 @@ absl::Status StepRecords::SaveStep(const std::string& key, const ImageState& sta
 // Link records are named `link-<key>`.
 bool StepRecords::ReuseLinkedLayer(const std::string& link_key, const std::string& created,
                                    const std::string& created_by, ImageState* state) const {
-  std::optional<layers::CacheRecord> r = cache_.Read("link-" + link_key);
+  std::optional<layers::CacheRecord> r = Read("link-" + link_key);
   if (!r || r->kind != layers::CacheRecord::Kind::kLink) return false;
   if (r->layers.empty()) {
     AddHistory(state, created, created_by, /*empty=*/true);
     return true;
   }
-  if (!blobs_.Has(r->layers[0].digest)) return false;  // one layer, one DiffID (checked)
+  if (!Available(r->layers[0])) return false;  // one layer, one DiffID (checked)
   state->layers.push_back(r->layers[0]);
   state->config.diff_ids.push_back(r->diff_ids[0]);
   AddHistory(state, created, created_by, /*empty=*/false);

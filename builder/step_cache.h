@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "builder/build_session.h"
 #include "builder/plan.h"
+#include "builder/remote_cache.h"
 #include "builder/stage_run.h"
 #include "layers/blob_store.h"
 #include "layers/build_cache.h"
@@ -40,8 +41,11 @@ std::string ContentKey(const std::string& key, const ImageState& state);
 // COPY --link made, or none when it copied nothing. Thread-safe.
 class StepRecords {
  public:
-  StepRecords(const std::string& store_root, const layers::BlobStore& blobs)
-      : cache_(store_root), blobs_(blobs) {}
+  // Records the store lacks are looked up in `remote` (imported caches) and, found there,
+  // kept in the store too; their blobs are fetched when a step needs them.
+  StepRecords(const std::string& store_root, const layers::BlobStore& blobs,
+              const RemoteCache* remote = nullptr)
+      : cache_(store_root), blobs_(blobs), remote_(remote) {}
 
   // The key a metadata step passed on, when it was done before.
   std::optional<std::string> LoadMarker(const std::string& key) const;
@@ -59,8 +63,14 @@ class StepRecords {
                                size_t layers_before) const;
 
  private:
+  // The record `name`, from the store or an imported cache; nullopt if neither has it.
+  std::optional<layers::CacheRecord> Read(const std::string& name) const;
+  // True when the blob is in the store or an imported cache.
+  bool Available(const oci::Descriptor& d) const;
+
   layers::BuildCache cache_;
   const layers::BlobStore& blobs_;
+  const RemoteCache* remote_;
 };
 
 }  // namespace kiln::builder

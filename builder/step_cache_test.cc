@@ -14,6 +14,9 @@
 namespace kiln::builder {
 namespace {
 
+// A record name (a key's 64 hex digits) made of one digit.
+std::string K(const char* digit) { return std::string(64, digit[0]); }
+
 class StepCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -131,34 +134,34 @@ TEST_F(StepCacheTest, StepRecordsReadBackAndAMissingLayerIsAMiss) {
   StepRecords records(store_->root(), store_->blobs());
   auto blob = store_->blobs().Put("layer bytes");
   ASSERT_TRUE(blob.ok());
-  ImageState state = Parent("k1");
+  ImageState state = Parent(K("1"));
   state.config.config.env = {"A=1"};
   state.config.diff_ids = {*blob};
   state.layers = {{"application/vnd.oci.image.layer.v1.tar", *blob, 11}};
-  ASSERT_TRUE(records.SaveStep("k1", state).ok());
-  std::optional<ImageState> back = records.LoadStep("k1");
+  ASSERT_TRUE(records.SaveStep(K("1"), state).ok());
+  std::optional<ImageState> back = records.LoadStep(K("1"));
   ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(back->key, "k1");
+  EXPECT_EQ(back->key, K("1"));
   EXPECT_EQ(back->config.config.env, state.config.config.env);
   ASSERT_EQ(back->layers.size(), 1u);
   EXPECT_EQ(back->layers[0].digest, *blob);
   EXPECT_FALSE(records.LoadStep("other").has_value());
-  EXPECT_FALSE(records.LoadMarker("k1").has_value());  // a step record is not a marker
+  EXPECT_FALSE(records.LoadMarker(K("1")).has_value());  // a step record is not a marker
 
   ImageState gone = state;
   gone.layers[0].digest = oci::Digest::Of("never stored");
-  ASSERT_TRUE(records.SaveStep("k2", gone).ok());
-  EXPECT_FALSE(records.LoadStep("k2").has_value());
+  ASSERT_TRUE(records.SaveStep(K("2"), gone).ok());
+  EXPECT_FALSE(records.LoadStep(K("2")).has_value());
 }
 
 TEST_F(StepCacheTest, MarkersKeepTheKeyPassedOn) {
   StepRecords records(store_->root(), store_->blobs());
   const std::string content(64, 'c');  // keys passed on are sha256 hex
-  ASSERT_TRUE(records.SaveMarker("m1", "m1").ok());
-  ASSERT_TRUE(records.SaveMarker("m2", content).ok());
-  EXPECT_EQ(records.LoadMarker("m1"), "m1");
-  EXPECT_EQ(records.LoadMarker("m2"), content);
-  EXPECT_FALSE(records.LoadStep("m1").has_value());
+  ASSERT_TRUE(records.SaveMarker(K("3"), K("3")).ok());
+  ASSERT_TRUE(records.SaveMarker(K("4"), content).ok());
+  EXPECT_EQ(records.LoadMarker(K("3")), K("3"));
+  EXPECT_EQ(records.LoadMarker(K("4")), content);
+  EXPECT_FALSE(records.LoadStep(K("3")).has_value());
 }
 
 TEST_F(StepCacheTest, LinkedLayersAreReusedOnAnotherState) {
@@ -168,23 +171,23 @@ TEST_F(StepCacheTest, LinkedLayersAreReusedOnAnotherState) {
   ImageState made = Parent("a");
   made.layers = {{"application/vnd.oci.image.layer.v1.tar", *blob, 12}};
   made.config.diff_ids = {*blob};
-  ASSERT_TRUE(records.SaveLinkedLayer("L", made, 0).ok());
-  ASSERT_TRUE(records.SaveLinkedLayer("empty", made, 1).ok());
+  ASSERT_TRUE(records.SaveLinkedLayer(K("5"), made, 0).ok());
+  ASSERT_TRUE(records.SaveLinkedLayer(K("6"), made, 1).ok());
 
   ImageState other = Parent("b");
-  ASSERT_TRUE(records.ReuseLinkedLayer("L", "2024-01-01T00:00:00Z", "COPY a b", &other));
+  ASSERT_TRUE(records.ReuseLinkedLayer(K("5"), "2024-01-01T00:00:00Z", "COPY a b", &other));
   ASSERT_EQ(other.layers.size(), 1u);
   EXPECT_EQ(other.config.diff_ids, std::vector<oci::Digest>{*blob});
   ASSERT_EQ(other.config.history.size(), 1u);
   EXPECT_FALSE(other.config.history[0].empty_layer);
 
   ImageState nothing = Parent("c");
-  ASSERT_TRUE(records.ReuseLinkedLayer("empty", "t", "COPY x y", &nothing));
+  ASSERT_TRUE(records.ReuseLinkedLayer(K("6"), "t", "COPY x y", &nothing));
   EXPECT_TRUE(nothing.layers.empty());
   ASSERT_EQ(nothing.config.history.size(), 1u);
   EXPECT_TRUE(nothing.config.history[0].empty_layer);
 
-  EXPECT_FALSE(records.ReuseLinkedLayer("unknown", "t", "COPY", &nothing));
+  EXPECT_FALSE(records.ReuseLinkedLayer(K("7"), "t", "COPY", &nothing));
 }
 
 }  // namespace

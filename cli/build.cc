@@ -14,6 +14,7 @@
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "builder/executor.h"
+#include "builder/remote_cache.h"
 #include "builder/secrets.h"
 #include "builder/ssh_agent.h"
 #include "cli/build_input.h"
@@ -31,10 +32,11 @@ namespace {
 struct BuildOptions {
   std::string context = ".";
   std::string file;
-  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh;
+  std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh,
+      cache_from, cache_to;
   std::string iidfile, metadata_file;
-  std::string target, network = "default", userns = "private", compression = "gzip",
-                      progress = "auto";
+  std::string target, network = "default", userns = "private", progress = "auto";
+  std::optional<std::string> compression;
   builder::SandboxOptions sandbox;
   std::optional<std::string> memory, memory_swap, shm_size;
   std::optional<int64_t> source_date_epoch;
@@ -118,6 +120,27 @@ absl::StatusOr<int64_t> SourceDate(const BuildOptions& o, const std::string& con
   return epoch.value_or(0);
 }
 
+// --compression, or the compression= of --cache-to (a cache holds the image's own layers, so
+// the two must agree); gzip when neither says.
+absl::StatusOr<layers::Compression> CompressionOf(const std::optional<std::string>& flag,
+                                                  const std::vector<builder::CacheSpec>& to) {
+  std::optional<layers::Compression> chosen;
+  if (flag) {
+    ASSIGN_OR_RETURN(chosen, layers::ParseCompression(*flag));
+  }
+  for (const builder::CacheSpec& c : to) {
+    if (!c.compression) continue;
+    if (chosen && *chosen != *c.compression) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--cache-to ", c.String(), ": compression=", layers::CompressionName(*c.compression),
+          " differs from the layers' ", layers::CompressionName(*chosen),
+          " (the cache holds the image's own layers; give one compression)"));
+    }
+    chosen = c.compression;
+  }
+  return chosen.value_or(layers::Compression::kGzip);
+}
+
 // The request the flags and the build's input make; every value (tags, outputs, secrets) is
 // checked before anything is built.
 absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const BuildInput& input) {
@@ -156,7 +179,15 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
     RETURN_IF_ERROR(builder::AddSshSource(spec, getenv, &req.ssh));
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
-  ASSIGN_OR_RETURN(req.compression, layers::ParseCompression(o.compression));
+  for (const std::string& spec : o.cache_from) {
+    ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/false));
+    req.cache_from.push_back(std::move(c));
+  }
+  for (const std::string& spec : o.cache_to) {
+    ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/true));
+    req.cache_to.push_back(std::move(c));
+  }
+  ASSIGN_OR_RETURN(req.compression, CompressionOf(o.compression, req.cache_to));
   for (const std::string& tag : o.tags) {
     RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
   }
@@ -291,6 +322,15 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "Processes and threads per RUN step (default 4096; -1: unlimited)");
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
+  cmd->add_option("--cache-from", o->cache_from,
+                  "Read step records from a build cache: type=registry,ref=REF or "
+                  "type=local,src=DIR[,tag=NAME] (repeatable; the first to have a record wins)")
+      ->allow_extra_args(false);
+  cmd->add_option("--cache-to", o->cache_to,
+                  "Write this build's step records to a build cache: type=registry,ref=REF or "
+                  "type=local,dest=DIR[,tag=NAME], with mode=min (the final image's stages) or "
+                  "max (every stage), compression=gzip|zstd, ignore-error=true (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--source-date-epoch", o->source_date_epoch,
                   "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
   cmd->add_option("-o,--output", o->outputs,

@@ -1,15 +1,16 @@
 #include "layers/build_cache.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "oci/image_config.h"
 #include "oci/json_util.h"
 
 namespace kiln::layers {
-namespace {
-
-std::optional<CacheRecord> Parse(const std::string& text) {
+std::optional<CacheRecord> ParseRecord(const std::string& text) {
   auto doc = oci::ParseJsonObject(text, "cache record", oci::kMaxConfigSize);
   if (!doc.ok() || !(*doc)["layers"].is_array()) return std::nullopt;
   CacheRecord r;
@@ -47,19 +48,15 @@ std::optional<CacheRecord> Parse(const std::string& text) {
   return r;
 }
 
-}  // namespace
-
-std::optional<CacheRecord> BuildCache::ReadFile(const std::string& path) const {
-  auto text = kiln::ReadFile(path, oci::kMaxConfigSize);
-  if (!text.ok()) return std::nullopt;
-  return Parse(*text);
+bool ValidRecordName(const std::string& name) {
+  absl::string_view hex = name;
+  absl::ConsumePrefix(&hex, "link-");
+  return hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
-std::optional<CacheRecord> BuildCache::Read(const std::string& name) const {
-  return ReadFile(absl::StrCat(dir_, "/", name, ".json"));
-}
-
-absl::Status BuildCache::Write(const std::string& name, const CacheRecord& r) const {
+std::string SerializeRecord(const CacheRecord& r) {
   nlohmann::json layers = nlohmann::json::array();
   for (const oci::Descriptor& d : r.layers) layers.push_back(d.ToJson());
   nlohmann::json doc = {{"layers", layers}};
@@ -78,9 +75,25 @@ absl::Status BuildCache::Write(const std::string& name, const CacheRecord& r) co
     }
   }
   if (!r.passed_on.empty()) doc["key"] = r.passed_on;
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<CacheRecord> BuildCache::ReadFile(const std::string& path) const {
+  auto text = kiln::ReadFile(path, oci::kMaxConfigSize);
+  if (!text.ok()) return std::nullopt;
+  return ParseRecord(*text);
+}
+
+std::optional<CacheRecord> BuildCache::Read(const std::string& name) const {
+  return ReadFile(absl::StrCat(dir_, "/", name, ".json"));
+}
+
+absl::Status BuildCache::Write(const std::string& name, const CacheRecord& r) const {
+  if (!ValidRecordName(name))
+    return absl::InvalidArgumentError(absl::StrCat("bad cache record name ", name));
   RETURN_IF_ERROR(MakeDirs(dir_, 0700));
   std::string path = absl::StrCat(dir_, "/", name, ".json");
-  std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = SerializeRecord(r);
   if (r.kind == CacheRecord::Kind::kMarker) return WriteFileInPlace(path, text);
   return WriteFileAtomic(path, text);
 }

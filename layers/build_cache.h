@@ -31,6 +31,14 @@ struct CacheRecord {
   std::string passed_on;                // kStep, kMarker: the key passed on, if not the name
 };
 
+// A record in the form `cache/<name>.json` holds, and back; nullopt for anything that is not
+// one (records travel in exported caches too, so this is a parser of untrusted bytes).
+std::string SerializeRecord(const CacheRecord& record);
+std::optional<CacheRecord> ParseRecord(const std::string& text);
+
+// True for a name a record may have: a step key (64 hex digits) or `link-` and one.
+bool ValidRecordName(const std::string& name);
+
 class BuildCache {
  public:
   explicit BuildCache(std::string store_root) : dir_(std::move(store_root) + "/cache") {}

@@ -26,14 +26,15 @@ oci::Descriptor Layer(char c) {
 }
 
 TEST_F(BuildCacheTest, EachKindRoundTrips) {
+  const std::string kStep(64, 'a'), kMarker(64, 'b'), kLink = "link-" + std::string(64, 'c');
   BuildCache cache(Root());
   CacheRecord step;
   step.layers = {Layer('a')};
   step.config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[")" +
                 oci::Digest::Of("x").str() + R"("]}})";
   step.passed_on = std::string(64, 'f');
-  ASSERT_TRUE(cache.Write("s", step).ok());
-  auto got = cache.Read("s");
+  ASSERT_TRUE(cache.Write(kStep, step).ok());
+  auto got = cache.Read(kStep);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->kind, CacheRecord::Kind::kStep);
   EXPECT_EQ(got->config, step.config);
@@ -45,8 +46,8 @@ TEST_F(BuildCacheTest, EachKindRoundTrips) {
 
   CacheRecord marker;
   marker.kind = CacheRecord::Kind::kMarker;
-  ASSERT_TRUE(cache.Write("m", marker).ok());
-  got = cache.Read("m");
+  ASSERT_TRUE(cache.Write(kMarker, marker).ok());
+  got = cache.Read(kMarker);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->kind, CacheRecord::Kind::kMarker);
   EXPECT_TRUE(got->layers.empty());
@@ -56,8 +57,8 @@ TEST_F(BuildCacheTest, EachKindRoundTrips) {
   link.kind = CacheRecord::Kind::kLink;
   link.layers = {Layer('b')};
   link.diff_ids = {oci::Digest::Of("y")};
-  ASSERT_TRUE(cache.Write("link-l", link).ok());
-  got = cache.Read("link-l");
+  ASSERT_TRUE(cache.Write(kLink, link).ok());
+  got = cache.Read(kLink);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->kind, CacheRecord::Kind::kLink);
   EXPECT_EQ(got->diff_ids, link.diff_ids);
@@ -89,6 +90,31 @@ TEST_F(BuildCacheTest, DamagedRecordsAreMissesAndListedAsUnreadable) {
   EXPECT_EQ(all->size(), 6u);
   for (const auto& e : *all) EXPECT_FALSE(e.record.has_value()) << e.path;
   EXPECT_FALSE(cache.Read("missing").has_value());
+}
+
+TEST_F(BuildCacheTest, OnlyKeysNameRecords) {
+  EXPECT_TRUE(ValidRecordName(std::string(64, '0')));
+  EXPECT_TRUE(ValidRecordName("link-" + std::string(64, 'f')));
+  for (const std::string& bad : std::vector<std::string>{std::string(63, '0'), std::string(64, 'A'), std::string("../x"),
+                                 "link-", "link-../" + std::string(61, '0'), std::string()}) {
+    EXPECT_FALSE(ValidRecordName(bad)) << bad;
+  }
+  CacheRecord marker;
+  marker.kind = CacheRecord::Kind::kMarker;
+  EXPECT_FALSE(BuildCache(Root()).Write("../escape", marker).ok());
+  EXPECT_FALSE(PathExists(Root() + "/escape.json"));
+}
+
+TEST_F(BuildCacheTest, SerializedRecordsParseBack) {
+  CacheRecord link;
+  link.kind = CacheRecord::Kind::kLink;
+  link.layers = {Layer('q')};
+  link.diff_ids = {oci::Digest::Of("r")};
+  std::optional<CacheRecord> got = ParseRecord(SerializeRecord(link));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->kind, CacheRecord::Kind::kLink);
+  EXPECT_EQ(got->layers[0].digest, link.layers[0].digest);
+  EXPECT_FALSE(ParseRecord("[]").has_value());
 }
 
 TEST_F(BuildCacheTest, NoCacheDirectoryListsNothing) {

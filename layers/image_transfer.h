@@ -37,6 +37,9 @@ class ImageSource {
     return OpenBlob(d);
   }
   virtual bool ConcurrentBlobs() const { return false; }
+  // Whether the source still holds the blob, asked cheaply (a HEAD request, a stat); nullopt
+  // when the source cannot tell without reading it.
+  virtual std::optional<bool> BlobExists(const oci::Descriptor& d) { return std::nullopt; }
   // A local file that holds the blob's bytes, already verified (the store's own blobs): a
   // destination on the same file system may hard-link it instead of copying. Blobs are
   // immutable, so sharing the file is safe.
@@ -66,6 +69,9 @@ class ForwardingSource : public ImageSource {
     return inner_->OpenBlobUnverified(d);
   }
   bool ConcurrentBlobs() const override { return inner_->ConcurrentBlobs(); }
+  std::optional<bool> BlobExists(const oci::Descriptor& d) override {
+    return inner_->BlobExists(d);
+  }
   std::optional<std::string> VerifiedBlobFile(const oci::Descriptor& d) override {
     return inner_->VerifiedBlobFile(d);
   }

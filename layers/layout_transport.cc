@@ -23,6 +23,9 @@ class BlobStoreSource : public ImageSource {
     return blobs_->OpenUnverified(d.digest);
   }
   bool ConcurrentBlobs() const override { return true; }
+  std::optional<bool> BlobExists(const oci::Descriptor& d) override {
+    return blobs_->Has(d.digest);
+  }
   std::optional<std::string> VerifiedBlobFile(const oci::Descriptor& d) override {
     if (!verified_ || !blobs_->Has(d.digest)) return std::nullopt;
     return blobs_->PathOf(d.digest);

@@ -32,6 +32,10 @@ class RegistrySource : public layers::ImageSource {
     return reg_->OpenBlobUnverified(repo_, d);
   }
   bool ConcurrentBlobs() const override { return true; }
+  std::optional<bool> BlobExists(const oci::Descriptor& d) override {
+    absl::StatusOr<bool> has = reg_->HasBlob(repo_, d);
+    return has.ok() && *has;  // a registry that cannot answer has nothing to give either
+  }
   std::vector<std::string> BlobOrigins(const oci::Descriptor&) override {
     return {absl::StrCat(reg_->domain(), "/", repo_)};
   }

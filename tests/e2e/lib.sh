@@ -4,7 +4,9 @@ set -euo pipefail
 KILN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 WORK=$(mktemp -d /var/tmp/kiln-e2e-XXXXXX)
 export KILN_ROOT=$WORK/store
-trap 'rm -rf "$WORK"' EXIT
+# Helpers a test starts (start_registry) are killed when it exits.
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 PASSED=0
 
 fail() {
@@ -81,6 +83,37 @@ host_state_lock() {
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_registry NAME EXTRA_YAML: starts Debian's docker-registry on loopback, its data in
+# $WORK/NAME; sets PORT.
+start_registry() {
+  local name=$1 extra=$2
+  PORT=$(free_port)
+  mkdir -p "$WORK/$name"
+  cat >"$WORK/$name/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $WORK/$name/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$PORT
+$extra
+YAML
+  env -u REGISTRY_AUTH_FILE docker-registry serve "$WORK/$name/config.yml" >"$WORK/$name/log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    curl -sk -o /dev/null "http://127.0.0.1:$PORT/v2/" && return
+    curl -sk -o /dev/null "https://127.0.0.1:$PORT/v2/" && return
+    sleep 0.1
+  done
+  fail "registry $name did not start: $(cat "$WORK/$name/log")"
 }
 
 finish() {

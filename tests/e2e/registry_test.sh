@@ -5,8 +5,6 @@
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 export REGISTRY_AUTH_FILE=$WORK/auth.json
 
 # wait_port FILE: waits for a helper to write its port into FILE; prints it.
@@ -16,36 +14,6 @@ wait_port() {
     sleep 0.1
   done
   fail "helper did not start ($1)"
-}
-
-# start_registry NAME EXTRA_YAML: starts docker-registry; sets PORT.
-start_registry() {
-  local name=$1 extra=$2
-  PORT=$(free_port)
-  mkdir -p "$WORK/$name"
-  cat >"$WORK/$name/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $WORK/$name/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$PORT
-$extra
-YAML
-  env -u REGISTRY_AUTH_FILE docker-registry serve "$WORK/$name/config.yml" >"$WORK/$name/log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do
-    curl -sk -o /dev/null "http://127.0.0.1:$PORT/v2/" && return
-    curl -sk -o /dev/null "https://127.0.0.1:$PORT/v2/" && return
-    sleep 0.1
-  done
-  fail "registry $name did not start: $(cat "$WORK/$name/log")"
 }
 
 # unpacked_listing IMAGE_LOCATION: the tree umoci unpacks from an image kiln copies out.
