@@ -147,9 +147,9 @@ TEST_F(RemoteCacheTest, ABlobTheCacheLostFailsTheFetch) {
   link.layers = {{oci::kOciLayerGzip, *digest, static_cast<int64_t>(layer.size())}};
   link.diff_ids = {oci::Digest::Of("tar")};
   RemoteCache exporter(a_.get(), {});
-  ASSERT_TRUE(exporter.Export({{"link-" + std::string(64, '3'), link}},
-                              Local(Dir() + "/cache", true))
-                  .ok());
+  ASSERT_TRUE(
+      exporter.Export({{"link-" + std::string(64, '3'), link}}, Local(Dir() + "/cache", true))
+          .ok());
   auto layout = layers::OciLayout::Open(Dir() + "/cache", false);
   ASSERT_TRUE(layout.ok());
   ASSERT_EQ(unlink((*layout)->blobs().PathOf(*digest).c_str()), 0);

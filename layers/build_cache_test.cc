@@ -95,8 +95,9 @@ TEST_F(BuildCacheTest, DamagedRecordsAreMissesAndListedAsUnreadable) {
 TEST_F(BuildCacheTest, OnlyKeysNameRecords) {
   EXPECT_TRUE(ValidRecordName(std::string(64, '0')));
   EXPECT_TRUE(ValidRecordName("link-" + std::string(64, 'f')));
-  for (const std::string& bad : std::vector<std::string>{std::string(63, '0'), std::string(64, 'A'), std::string("../x"),
-                                 "link-", "link-../" + std::string(61, '0'), std::string()}) {
+  for (const std::string& bad :
+       std::vector<std::string>{std::string(63, '0'), std::string(64, 'A'), std::string("../x"),
+                                "link-", "link-../" + std::string(61, '0'), std::string()}) {
     EXPECT_FALSE(ValidRecordName(bad)) << bad;
   }
   CacheRecord marker;
