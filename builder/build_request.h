@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/files_output.h"
 #include "builder/remote_cache.h"
 #include "builder/secrets.h"
 #include "builder/ssh_agent.h"
@@ -38,6 +39,7 @@ struct BuildRequest {
   layers::Compression compression = layers::Compression::kGzip;
   int64_t source_date_epoch = 0;
   std::vector<std::string> outputs;  // oci:DIR:TAG, oci-archive:F, docker-archive:F, docker://R
+  std::vector<FilesOutput> files_outputs;  // the image's files: a directory or a tar
   // Push every tag to the registry its name points at.
   bool push = false;
   // Pull base images from their registries even when the store has them.

@@ -19,6 +19,7 @@
 #include "builder/build_session.h"
 #include "builder/copy_step.h"
 #include "builder/dockerfile/parser.h"
+#include "builder/files_output.h"
 #include "builder/history.h"
 #include "builder/metadata_step.h"
 #include "builder/plan.h"
@@ -101,7 +102,7 @@ class Executor {
     for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
     ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state, &result.config));
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
-    RETURN_IF_ERROR(WriteOutputs(top));
+    RETURN_IF_ERROR(WriteOutputs(top, *final_state));
     RETURN_IF_ERROR(ExportCaches());
     result.manifest_digest = top.digest;
     result.manifest = top;
@@ -109,8 +110,13 @@ class Executor {
   }
 
  private:
-  // --output locations and, with --push, every tag's registry.
-  absl::Status WriteOutputs(const Descriptor& top) {
+  // --output files and locations and, with --push, every tag's registry.
+  absl::Status WriteOutputs(const Descriptor& top, const ImageState& state) {
+    for (const FilesOutput& out : req_.files_outputs) {
+      session_.Message(absl::StrCat("writing the image's files to ", out.dest));
+      RETURN_IF_ERROR_CTX(WriteFilesOutput(store_.blobs(), state, out, req_.source_date_epoch),
+                          "--output ", out.tar ? "type=tar" : "type=local", ",dest=", out.dest);
+    }
     std::vector<std::string> outputs = req_.outputs;
     if (req_.push) {
       for (const std::string& tag : req_.tags) {

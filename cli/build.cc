@@ -192,6 +192,11 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
     RETURN_IF_ERROR(layers::Store::CanonicalName(tag).status());
   }
   for (const std::string& out : o.outputs) {
+    ASSIGN_OR_RETURN(std::optional<builder::FilesOutput> files, BuildFilesOutput(out));
+    if (files) {
+      req.files_outputs.push_back(*std::move(files));
+      continue;
+    }
     ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
     req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
@@ -336,7 +341,8 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("-o,--output", o->outputs,
                   "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE, "
                   "docker://REFERENCE, or as BuildKit's type=oci|docker,dest=FILE, "
-                  "type=image|registry,name=REF (repeatable; checked before the build)")
+                  "type=image|registry,name=REF, or the image's files as type=local,dest=DIR or "
+                  "type=tar,dest=FILE (repeatable; checked before the build)")
       ->allow_extra_args(false);
   cmd->add_flag("--push", o->push, "Push every -t name to its registry");
   cmd->add_flag("--pull", o->pull, "Pull base images even when the store has them");

@@ -14,6 +14,23 @@
 namespace kiln::cli {
 namespace {
 
+bool IsCsv(const std::string& value) {
+  return absl::StartsWith(value, "type=") || absl::StrContains(value, ",type=");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseCsv(const std::string& value) {
+  std::map<std::string, std::string> kv;
+  for (absl::string_view field : absl::StrSplit(value, ',')) {
+    std::pair<std::string, std::string> p = absl::StrSplit(field, absl::MaxSplits('=', 1));
+    if (field.find('=') == absl::string_view::npos || p.first.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--output ", value, ": \"", field, "\" is not KEY=VALUE"));
+    }
+    kv[p.first] = p.second;
+  }
+  return kv;
+}
+
 // The directory a file or layout `path` goes into must exist.
 absl::Status CheckParent(const std::string& value, const std::string& path) {
   size_t slash = path.rfind('/');
@@ -28,15 +45,7 @@ absl::Status CheckParent(const std::string& value, const std::string& path) {
 
 absl::StatusOr<std::vector<std::string>> FromCsv(const std::string& value,
                                                  const std::vector<std::string>& tags) {
-  std::map<std::string, std::string> kv;
-  for (absl::string_view field : absl::StrSplit(value, ',')) {
-    std::pair<std::string, std::string> p = absl::StrSplit(field, absl::MaxSplits('=', 1));
-    if (field.find('=') == absl::string_view::npos || p.first.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--output ", value, ": \"", field, "\" is not KEY=VALUE"));
-    }
-    kv[p.first] = p.second;
-  }
+  ASSIGN_OR_RETURN(auto kv, ParseCsv(value));
   const std::string type = kv["type"];
   auto want = [&](const char* key) -> absl::StatusOr<std::string> {
     auto it = kv.find(key);
@@ -70,7 +79,7 @@ absl::StatusOr<std::vector<std::string>> FromCsv(const std::string& value,
     return absl::InvalidArgumentError(absl::StrCat("--output ", value, ": no type="));
   return absl::InvalidArgumentError(
       absl::StrCat("--output ", value, ": unsupported type \"", type,
-                   "\" (kiln writes images: type=oci, type=docker, type=image, type=registry)"));
+                   "\" (type=oci, docker, image, registry, local or tar)"));
 }
 
 }  // namespace
@@ -78,7 +87,7 @@ absl::StatusOr<std::vector<std::string>> FromCsv(const std::string& value,
 absl::StatusOr<std::vector<std::string>> BuildOutputLocations(
     const std::string& value, const std::vector<std::string>& tags) {
   std::vector<std::string> out;
-  if (absl::StartsWith(value, "type=") || absl::StrContains(value, ",type=")) {
+  if (IsCsv(value)) {
     ASSIGN_OR_RETURN(out, FromCsv(value, tags));
   } else {
     out.push_back(value);
@@ -96,6 +105,22 @@ absl::StatusOr<std::vector<std::string>> BuildOutputLocations(
       RETURN_IF_ERROR(CheckParent(value, loc.path));
     }
   }
+  return out;
+}
+
+absl::StatusOr<std::optional<builder::FilesOutput>> BuildFilesOutput(const std::string& value) {
+  if (!IsCsv(value)) return std::nullopt;
+  ASSIGN_OR_RETURN(auto kv, ParseCsv(value));
+  if (kv["type"] != "local" && kv["type"] != "tar") return std::nullopt;
+  builder::FilesOutput out;
+  out.tar = kv["type"] == "tar";
+  out.dest = kv["dest"];
+  for (const auto& [key, v] : kv) {
+    if (key != "type" && key != "dest") {
+      return absl::InvalidArgumentError(absl::StrCat("--output ", value, ": unknown key ", key));
+    }
+  }
+  RETURN_IF_ERROR(builder::CheckFilesOutput(out));
   return out;
 }
 

@@ -6,10 +6,12 @@
 #ifndef KILN_CLI_BUILD_OUTPUT_H_
 #define KILN_CLI_BUILD_OUTPUT_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "builder/files_output.h"
 
 namespace kiln::cli {
 
@@ -18,6 +20,10 @@ namespace kiln::cli {
 // that names parse and that a file's or layout's directory exists.
 absl::StatusOr<std::vector<std::string>> BuildOutputLocations(const std::string& value,
                                                               const std::vector<std::string>& tags);
+
+// BuildKit's type=local,dest=DIR and type=tar,dest=FILE (the image's files, not an image),
+// checked; nullopt for a value that asks for an image.
+absl::StatusOr<std::optional<builder::FilesOutput>> BuildFilesOutput(const std::string& value);
 
 }  // namespace kiln::cli
 

@@ -37,5 +37,24 @@ TEST(BuildOutputTest, BadOutputsAreRefusedWithTheValueNamed) {
   }
 }
 
+TEST(BuildOutputTest, FilesOutputsAreTheirOwnKind) {
+  auto local = BuildFilesOutput("type=local,dest=/tmp/kiln-files-output-test");
+  ASSERT_TRUE(local.ok()) << local.status();
+  ASSERT_TRUE(local->has_value());
+  EXPECT_FALSE((*local)->tar);
+  EXPECT_EQ((*local)->dest, "/tmp/kiln-files-output-test");
+  auto tar = BuildFilesOutput("type=tar,dest=/tmp/x.tar");
+  ASSERT_TRUE(tar.ok() && tar->has_value());
+  EXPECT_TRUE((*tar)->tar);
+  auto image = BuildFilesOutput("type=oci,dest=/tmp/o.tar");
+  ASSERT_TRUE(image.ok());
+  EXPECT_FALSE(image->has_value());
+  EXPECT_FALSE(BuildFilesOutput("oci:/tmp/x")->has_value());
+  for (const char* bad : {"type=local", "type=tar,dest=-", "type=local,dest=/nonexistent/d",
+                          "type=local,dest=/tmp", "type=tar,dest=/tmp/x,compression=gzip"}) {
+    EXPECT_FALSE(BuildFilesOutput(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace kiln::cli

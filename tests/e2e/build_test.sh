@@ -508,7 +508,10 @@ expect_fail 1 '^kiln: --output type=oci,dest=/nonexistent/x.tar: directory "/non
   "$KILN" build -t early:1 --output type=oci,dest=/nonexistent/x.tar "$out_ctx"
 ! grep -q 'marker' "$WORK/.stderr" || fail "the build ran before its --output was checked"
 ! "$KILN" images | grep -q '^early:1 ' || fail "a build with a bad --output tagged its image"
-expect_fail 1 'unsupported type "local"' "$KILN" build -q --output type=local,dest="$WORK/l" "$out_ctx"
+expect_fail 1 'unsupported type "weird"' "$KILN" build -q --output type=weird,dest="$WORK/l" "$out_ctx"
+mkdir -p "$WORK/full" && touch "$WORK/full/x"
+expect_fail 1 "^kiln: --output type=local,dest=$WORK/full: it exists and is not an empty directory\$" \
+  "$KILN" build -q --output type=local,dest="$WORK/full" "$out_ctx"
 "$KILN" build -q -t outs:1 --output "type=oci,dest=$WORK/outs.tar" \
   --output "type=docker,dest=$WORK/outs-docker.tar" "$out_ctx" >/dev/null
 skopeo inspect "oci-archive:$WORK/outs.tar" >/dev/null || fail "type=oci output unreadable"
@@ -516,6 +519,21 @@ skopeo inspect "docker-archive:$WORK/outs-docker.tar" >/dev/null || fail "type=d
 tar -xOf "$WORK/outs-docker.tar" manifest.json | jq -e '.[0].RepoTags == ["docker.io/library/outs:1"] or .[0].RepoTags == ["outs:1"]' >/dev/null \
   || fail "type=docker output lacks the -t name: $(tar -xOf "$WORK/outs-docker.tar" manifest.json)"
 ok "--output: BuildKit's type=oci and type=docker; bad outputs refused before the build"
+
+# type=local and type=tar: the image's files, as umoci unpacks the image itself.
+mkdir -p "$WORK/empty-dest"
+"$KILN" build -q -t outs:1 --output "type=local,dest=$WORK/files" --output "type=local,dest=$WORK/empty-dest" \
+  --output "type=tar,dest=$WORK/files.tar" "$out_ctx" >/dev/null
+"$KILN" copy -q outs:1 "oci:$WORK/outs-layout:x" >/dev/null
+umoci unpack --image "$WORK/outs-layout:x" "$WORK/outs-bundle" >/dev/null
+want=$(tree_listing "$WORK/outs-bundle/rootfs" | grep -v ' [bc] ')
+[ "$(tree_listing "$WORK/files" | grep -v ' [bc] ')" = "$want" ] || fail "type=local differs from the image's tree"
+[ "$(tree_listing "$WORK/empty-dest" | grep -v ' [bc] ')" = "$want" ] || fail "type=local into an empty directory differs"
+mkdir -p "$WORK/from-tar" && tar -xf "$WORK/files.tar" -C "$WORK/from-tar"
+[ "$(tree_listing "$WORK/from-tar" | grep -v ' [bc] ')" = "$want" ] || fail "type=tar differs from the image's tree"
+[ "$(cat "$WORK/files/marker")" = built ] || fail "type=local lacks what RUN made"
+! ls -a "$WORK" | grep -q '^\.kiln-output-' || fail "a temporary output directory was left behind"
+ok "--output type=local and type=tar write the image's files (the tree umoci unpacks), whole"
 
 # What CI scripts pass in and read out: the Dockerfile on stdin (-f -), the context as a tar
 # on stdin (-), a Dockerfile alone on stdin; --iidfile and --metadata-file as BuildKit writes
