@@ -67,18 +67,23 @@ class RemoteCacheTest : public ::testing::Test {
     EXPECT_TRUE(spec.ok());
     return *spec;
   }
+  // A link record of one layer with `content`, the blob put in A's store.
+  layers::CacheRecord LinkIn(const std::string& content) {
+    auto digest = a_->blobs().Put(content);
+    EXPECT_TRUE(digest.ok());
+    layers::CacheRecord link;
+    link.kind = layers::CacheRecord::Kind::kLink;
+    link.layers = {{oci::kOciLayerGzip, *digest, static_cast<int64_t>(content.size())}};
+    link.diff_ids = {oci::Digest::Of("tar")};
+    return link;
+  }
   std::optional<TempDir> dir_;
   std::unique_ptr<layers::Store> a_, b_;
 };
 
 TEST_F(RemoteCacheTest, AnotherStoreReadsTheRecordsAndFetchesBlobsWhenAsked) {
-  const std::string layer = "the bytes of a layer";
-  auto digest = a_->blobs().Put(layer);
-  ASSERT_TRUE(digest.ok());
-  layers::CacheRecord link;
-  link.kind = layers::CacheRecord::Kind::kLink;
-  link.layers = {{oci::kOciLayerGzip, *digest, static_cast<int64_t>(layer.size())}};
-  link.diff_ids = {oci::Digest::Of("tar")};
+  layers::CacheRecord link = LinkIn("the bytes of a layer");
+  const oci::Digest digest = link.layers[0].digest;
   const std::string name = "link-" + std::string(64, '1');
   RemoteCache exporter(a_.get(), {});
   ASSERT_TRUE(exporter.Export({{name, link}}, Local(Dir() + "/cache", true)).ok());
@@ -89,19 +94,19 @@ TEST_F(RemoteCacheTest, AnotherStoreReadsTheRecordsAndFetchesBlobsWhenAsked) {
   ASSERT_EQ(importer.size(), 1u);
   std::optional<layers::CacheRecord> got = importer.Read(name);
   ASSERT_TRUE(got.has_value());
-  EXPECT_EQ(got->layers[0].digest, *digest);
+  EXPECT_EQ(got->layers[0].digest, digest);
   EXPECT_TRUE(importer.HasBlob(got->layers[0]));
-  EXPECT_FALSE(b_->blobs().Has(*digest));  // not until asked
+  EXPECT_FALSE(b_->blobs().Has(digest));  // not until asked
   ASSERT_TRUE(importer.Fetch(got->layers).ok());
-  EXPECT_TRUE(b_->blobs().Has(*digest));
+  EXPECT_TRUE(b_->blobs().Has(digest));
   EXPECT_FALSE(importer.Read(std::string(64, '2')).has_value());
 
   // B exports the record again without the blob in its store: it comes from A's cache.
-  ASSERT_TRUE(b_->blobs().Remove(*digest).ok());
+  ASSERT_TRUE(b_->blobs().Remove(digest).ok());
   ASSERT_TRUE(importer.Export({{name, link}}, Local(Dir() + "/again", true)).ok());
   auto again = layers::OciLayout::Open(Dir() + "/again", false);
   ASSERT_TRUE(again.ok());
-  EXPECT_TRUE((*again)->blobs().Has(*digest));
+  EXPECT_TRUE((*again)->blobs().Has(digest));
 }
 
 TEST_F(RemoteCacheTest, WhatIsNotACacheIsSkippedWithAWarning) {
@@ -139,26 +144,21 @@ TEST_F(RemoteCacheTest, WhatIsNotACacheIsSkippedWithAWarning) {
 }
 
 TEST_F(RemoteCacheTest, ABlobTheCacheLostFailsTheFetch) {
-  const std::string layer = "gone soon";
-  auto digest = a_->blobs().Put(layer);
-  ASSERT_TRUE(digest.ok());
-  layers::CacheRecord link;
-  link.kind = layers::CacheRecord::Kind::kLink;
-  link.layers = {{oci::kOciLayerGzip, *digest, static_cast<int64_t>(layer.size())}};
-  link.diff_ids = {oci::Digest::Of("tar")};
+  layers::CacheRecord link = LinkIn("gone soon");
+  const oci::Digest digest = link.layers[0].digest;
   RemoteCache exporter(a_.get(), {});
   ASSERT_TRUE(
       exporter.Export({{"link-" + std::string(64, '3'), link}}, Local(Dir() + "/cache", true))
           .ok());
   auto layout = layers::OciLayout::Open(Dir() + "/cache", false);
   ASSERT_TRUE(layout.ok());
-  ASSERT_EQ(unlink((*layout)->blobs().PathOf(*digest).c_str()), 0);
+  ASSERT_EQ(unlink((*layout)->blobs().PathOf(digest).c_str()), 0);
   RemoteCache importer(b_.get(), {});
   importer.Import({Local(Dir() + "/cache", false)}, Warn());
   ASSERT_EQ(importer.size(), 1u);
   EXPECT_FALSE(importer.HasBlob(link.layers[0]));  // a miss, told before a step relies on it
   EXPECT_FALSE(importer.Fetch(link.layers).ok());
-  EXPECT_FALSE(b_->blobs().Has(*digest));
+  EXPECT_FALSE(b_->blobs().Has(digest));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // kiln build: Dockerfile → image in the store. Reads like the pipeline it drives: options →
 // source date → store → builder::Build → tags and outputs → digest.
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "cli/build_output.h"
 #include "cli/build_progress.h"
 #include "cli/common.h"
+#include "cli/git_context.h"
 #include "nlohmann/json.hpp"
 #include "transfer/image_location.h"
 
@@ -43,34 +43,6 @@ struct BuildOptions {
   bool no_cache = false, quiet = false, push = false, pull = false;
   RegistryFlags registry;
 };
-
-// The commit time of HEAD when `dir` is in a git work tree.
-std::optional<int64_t> GitCommitTime(const std::string& dir) {
-  int fds[2];
-  if (::pipe(fds) != 0) return std::nullopt;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  const char* argv[] = {"git", "-C", dir.c_str(), "log", "-1", "--format=%ct", nullptr};
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "git", &actions, nullptr, const_cast<char**>(argv), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  std::string out;
-  char buf[64];
-  ssize_t n;
-  while (rc == 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, n);
-  ::close(fds[0]);
-  int status = 0;
-  if (rc != 0 || ::waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-    return std::nullopt;
-  }
-  int64_t t;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(out), &t)) return std::nullopt;
-  return t;
-}
 
 absl::StatusOr<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& in,
                                                              const char* flag, bool from_env) {
@@ -102,8 +74,8 @@ builder::SandboxOptions SandboxOf(const BuildOptions& o) {
 }
 
 // Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
-// the environment's, then the context's git HEAD, then 0.
-absl::StatusOr<int64_t> SourceDate(const BuildOptions& o, const std::string& context_dir,
+// the environment's, then the git context's commit or the context's git HEAD, then 0.
+absl::StatusOr<int64_t> SourceDate(const BuildOptions& o, const BuildInput& input,
                                    const std::map<std::string, std::string>& build_args) {
   std::optional<int64_t> flag_epoch = o.source_date_epoch;
   if (auto it = build_args.find("SOURCE_DATE_EPOCH");
@@ -116,7 +88,8 @@ absl::StatusOr<int64_t> SourceDate(const BuildOptions& o, const std::string& con
     flag_epoch = v;
   }
   ASSIGN_OR_RETURN(std::optional<int64_t> epoch, SourceDateEpoch(flag_epoch));
-  if (!epoch) epoch = GitCommitTime(context_dir);
+  if (!epoch) epoch = input.commit_time;
+  if (!epoch) epoch = GitCommitTime(input.context_dir);
   return epoch.value_or(0);
 }
 
@@ -200,7 +173,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
     ASSIGN_OR_RETURN(std::vector<std::string> locations, BuildOutputLocations(out, o.tags));
     req.outputs.insert(req.outputs.end(), locations.begin(), locations.end());
   }
-  ASSIGN_OR_RETURN(req.source_date_epoch, SourceDate(o, req.context_dir, req.build_args));
+  ASSIGN_OR_RETURN(req.source_date_epoch, SourceDate(o, input, req.build_args));
   return req;
 }
 

@@ -8,6 +8,7 @@
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "builder/dockerfile/parser.h"
+#include "cli/git_context.h"
 #include "layers/compression.h"
 #include "layers/extract.h"
 
@@ -39,6 +40,15 @@ absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const s
   BuildInput in;
   in.context_dir = context;
   in.dockerfile = file;
+  ASSIGN_OR_RETURN(std::optional<GitContext> git, ParseGitContext(context));
+  if (git) {
+    ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(scratch_prefix));
+    ASSIGN_OR_RETURN(ClonedContext cloned, CloneGitContext(*git, dir.path()));
+    in.owned.emplace(std::move(dir));
+    in.context_dir = cloned.context_dir;
+    in.commit_time = cloned.commit_time;
+    if (!file.empty() && file != "-" && file[0] != '/') in.dockerfile = in.context_dir + "/" + file;
+  }
   if (context == "-" && file == "-") {
     return absl::InvalidArgumentError("the context and the Dockerfile cannot both be stdin (-)");
   }
@@ -50,7 +60,7 @@ absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const s
     in.dockerfile.clear();
     return in;
   }
-  if (context != "-") return in;
+  if (context != "-" || git) return in;
   ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(scratch_prefix));
   const std::string stdin_copy = dir.path() + "/stdin";
   const std::string root = dir.path() + "/context";

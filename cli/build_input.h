@@ -1,7 +1,7 @@
 // Where `kiln build` reads its Dockerfile and context when they are not files, as `docker
 // build` does: `-f -` reads the Dockerfile from stdin; a context of `-` is stdin too, either a
 // tar archive (any compression), unpacked into a directory of the build's own, or a
-// Dockerfile with an empty context.
+// Dockerfile with an empty context; a git URL is fetched (cli/git_context.h).
 #ifndef KILN_CLI_BUILD_INPUT_H_
 #define KILN_CLI_BUILD_INPUT_H_
 
@@ -21,9 +21,11 @@ struct BuildInput {
   std::string dockerfile;                      // a path, or "" for the default
   std::optional<std::string> dockerfile_text;  // read from stdin
   std::optional<TempDir> owned;                // the unpacked context, removed with this
+  std::optional<int64_t> commit_time;          // a git context's commit
 };
 
-// `context` and `file` as given on the command line; stdin is read from `stdin_fd` (once:
+// `context` and `file` as given on the command line (a git URL context is fetched, and a
+// relative `file` is then in it); stdin is read from `stdin_fd` (once:
 // both cannot be `-`). Scratch space is made under `scratch_prefix`.
 absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const std::string& file,
                                              int stdin_fd, const std::string& scratch_prefix);

@@ -123,7 +123,7 @@ echo "served" >"$WORK/www/data.txt"
 cp "$WORK/add/bundle.tar.gz" "$WORK/www/"
 /usr/bin/python3 -u -m http.server --bind 127.0.0.1 0 --directory "$WORK/www" >"$WORK/www.log" 2>&1 &
 WWW_PID=$!
-trap 'kill $WWW_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $WWW_PID ${GIT_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do grep -q 'port' "$WORK/www.log" && break; sleep 0.1; done
 WP=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$WORK/www.log" | head -1)
 [ -n "$WP" ] || fail "http server did not start: $(cat "$WORK/www.log")"
@@ -564,5 +564,37 @@ echo 'not a tar' | "$KILN" build -q - >/dev/null 2>"$WORK/in.log" && fail "a bad
 grep -q '^kiln: Dockerfile:1:1: unknown instruction: not$' "$WORK/in.log" || fail "stdin Dockerfile error: $(cat "$WORK/in.log")"
 expect_fail 1 'cannot both be stdin' "$KILN" build -q -f - - </dev/null
 ok "-f -, a context tar or a Dockerfile on stdin, --iidfile and --metadata-file"
+
+# A git URL as the context, served by git daemon on loopback: the commit's files at a ref and
+# in a subdirectory, the commit's time as the source date, the same image as a checkout gives.
+mkdir -p "$WORK/gitroot" "$WORK/gitsrc"
+app_context "$WORK/gitsrc/sub"
+gitc() { git -C "$WORK/gitsrc" -c user.name=t -c user.email=t@t "$@"; }
+git init -q -b main "$WORK/gitsrc"
+gitc add -A && GIT_COMMITTER_DATE=@1650000000 gitc commit -qm one && gitc tag v1
+echo changed >"$WORK/gitsrc/sub/src/one.txt"
+GIT_COMMITTER_DATE=@1660000000 gitc commit -qam two
+git clone -q --bare "$WORK/gitsrc" "$WORK/gitroot/app.git"
+GIT_PORT=$(free_port)
+git daemon --reuseaddr --export-all --base-path="$WORK/gitroot" --listen=127.0.0.1 \
+  --port="$GIT_PORT" "$WORK/gitroot" >"$WORK/git-daemon.log" 2>&1 &
+GIT_PID=$!
+for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$GIT_PORT/app.git" >/dev/null 2>&1 && break; sleep 0.1; done
+git clone -q "$WORK/gitroot/app.git" "$WORK/checkout"
+want=$("$KILN" build -q "$WORK/checkout/sub")
+got=$("$KILN" build -q "git://127.0.0.1:$GIT_PORT/app.git#main:sub")
+[ "$got" = "$want" ] || fail "git context built $got, a checkout $want"
+"$KILN" build -q -t gitv1:1 "git://127.0.0.1:$GIT_PORT/app.git#v1:sub" >/dev/null
+created=$("$KILN" inspect gitv1:1 | jq -r .config.created)
+[ "$created" = 2022-04-15T05:20:00Z ] || fail "git context's source date: created $created"
+"$KILN" copy -q gitv1:1 "oci:$WORK/gitv1:x" >/dev/null
+umoci unpack --image "$WORK/gitv1:x" "$WORK/gitv1-bundle" >/dev/null
+grep -q changed "$WORK/gitv1-bundle/rootfs/srv/app/one.txt" && fail "#v1 built the later commit"
+got=$("$KILN" build -q "file://$WORK/gitroot/app.git#main:sub")
+[ "$got" = "$want" ] || fail "file:// git context built $got, want $want"
+expect_fail 1 "git context git://127.0.0.1:$GIT_PORT/app.git#nope" "$KILN" build -q "git://127.0.0.1:$GIT_PORT/app.git#nope"
+expect_fail 1 'no directory "nodir" in the repository' "$KILN" build -q "git://127.0.0.1:$GIT_PORT/app.git#main:nodir"
+kill "$GIT_PID" 2>/dev/null || true
+ok "git contexts (git daemon, file://): a ref, a subdirectory, the commit's time, a checkout's image"
 
 finish

@@ -12,21 +12,16 @@ big=${1:-/usr/include}
 bazel build -c opt //cli:kiln >/dev/null 2>&1
 kiln=$PWD/bazel-bin/cli/kiln
 work=$(mktemp -d /var/tmp/kiln-bench-cache-XXXXXX)
-pids=()
+source tools/bench/lib.sh
 bah() { buildah --root "$work/buildah-$1/root" --runroot "$work/buildah-$1/run" "${@:2}"; }
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_registries
   for m in a b c; do bah "$m" rmi -a -f >/dev/null 2>&1 || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-  "$work/registry" "$port" >"$work/registry.yml"
-env -u REGISTRY_AUTH_FILE docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+port=$(start_registry registry)
 R=127.0.0.1:$port
 
 cp -rL testdata/build/app "$work/ctx"

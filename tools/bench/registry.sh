@@ -11,20 +11,9 @@ dirs=("$@")
 bazel build -c opt //cli:kiln >/dev/null 2>&1
 kiln=$PWD/bazel-bin/cli/kiln
 work=$(mktemp -d /var/tmp/kiln-bench-registry-XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+source tools/bench/lib.sh
+trap 'stop_registries; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 export KILN_ROOT=$work/kiln-store
-
-start_registry() {  # NAME -> prints the port
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-    "$work/$1" "$port" >"$work/$1.yml"
-  env -u REGISTRY_AUTH_FILE docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
-  echo "$port"
-}
 
 # The image: one COPY layer per directory, built into kiln's store (an OCI layout skopeo reads).
 mkdir -p "$work/ctx"
