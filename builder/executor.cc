@@ -141,17 +141,20 @@ class Executor {
     if (req_.cache_to.empty()) return absl::OkStatus();
     std::set<int> final_stages;
     for (int s = plan_.target; s >= 0; s = plan_.stages[s].base_stage) final_stages.insert(s);
-    for (const CacheSpec& to : req_.cache_to) {
-      layers::NamedRecords records;
-      {
-        std::lock_guard<std::mutex> lock(used_mu_);
-        for (const auto& [name, stage] : used_) {
-          if (!to.max && final_stages.count(stage) == 0) continue;
-          if (std::optional<layers::CacheRecord> r = layers::BuildCache(store_.root()).Read(name)) {
-            records[name] = *std::move(r);
-          }
-        }
+    // Each record read once, for every --cache-to.
+    layers::NamedRecords all, final_only;
+    {
+      std::lock_guard<std::mutex> lock(used_mu_);
+      layers::BuildCache cache(store_.root());
+      for (const auto& [name, stage] : used_) {
+        std::optional<layers::CacheRecord> r = cache.Read(name);
+        if (!r) continue;
+        if (final_stages.count(stage) > 0) final_only[name] = *r;
+        all[name] = *std::move(r);
       }
+    }
+    for (const CacheSpec& to : req_.cache_to) {
+      const layers::NamedRecords& records = to.max ? all : final_only;
       session_.Message(
           absl::StrCat("exporting cache to ", to.String(), " (", records.size(), " records)"));
       absl::Status s = session_.remote_cache().Export(records, to);
