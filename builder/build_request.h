@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "builder/files_output.h"
+#include "builder/named_context.h"
 #include "builder/remote_cache.h"
 #include "builder/secrets.h"
 #include "builder/ssh_agent.h"
@@ -52,6 +53,8 @@ struct BuildRequest {
   // Build caches to read records from after the store's own, and to write this build's to.
   std::vector<CacheSpec> cache_from;
   std::vector<CacheSpec> cache_to;
+  // --build-context: directories and images standing in for stages and images by name.
+  NamedContexts named_contexts;
 };
 
 struct BuildResult {

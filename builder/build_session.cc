@@ -41,6 +41,11 @@ absl::Status BuildSession::Open(const std::string& dockerfile) {
   ASSIGN_OR_RETURN(TempDir work, TempDir::Create(run_dir + "/build-"));
   work_dir_.emplace(std::move(work));
   work_ = work_dir_->path();
+  for (const auto& [name, c] : req_.named_contexts) {
+    if (c.kind != NamedContext::Kind::kDir) continue;
+    ASSIGN_OR_RETURN_CTX(named_dirs_[name], context::BuildContext::Open(c.source),
+                         "--build-context ", name);
+  }
   if (!req_.cache_from.empty() && !req_.no_cache) {
     remote_.Import(req_.cache_from, [this](const std::string& w) { Message(w); });
   }
@@ -86,8 +91,56 @@ void BuildSession::Message(const std::string& text, const StageRun* run) const {
   Event(run, BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
 }
 
+ImageState BuildSession::Scratch() {
+  ImageState state;
+  oci::Platform host = oci::Platform::Host();
+  state.config.os = host.os;
+  state.config.architecture = host.architecture;
+  state.config.variant = host.variant;
+  state.config.config.working_dir = "/";  // as BuildKit's empty image has it
+  state.key = oci::Digest::Of("scratch " + host.str()).hex();
+  return state;
+}
+
 absl::StatusOr<ImageState> BuildSession::ImportImage(const std::string& name, const StageRun* run) {
   std::lock_guard<std::mutex> lock(import_mu_);
+  if (auto it = imported_.find(name); it != imported_.end()) return it->second;
+  const NamedContext* named = FindNamedContext(req_.named_contexts, name);
+  if (named == nullptr) return ImportLocked(name, run);
+  if (named->kind == NamedContext::Kind::kDir) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--build-context ", name, " is a directory, not an image"));
+  }
+  if (named->source == "scratch") return imported_[name] = Scratch();
+  Message(absl::StrCat("[context ", name, "] ", named->source), run);
+  ASSIGN_OR_RETURN_CTX(ImageState state, ImportLocked(named->source, run), "--build-context ",
+                       name);
+  return imported_[name] = state;
+}
+
+const context::BuildContext* BuildSession::NamedDir(const std::string& from, int from_stage) const {
+  if (from_stage >= 0 || named_dirs_.empty()) return nullptr;
+  const NamedContext* named = FindNamedContext(req_.named_contexts, from);
+  if (named == nullptr || named->kind != NamedContext::Kind::kDir) return nullptr;
+  absl::StatusOr<std::string> key = NamedContextKey(from);
+  if (!key.ok()) return nullptr;
+  auto it = named_dirs_.find(*key);
+  return it == named_dirs_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<std::string> BuildSession::SourceKey(const std::string& from, int from_stage,
+                                                    const std::vector<std::string>& sources,
+                                                    const StageRun& run) {
+  if (const context::BuildContext* dir = NamedDir(from, from_stage)) {
+    ASSIGN_OR_RETURN(oci::Digest d, dir->DigestOf(sources, KnownFileDigests()));
+    return absl::StrCat("named-context ", d.str());
+  }
+  ASSIGN_OR_RETURN(ImageState state, SourceState(from, from_stage, run));
+  return state.key;
+}
+
+absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
+                                                      const StageRun* run) {
   if (auto it = imported_.find(name); it != imported_.end()) return it->second;
   ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
   std::unique_ptr<layers::ImageSource> source;

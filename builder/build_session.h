@@ -68,7 +68,18 @@ class BuildSession {
 
   // An image from the store (pulled into it from its registry when missing or with --pull)
   // or a transport location, its blobs added to the store; each name once a build.
+  // A --build-context image of the name (see builder/named_context.h) stands in for it.
   absl::StatusOr<ImageState> ImportImage(const std::string& name, const StageRun* run = nullptr);
+  // The empty image (scratch) of this host's platform.
+  static ImageState Scratch();
+  // The --build-context directory a COPY --from or a mount's from= names when it names no
+  // stage (`from_stage` < 0), else null.
+  const context::BuildContext* NamedDir(const std::string& from, int from_stage) const;
+  // What the cache keys take from the files `from` shows: the stage's or image's key, or
+  // the digest of what `sources` select in a --build-context directory.
+  absl::StatusOr<std::string> SourceKey(const std::string& from, int from_stage,
+                                        const std::vector<std::string>& sources,
+                                        const StageRun& run);
   // Finished stages, for the stages that build on them or copy from them.
   void SetDone(int index, ImageState state);
   std::optional<ImageState> DoneState(int index) const;
@@ -112,6 +123,8 @@ class BuildSession {
 
  private:
   absl::StatusOr<oci::Descriptor> PullBase(const std::string& name, const StageRun* run);
+  // ImportImage of an image location, no --build-context applied. REQUIRES: import_mu_ held.
+  absl::StatusOr<ImageState> ImportLocked(const std::string& name, const StageRun* run);
 
   layers::Store& store_;
   const BuildRequest& req_;
@@ -120,6 +133,8 @@ class BuildSession {
   layers::Snapshots snapshots_;
   RemoteCache remote_;
   std::unique_ptr<context::BuildContext> context_;
+  // The --build-context directories, by name (opened with the build context).
+  std::map<std::string, std::unique_ptr<context::BuildContext>> named_dirs_;
   std::optional<TempDir> work_dir_;
   std::string work_;  // its path
   std::unique_ptr<StepSandboxes> sandboxes_;

@@ -58,10 +58,10 @@ absl::StatusOr<CopyTarget> CopyTargetOf(const PlannedInstruction& p, const Image
   return t;
 }
 
-// The writer of a COPY's diff: --chown and --chmod applied; files from another stage or
-// image keep their owners (unless --chown), the build context's become root's.
+// The writer of a COPY's diff: --chown and --chmod applied; files keep their owners when
+// `keep_owners` (unless --chown), else become root's.
 absl::StatusOr<DiffWriter> CopyWriter(const PlannedInstruction& p, const std::string& diff,
-                                      const LayeredFs& image) {
+                                      const LayeredFs& image, bool keep_owners) {
   std::optional<ResolvedUser> owner;
   if (const std::string* chown = p.Flag("chown")) {
     ASSIGN_OR_RETURN(
@@ -71,19 +71,18 @@ absl::StatusOr<DiffWriter> CopyWriter(const PlannedInstruction& p, const std::st
   if (const std::string* mode = p.Flag("chmod"); mode != nullptr && !mode->empty()) {
     ASSIGN_OR_RETURN(chmod, dockerfile::FileMode::Parse(*mode));
   }
-  return DiffWriter({.diff = diff,
-                     .owner = owner,
-                     .chmod = chmod,
-                     .keep_owners = p.Flag("from") != nullptr,
-                     .image = &image});
+  return DiffWriter(
+      {.diff = diff, .owner = owner, .chmod = chmod, .keep_owners = keep_owners, .image = &image});
 }
 
-// The build context, or the root of the stage or image --from names.
+// The build context, a --build-context directory, or the root of the stage or image --from
+// names (then held by `holder`).
 absl::StatusOr<const context::BuildContext*> CopyContext(
     BuildSession& session, const PlannedInstruction& p, const StageRun& run,
     std::unique_ptr<context::BuildContext>* holder) {
   const std::string* from_flag = p.Flag("from");
   if (from_flag == nullptr) return &session.context();
+  if (const context::BuildContext* dir = session.NamedDir(*from_flag, p.from_stage)) return dir;
   ASSIGN_OR_RETURN(ImageState from, session.SourceState(*from_flag, p.from_stage, run));
   ASSIGN_OR_RETURN(std::string rootfs, session.Materialize(from));
   ASSIGN_OR_RETURN(*holder, context::BuildContext::OpenWithoutIgnore(rootfs));
@@ -252,14 +251,16 @@ absl::Status CopyStep(BuildSession& session, const PlannedInstruction& p, const 
   ASSIGN_OR_RETURN(CopyTarget target, CopyTargetOf(p, *state, image));
   std::string diff = session.StepDir(run) + "/diff";
   RETURN_IF_ERROR(MakeDirs(diff));
-  ASSIGN_OR_RETURN(DiffWriter writer, CopyWriter(p, diff, image));
+  // Files of a stage or an image keep their owners; the build context's (and a
+  // --build-context directory's) become root's.
+  ASSIGN_OR_RETURN(DiffWriter writer, CopyWriter(p, diff, image, from_ctx != nullptr));
   for (auto source = p.args.begin(); source + 1 < p.args.end(); ++source) {
     RETURN_IF_ERROR(CopySource(session, p, *ctx, *source, target, image, writer));
   }
   RETURN_IF_ERROR(
       session.CommitDiff(run, diff, /*overlay=*/false, CreatedBy(p, state->config.config), state));
   RETURN_IF_ERROR(RemoveAll(diff));
-  if (ctx == &session.context()) KeepFileDigests(session, *ctx, writer);
+  if (from_ctx == nullptr) KeepFileDigests(session, *ctx, writer);
   return absl::OkStatus();
 }
 

@@ -79,6 +79,7 @@ class Executor {
       ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image));
       return state.config.config.env;
     };
+    options.named_contexts = req_.named_contexts;
     options.image_triggers =
         [this](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
       ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image));
@@ -200,17 +201,6 @@ class Executor {
 
   // --- bases ---
 
-  static ImageState Scratch() {
-    ImageState state;
-    oci::Platform host = oci::Platform::Host();
-    state.config.os = host.os;
-    state.config.architecture = host.architecture;
-    state.config.variant = host.variant;
-    state.config.config.working_dir = "/";  // as BuildKit's empty image has it
-    state.key = oci::Digest::Of("scratch " + host.str()).hex();
-    return state;
-  }
-
   absl::StatusOr<ImageState> Base(const StageRun& run) {
     ASSIGN_OR_RETURN(ImageState state, BaseImage(run));
     // Every stage has a PATH, the default one when its base sets none (scratch included),
@@ -232,7 +222,7 @@ class Executor {
       base->config.config.on_build.clear();
       return *std::move(base);
     }
-    if (stage.base == "scratch") return Scratch();
+    if (stage.base == "scratch") return BuildSession::Scratch();
     ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(stage.base, &run));
     // The plan runs the image's ONBUILD triggers first; they are not passed on.
     state.config.config.on_build.clear();

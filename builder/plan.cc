@@ -89,7 +89,7 @@ class Planner {
     for (; i < all.size(); ++i) {
       if (all[i].name == "FROM") {
         RETURN_IF_ERROR(StartStage(all[i]));
-      } else {
+      } else if (!replaced_) {
         RETURN_IF_ERROR(AddInstruction(all[i]));
       }
     }
@@ -193,9 +193,33 @@ class Planner {
         }
       }
     }
+    // A --build-context of the stage's name replaces the stage; one of its base's name (when
+    // that is no stage) replaces the base image.
+    const NamedContext* context = nullptr;
+    replaced_ = false;
+    if (!stage.name.empty()) context = FindNamedContext(options_.named_contexts, stage.name);
+    if (context != nullptr) {
+      replaced_ = true;
+      stage.base = stage.name;
+    } else if (!StageByName(stage.base).ok()) {
+      context = FindNamedContext(options_.named_contexts, stage.base);
+    }
+    if (context != nullptr && context->kind == NamedContext::Kind::kDir) {
+      // A directory: its files copied onto scratch, as the stage's first step.
+      std::string name = stage.base;
+      stage.base = "scratch";
+      PlannedInstruction copy;
+      copy.node = &node;
+      copy.line = node.start_line;
+      copy.instruction = "COPY";
+      copy.args = {".", "/"};
+      copy.flags["from"] = {name};
+      copy.from_named_context = true;
+      stage.instructions.push_back(std::move(copy));
+    }
     std::string base_lower = absl::AsciiStrToLower(stage.base);
     for (const Stage& s : stages_) {
-      if (!s.name.empty() && s.name == base_lower) {
+      if (context == nullptr && !s.name.empty() && s.name == base_lower) {
         stage.base_stage = s.index;
         stage.env = s.env;
         stage.depends_on.push_back(s.index);
@@ -482,7 +506,7 @@ class Planner {
   absl::Status ResolveDependencies() {
     for (Stage& stage : stages_) {
       for (PlannedInstruction& p : stage.instructions) {
-        if (p.instruction == "COPY") {
+        if (p.instruction == "COPY" && !p.from_named_context) {
           if (const std::string* from = p.Flag("from"); from != nullptr) {
             ASSIGN_OR_RETURN(p.from_stage, AddSource(stage, p, *from));
           }
@@ -569,7 +593,8 @@ class Planner {
   std::set<std::string> used_build_args_;
   std::vector<std::string> warnings_;
   Env stage_args_;
-  Env env_;  // see SetStageEnv
+  Env env_;                // see SetStageEnv
+  bool replaced_ = false;  // the current stage is replaced by a --build-context
   std::vector<Stage> stages_;
   std::vector<std::shared_ptr<const Dockerfile>> triggers_;
 };

@@ -27,6 +27,7 @@
 #include "builder/dockerfile/parser.h"
 #include "builder/dockerfile/run_mount.h"
 #include "builder/dockerfile/shell_lex.h"
+#include "builder/named_context.h"
 #include "nlohmann/json.hpp"
 #include "oci/platform.h"
 
@@ -48,6 +49,11 @@ struct PlanOptions {
   // on it (a stage built on another stage runs the ONBUILD lines of that stage instead).
   // Unset: none.
   std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_triggers;
+  // --build-context: a stage of a context's name is replaced by it (an image context becomes
+  // the stage's base image, named as the stage; a directory is copied onto scratch); a base
+  // image of a context's name is replaced likewise. COPY --from and RUN --mount from= that
+  // name no stage are resolved by the build.
+  NamedContexts named_contexts;
 };
 
 struct PlannedInstruction {
@@ -67,6 +73,9 @@ struct PlannedInstruction {
   int from_stage = -1;
   // The same for each of `mounts`' from= (-1: the build context, an image, or no from).
   std::vector<int> mount_from_stages;
+  // COPY: --from names a --build-context directory, not a stage (the first step of a stage
+  // that directory replaces).
+  bool from_named_context = false;
 
   // The value of flag `name` (the last, when repeated), or nullptr when not given.
   const std::string* Flag(const std::string& name) const;

@@ -189,5 +189,37 @@ TEST(PlanTest, OnbuildTriggersOfImageBases) {
       << bad.status();
 }
 
+TEST(PlanTest, NamedContextsReplaceStagesAndBases) {
+  PlanOptions options;
+  options.named_contexts["base"] = {NamedContext::Kind::kImage, "docker.io/library/alpine:latest"};
+  options.named_contexts["busybox"] = {NamedContext::Kind::kDir, "/srv/files"};
+  auto plan = PlanOf(R"(FROM debian AS base
+RUN echo never
+COPY --from=nosuch / /
+FROM base AS mid
+RUN echo mid
+FROM docker.io/library/busybox:latest
+COPY --from=mid / /
+)",
+                     options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->stages.size(), 3u);
+  // The replaced stage: the context's image under the stage's name, none of its steps.
+  EXPECT_EQ(plan->stages[0].base, "base");
+  EXPECT_EQ(plan->stages[0].base_stage, -1);
+  EXPECT_TRUE(plan->stages[0].instructions.empty());
+  EXPECT_TRUE(plan->stages[0].depends_on.empty());
+  // A stage built on it is built on the stage as usual.
+  EXPECT_EQ(plan->stages[1].base_stage, 0);
+  // A base image of a directory's name: scratch and a copy of the directory.
+  const Stage& last = plan->stages[2];
+  EXPECT_EQ(last.base, "scratch");
+  ASSERT_EQ(last.instructions.size(), 2u);
+  EXPECT_EQ(last.instructions[0].ToText(), "COPY --from=docker.io/library/busybox:latest . /");
+  EXPECT_TRUE(last.instructions[0].from_named_context);
+  EXPECT_EQ(last.instructions[0].from_stage, -1);
+  EXPECT_EQ(last.instructions[1].from_stage, 1);
+}
+
 }  // namespace
 }  // namespace kiln::builder

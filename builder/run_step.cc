@@ -64,7 +64,9 @@ absl::StatusOr<std::string> MountSource(BuildSession& session, const std::string
                                         int from_stage, const std::string& source,
                                         const StageRun& run) {
   std::string root = session.context().dir();
-  if (!from.empty()) {
+  if (const context::BuildContext* dir = session.NamedDir(from, from_stage)) {
+    root = dir->dir();
+  } else if (!from.empty()) {
     ASSIGN_OR_RETURN(ImageState from_state, session.SourceState(from, from_stage, run));
     ASSIGN_OR_RETURN(root, session.Materialize(from_state));
   }
@@ -122,8 +124,9 @@ absl::StatusOr<std::string> CacheMount(BuildSession& session, const dockerfile::
                     m.mode.value_or(0755));
   }
   if (!m.from.empty()) {
-    ASSIGN_OR_RETURN(ImageState from_state, session.SourceState(m.from, from_stage, run));
-    absl::StrAppend(&key, "\nfrom ", from_state.key, " ", m.source);
+    ASSIGN_OR_RETURN(std::string from, session.SourceKey(m.from, from_stage,
+                                                         {m.source.empty() ? "." : m.source}, run));
+    absl::StrAppend(&key, "\nfrom ", from, " ", m.source);
   }
   std::string dir = session.store().CacheMountDir(oci::Digest::Of(key).hex());
   if (session.NoCacheFor(run.stage) && session.FirstTime("cache-mount " + dir) && PathExists(dir)) {

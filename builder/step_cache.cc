@@ -64,16 +64,19 @@ absl::StatusOr<std::string> StepKey(BuildSession& session, const StageRun& run,
     }
   }
   if (const std::string* from_flag = p.Flag("from")) {
-    ASSIGN_OR_RETURN(ImageState from, session.SourceState(*from_flag, p.from_stage, run));
-    absl::StrAppend(&material, "from ", from.key, "\n");
+    std::vector<std::string> sources(p.args.begin(), p.args.end() - 1);
+    ASSIGN_OR_RETURN(std::string from, session.SourceKey(*from_flag, p.from_stage, sources, run));
+    absl::StrAppend(&material, "from ", from, "\n");
   }
   // What a RUN's bind mounts show is part of its input.
   for (size_t i = 0; i < p.mounts.size(); ++i) {
     const dockerfile::RunMount& m = p.mounts[i];
     if (m.type != dockerfile::MountType::kBind) continue;
     if (!m.from.empty()) {
-      ASSIGN_OR_RETURN(ImageState from, session.SourceState(m.from, p.mount_from_stages[i], run));
-      absl::StrAppend(&material, "mount-from ", from.key, "\n");
+      ASSIGN_OR_RETURN(std::string from,
+                       session.SourceKey(m.from, p.mount_from_stages[i],
+                                         {m.source.empty() ? "." : m.source}, run));
+      absl::StrAppend(&material, "mount-from ", from, "\n");
     } else {
       ASSIGN_OR_RETURN(Digest d, session.context().DigestOf({m.source.empty() ? "." : m.source},
                                                             session.KnownFileDigests()));

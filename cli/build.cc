@@ -33,7 +33,7 @@ struct BuildOptions {
   std::string context = ".";
   std::string file;
   std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh,
-      cache_from, cache_to;
+      cache_from, cache_to, build_contexts;
   std::string iidfile, metadata_file;
   std::string target, network = "default", userns = "private", progress = "auto";
   std::optional<std::string> compression;
@@ -152,6 +152,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
     RETURN_IF_ERROR(builder::AddSshSource(spec, getenv, &req.ssh));
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
+  req.named_contexts = input.named_contexts;
   for (const std::string& spec : o.cache_from) {
     ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/false));
     req.cache_from.push_back(std::move(c));
@@ -194,6 +195,7 @@ absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOpt
                                                 BuildProgress& progress) {
   ASSIGN_OR_RETURN(BuildInput input,
                    ResolveBuildInput(o.context, o.file, STDIN_FILENO, "/var/tmp/kiln-context-"));
+  RETURN_IF_ERROR(AddNamedContexts(o.build_contexts, "/var/tmp/kiln-context-", &input));
   ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o, input));
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
   ASSIGN_OR_RETURN(builder::BuildResult result,
@@ -300,6 +302,10 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "Processes and threads per RUN step (default 4096; -1: unlimited)");
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
+  cmd->add_option("--build-context", o->build_contexts,
+                  "NAME=VALUE: a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST] or "
+                  "a git repository standing in for the stage or image NAME (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--cache-from", o->cache_from,
                   "Read step records from a build cache: type=registry,ref=REF or "
                   "type=local,src=DIR[,tag=NAME] (repeatable; the first to have a record wins)")

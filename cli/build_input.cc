@@ -89,4 +89,30 @@ absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const s
   return in;
 }
 
+absl::Status AddNamedContexts(const std::vector<std::string>& specs,
+                              const std::string& scratch_prefix, BuildInput* in) {
+  for (const std::string& spec : specs) {
+    size_t eq = spec.find('=');
+    std::string value = eq == std::string::npos ? "" : spec.substr(eq + 1);
+    ASSIGN_OR_RETURN_CTX(std::optional<GitContext> git, ParseGitContext(value), "--build-context ",
+                         spec.substr(0, eq));
+    std::pair<std::string, builder::NamedContext> named;
+    if (git) {
+      ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(scratch_prefix));
+      ASSIGN_OR_RETURN_CTX(ClonedContext cloned, CloneGitContext(*git, dir.path()),
+                           "--build-context ", spec.substr(0, eq));
+      in->owned_contexts.push_back(std::move(dir));
+      ASSIGN_OR_RETURN(named, builder::ParseNamedContext(
+                                  absl::StrCat(spec.substr(0, eq), "=", cloned.context_dir)));
+    } else {
+      ASSIGN_OR_RETURN(named, builder::ParseNamedContext(spec));
+    }
+    if (!in->named_contexts.emplace(named.first, named.second).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--build-context ", named.first, " is given twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace kiln::cli

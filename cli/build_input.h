@@ -7,9 +7,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/file_util.h"
+#include "builder/named_context.h"
 
 namespace kiln::cli {
 
@@ -22,6 +24,8 @@ struct BuildInput {
   std::optional<std::string> dockerfile_text;  // read from stdin
   std::optional<TempDir> owned;                // the unpacked context, removed with this
   std::optional<int64_t> commit_time;          // a git context's commit
+  builder::NamedContexts named_contexts;       // --build-context
+  std::vector<TempDir> owned_contexts;         // the git repositories fetched for them
 };
 
 // `context` and `file` as given on the command line (a git URL context is fetched, and a
@@ -29,6 +33,11 @@ struct BuildInput {
 // both cannot be `-`). Scratch space is made under `scratch_prefix`.
 absl::StatusOr<BuildInput> ResolveBuildInput(const std::string& context, const std::string& file,
                                              int stdin_fd, const std::string& scratch_prefix);
+
+// Adds the --build-context NAME=VALUE `specs` to `in` (see builder/named_context.h); a git
+// URL VALUE is fetched as a git context is, into a directory under `scratch_prefix`.
+absl::Status AddNamedContexts(const std::vector<std::string>& specs,
+                              const std::string& scratch_prefix, BuildInput* in);
 
 }  // namespace kiln::cli
 

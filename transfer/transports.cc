@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -125,6 +126,15 @@ class StoreDestination : public ImageDestination {
 }  // namespace
 
 absl::StatusOr<oci::Descriptor> ResolveInLayout(const OciLayout& layout, const std::string& name) {
+  if (absl::StartsWith(name, "sha256:")) {
+    // By digest: an entry of the index.
+    ASSIGN_OR_RETURN(oci::Digest want, oci::Digest::Parse(name));
+    ASSIGN_OR_RETURN(oci::Index index, layout.ReadIndex());
+    for (const oci::Descriptor& d : index.manifests) {
+      if (d.digest == want) return d;
+    }
+    return absl::NotFoundError(absl::StrCat("no image ", name, " in ", layout.dir()));
+  }
   if (!name.empty()) return layout.Resolve(name);
   ASSIGN_OR_RETURN(oci::Index index, layout.ReadIndex());
   if (index.manifests.size() == 1) return index.manifests[0];

@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<layers::ImageSource>> OpenImageSource(
 absl::StatusOr<std::unique_ptr<layers::ImageDestination>> OpenImageDestination(
     const ImageLocation& loc, layers::Store* store, const TransportOptions& options = {});
 
-// The entry `name` of a layout, or its only entry when `name` is empty.
+// The entry `name` (a ref name, or "sha256:HEX" for an entry by digest) of a layout, or its
+// only entry when `name` is empty.
 absl::StatusOr<oci::Descriptor> ResolveInLayout(const layers::OciLayout& layout,
                                                 const std::string& name);
 
