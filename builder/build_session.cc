@@ -182,7 +182,9 @@ absl::StatusOr<Descriptor> BuildSession::PullBase(const std::string& name, const
   transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
   transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
   const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
-  ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, req_.transport), what);
+  transfer::TransportOptions transport = req_.transport;
+  transport.notify = [this, run](const std::string& text) { Message(text, run); };
+  ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, transport), what);
   ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
                        what);
   layers::CopyOptions copy;

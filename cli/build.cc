@@ -11,7 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
+#include "base/io.h"
 #include "base/status_macros.h"
+#include "base/unique_fd.h"
 #include "builder/executor.h"
 #include "builder/remote_cache.h"
 #include "builder/secrets.h"
@@ -197,6 +199,12 @@ absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOpt
                    ResolveBuildInput(o.context, o.file, STDIN_FILENO, "/var/tmp/kiln-context-"));
   RETURN_IF_ERROR(AddNamedContexts(o.build_contexts, "/var/tmp/kiln-context-", &input));
   ASSIGN_OR_RETURN(builder::BuildRequest req, RequestOf(o, input));
+  req.transport.notify = [&progress](const std::string& text) {
+    builder::BuildEvent e;
+    e.kind = builder::BuildEvent::Kind::kMessage;
+    e.text = text;
+    progress.OnEvent(e);
+  };
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
   ASSIGN_OR_RETURN(builder::BuildResult result,
                    builder::Build(*store, req, [&progress](const builder::BuildEvent& e) {
@@ -206,7 +214,47 @@ absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOpt
   return result;
 }
 
-absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
+// Points an --output to stdout (`-`, dest=-) at a file in `*dir` (made here), which the
+// caller copies to stdout after the build; false when no output goes to stdout.
+absl::StatusOr<bool> RedirectStdoutOutput(BuildOptions& o, std::optional<TempDir>* dir) {
+  bool found = false;
+  for (std::string& out : o.outputs) {
+    if (!dir->has_value()) {
+      ASSIGN_OR_RETURN(std::optional<std::string> probe, StdoutOutput(out, "probe"));
+      if (!probe) continue;
+      ASSIGN_OR_RETURN(TempDir made, TempDir::Create("/var/tmp/kiln-stdout-"));
+      dir->emplace(std::move(made));
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> to_file,
+                     StdoutOutput(out, (*dir)->path() + "/output"));
+    if (!to_file) continue;
+    if (found) return absl::InvalidArgumentError("only one --output can go to stdout");
+    if (::isatty(STDOUT_FILENO)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--output ", out, ": stdout is a terminal; redirect it or give dest=FILE"));
+    }
+    out = *std::move(to_file);
+    found = true;
+  }
+  return found;
+}
+
+absl::Status CopyToStdout(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  FdReader in(fd.get());
+  char buf[1 << 16];
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, in.Read(buf, sizeof buf));
+    if (n == 0) return absl::OkStatus();
+    RETURN_IF_ERROR_CTX(WriteAll(STDOUT_FILENO, absl::string_view(buf, n)), "writing stdout");
+  }
+}
+
+absl::Status RunBuild(const Globals& g, const BuildOptions& flags) {
+  BuildOptions o = flags;
+  std::optional<TempDir> stdout_dir;
+  ASSIGN_OR_RETURN(bool to_stdout, RedirectStdoutOutput(o, &stdout_dir));
   // A file of an earlier build must not pass for this one's if it fails.
   if (!o.iidfile.empty() && ::unlink(o.iidfile.c_str()) != 0 && errno != ENOENT) {
     return ErrnoError("remove " + o.iidfile);
@@ -227,6 +275,8 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& o) {
     RETURN_IF_ERROR_CTX(WriteFileAtomic(o.metadata_file, BuildMetadata(result, o.tags)),
                         "--metadata-file");
   }
+  // The output to stdout replaces the digest there.
+  if (to_stdout) return CopyToStdout(stdout_dir->path() + "/output");
   std::printf("%s\n", result.manifest_digest.str().c_str());
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "layers/store.h"
@@ -57,9 +58,9 @@ absl::StatusOr<std::vector<std::string>> FromCsv(const std::string& value,
   };
   if (type == "oci" || type == "docker") {
     ASSIGN_OR_RETURN(std::string dest, want("dest"));
-    if (dest == "-") {
+    if (dest == "-") {  // StdoutOutput turns it into a file first
       return absl::InvalidArgumentError(
-          absl::StrCat("--output ", value, ": dest=- (standard output) is not supported"));
+          absl::StrCat("--output ", value, ": dest=- (standard output) is not a file"));
     }
     std::string name = kv.count("name") ? kv["name"] : "";
     if (name.empty() && type == "docker" && !tags.empty()) name = tags[0];
@@ -106,6 +107,27 @@ absl::StatusOr<std::vector<std::string>> BuildOutputLocations(
     }
   }
   return out;
+}
+
+absl::StatusOr<std::optional<std::string>> StdoutOutput(const std::string& value,
+                                                        const std::string& file) {
+  if (value == "-") return absl::StrCat("type=tar,dest=", file);
+  if (!IsCsv(value)) return std::nullopt;
+  ASSIGN_OR_RETURN(auto kv, ParseCsv(value));
+  if (kv["dest"] == "-" && kv["type"] == "local") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output ", value, ": type=local cannot write to stdout; use type=tar"));
+  }
+  std::vector<std::string> fields = absl::StrSplit(value, ',');
+  bool found = false;
+  for (std::string& f : fields) {
+    if (f == "dest=-") {
+      f = absl::StrCat("dest=", file);
+      found = true;
+    }
+  }
+  if (!found) return std::nullopt;
+  return absl::StrJoin(fields, ",");
 }
 
 absl::StatusOr<std::optional<builder::FilesOutput>> BuildFilesOutput(const std::string& value) {

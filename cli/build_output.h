@@ -21,6 +21,13 @@ namespace kiln::cli {
 absl::StatusOr<std::vector<std::string>> BuildOutputLocations(const std::string& value,
                                                               const std::vector<std::string>& tags);
 
+// An output to standard output, as `docker buildx build` takes it: `-` (a tar of the image's
+// files) or a CSV value with `dest=-` (type=tar, oci or docker). Returns `value` writing to
+// `file` instead (kiln copies it to stdout after the build); nullopt for other values. A
+// type=local output cannot go to stdout.
+absl::StatusOr<std::optional<std::string>> StdoutOutput(const std::string& value,
+                                                        const std::string& file);
+
 // BuildKit's type=local,dest=DIR and type=tar,dest=FILE (the image's files, not an image),
 // checked; nullopt for a value that asks for an image.
 absl::StatusOr<std::optional<builder::FilesOutput>> BuildFilesOutput(const std::string& value);

@@ -56,5 +56,14 @@ TEST(BuildOutputTest, FilesOutputsAreTheirOwnKind) {
   }
 }
 
+TEST(BuildOutputTest, StdoutOutputsBecomeFiles) {
+  EXPECT_EQ(*StdoutOutput("-", "/t/o"), "type=tar,dest=/t/o");
+  EXPECT_EQ(*StdoutOutput("type=oci,dest=-,name=x", "/t/o"), "type=oci,dest=/t/o,name=x");
+  EXPECT_EQ(*StdoutOutput("type=docker,dest=-", "/t/o"), "type=docker,dest=/t/o");
+  EXPECT_EQ(*StdoutOutput("type=tar,dest=out.tar", "/t/o"), std::nullopt);
+  EXPECT_EQ(*StdoutOutput("oci:/x:1", "/t/o"), std::nullopt);
+  EXPECT_FALSE(StdoutOutput("type=local,dest=-", "/t/o").ok());
+}
+
 }  // namespace
 }  // namespace kiln::cli

@@ -12,22 +12,11 @@ namespace {
 
 using Kind = builder::BuildEvent::Kind;
 
-std::string Dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 std::string Header(const builder::BuildEvent& e) {
   return absl::StrCat("#", e.step, " [", e.stage, " ", e.step, "/", e.total, "] ", e.text);
 }
 
 }  // namespace
-
-BuildProgress::Mode BuildProgress::Choose(const std::string& flag, bool quiet) {
-  if (quiet) return Mode::kQuiet;
-  if (flag == "json") return Mode::kJson;
-  if (flag == "plain") return Mode::kPlain;
-  return LiveView::Available() ? Mode::kLive : Mode::kPlain;
-}
 
 BuildProgress::BuildProgress(Mode mode) : mode_(mode) {
   if (mode_ == Mode::kLive) view_.emplace(&mu_, [this] { return Draw(); });
@@ -71,27 +60,27 @@ void BuildProgress::OnEvent(const builder::BuildEvent& e) {
     case Mode::kJson:
       switch (e.kind) {
         case Kind::kMessage:
-          Print(Dump({{"event", "message"}, {"text", e.text}}));
+          Print(ProgressJson({{"event", "message"}, {"text", e.text}}));
           break;
         case Kind::kStepStart:
-          Print(Dump({{"event", "start"},
-                      {"step", e.step},
-                      {"total", e.total},
-                      {"stage", e.stage},
-                      {"instruction", e.text}}));
+          Print(ProgressJson({{"event", "start"},
+                              {"step", e.step},
+                              {"total", e.total},
+                              {"stage", e.stage},
+                              {"instruction", e.text}}));
           break;
         case Kind::kStepCached:
-          Print(Dump({{"event", "cached"}, {"step", e.step}}));
+          Print(ProgressJson({{"event", "cached"}, {"step", e.step}}));
           break;
         case Kind::kStepOutput:
-          Print(Dump({{"event", "output"}, {"step", e.step}, {"line", e.text}}));
+          Print(ProgressJson({{"event", "output"}, {"step", e.step}, {"line", e.text}}));
           break;
         case Kind::kStepLayer:
-          Print(
-              Dump({{"event", "layer"}, {"step", e.step}, {"digest", e.text}, {"size", e.bytes}}));
+          Print(ProgressJson(
+              {{"event", "layer"}, {"step", e.step}, {"digest", e.text}, {"size", e.bytes}}));
           break;
         case Kind::kStepDone:
-          Print(Dump({{"event", "done"}, {"step", e.step}, {"seconds", e.seconds}}));
+          Print(ProgressJson({{"event", "done"}, {"step", e.step}, {"seconds", e.seconds}}));
           break;
         case Kind::kStepCommit:
           break;
@@ -161,9 +150,9 @@ std::vector<std::string> BuildProgress::Draw() {
 bool BuildProgress::Failed(const absl::Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (mode_ != Mode::kJson) return false;
-  Print(Dump({{"event", "error"},
-              {"message", std::string(status.message())},
-              {"code", absl::StatusCodeToString(status.code())}}));
+  Print(ProgressJson({{"event", "error"},
+                      {"message", std::string(status.message())},
+                      {"code", absl::StatusCodeToString(status.code())}}));
   return true;
 }
 
@@ -171,10 +160,10 @@ void BuildProgress::Built(const oci::Digest& digest, int steps_run, int steps_ca
   std::lock_guard<std::mutex> lock(mu_);
   if (mode_ == Mode::kQuiet) return;
   if (mode_ == Mode::kJson) {
-    Print(Dump({{"event", "built"},
-                {"digest", digest.str()},
-                {"steps_run", steps_run},
-                {"steps_cached", steps_cached}}));
+    Print(ProgressJson({{"event", "built"},
+                        {"digest", digest.str()},
+                        {"steps_run", steps_run},
+                        {"steps_cached", steps_cached}}));
     return;
   }
   Print(absl::StrCat("built ", digest.str(), " (", steps_run, " steps run, ", steps_cached,

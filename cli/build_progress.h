@@ -23,9 +23,10 @@ namespace kiln::cli {
 
 class BuildProgress {
  public:
-  enum class Mode { kQuiet, kPlain, kJson, kLive };
-  // `flag` is --progress: auto (live on a terminal, else plain), plain or json.
-  static Mode Choose(const std::string& flag, bool quiet);
+  using Mode = ProgressMode;
+  static Mode Choose(const std::string& flag, bool quiet) {
+    return ChooseProgressMode(flag, quiet);
+  }
 
   explicit BuildProgress(Mode mode);
   ~BuildProgress();  // clears the live line

@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "registry/registries_conf.h"
 
 namespace kiln::cli {
 
@@ -50,6 +52,13 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags) {
   cmd->add_option("--authfile", flags->authfile,
                   "Auth file (default $REGISTRY_AUTH_FILE, else ~/.docker/config.json)");
   cmd->add_option("--jobs", flags->jobs, "Blobs transferred at once")->check(CLI::Range(1, 32));
+  cmd->add_option("--registry-mirror", flags->registry_mirrors,
+                  "[PREFIX=]HOST[:PORT][/PATH]: pull images of PREFIX (default docker.io) from "
+                  "this mirror first (repeatable; before registries.conf's mirrors)")
+      ->allow_extra_args(false);
+  cmd->add_option("--registries-conf", flags->registries_conf,
+                  "registries.conf with [[registry]] mirrors (default $CONTAINERS_REGISTRIES_CONF, "
+                  "~/.config/containers/registries.conf, /etc/containers/registries.conf)");
 }
 
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {
@@ -64,6 +73,14 @@ absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFl
     if (colon != std::string::npos) c.password = flags.creds.substr(colon + 1);
     if (c.username.empty()) return absl::InvalidArgumentError("--creds needs a user name");
     t.registry.credential = c;
+  }
+  ASSIGN_OR_RETURN(registry::RegistriesConf conf,
+                   flags.registries_conf.empty()
+                       ? registry::RegistriesConf::Load()
+                       : registry::RegistriesConf::LoadFile(flags.registries_conf));
+  for (const std::string& m : flags.registry_mirrors) RETURN_IF_ERROR(conf.AddMirror(m));
+  if (!conf.empty()) {
+    t.registries = std::make_shared<const registry::RegistriesConf>(std::move(conf));
   }
   if (const char* chunk = std::getenv("KILN_UPLOAD_CHUNK_SIZE"); chunk != nullptr) {
     int64_t v = 0;

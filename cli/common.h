@@ -39,6 +39,8 @@ struct RegistryFlags {
   std::string creds;  // "user[:password]"
   std::string authfile;
   int jobs = 4;
+  std::vector<std::string> registry_mirrors;  // [PREFIX=]LOCATION
+  std::string registries_conf;                // default: registries.conf's search
 };
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags);
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);

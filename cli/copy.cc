@@ -14,6 +14,7 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
     std::string src, dst, platform;
     RegistryFlags registry;
     bool quiet = false;
+    std::string progress = "auto";
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd =
@@ -25,32 +26,39 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--platform", opts->platform,
                   "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
+  AddTransferProgressFlag(cmd, &opts->progress);
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
-      ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
-      ASSIGN_OR_RETURN(transfer::ImageLocation dst, transfer::ParseImageLocation(opts->dst));
-      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
-      layers::CopyOptions options;
-      options.jobs = opts->registry.jobs;
-      TransferProgress progress(opts->quiet);
-      progress.Attach(options);
-      if (!opts->platform.empty()) {
-        ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
-      }
-      std::unique_ptr<layers::Store> store;
-      if (src.transport == transfer::Transport::kStore ||
-          dst.transport == transfer::Transport::kStore) {
-        ASSIGN_OR_RETURN(store, OpenStore(g));
-      }
-      ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
-                           "reading ", opts->src);
-      ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
-                           "writing ", opts->dst);
-      ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
-                           "copying ", opts->src, " to ", opts->dst);
-      std::printf("%s\n", top.digest.str().c_str());
-      return absl::OkStatus();
+      TransferProgress progress(ChooseProgressMode(opts->progress, opts->quiet));
+      return progress.Run(
+          [&]() -> absl::Status {
+            ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
+            ASSIGN_OR_RETURN(transfer::ImageLocation dst, transfer::ParseImageLocation(opts->dst));
+            ASSIGN_OR_RETURN(transfer::TransportOptions topts,
+                             MakeTransportOptions(opts->registry));
+            layers::CopyOptions options;
+            options.jobs = opts->registry.jobs;
+            progress.Attach(options, &topts);
+            if (!opts->platform.empty()) {
+              ASSIGN_OR_RETURN(options.platform, oci::Platform::Parse(opts->platform));
+            }
+            std::unique_ptr<layers::Store> store;
+            if (src.transport == transfer::Transport::kStore ||
+                dst.transport == transfer::Transport::kStore) {
+              ASSIGN_OR_RETURN(store, OpenStore(g));
+            }
+            ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
+                                 "reading ", opts->src);
+            ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
+                                 "writing ", opts->dst);
+            ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
+                                 "copying ", opts->src, " to ", opts->dst);
+            progress.Done(absl::StrCat("copied ", src.String(), " to ", dst.String()), top.digest);
+            std::printf("%s\n", top.digest.str().c_str());
+            return absl::OkStatus();
+          },
+          &g.error_reported);
     };
   });
 }

@@ -62,6 +62,17 @@ void LiveView::Loop() {
   }
 }
 
+std::string ProgressJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ProgressMode ChooseProgressMode(const std::string& flag, bool quiet) {
+  if (quiet) return ProgressMode::kQuiet;
+  if (flag == "json") return ProgressMode::kJson;
+  if (flag == "plain") return ProgressMode::kPlain;
+  return LiveView::Available() ? ProgressMode::kLive : ProgressMode::kPlain;
+}
+
 void PrintProgressLine(std::optional<LiveView>& view, absl::string_view line) {
   if (view) {
     view->PrintLocked(line);

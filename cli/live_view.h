@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
 
 namespace kiln::cli {
 
@@ -42,6 +43,14 @@ class LiveView {
   int width_ = 80;
   std::thread thread_;
 };
+
+// How a verb shows progress on stderr: --progress auto (live on a terminal, else plain),
+// plain or json; -q makes it quiet.
+enum class ProgressMode { kQuiet, kPlain, kJson, kLive };
+ProgressMode ChooseProgressMode(const std::string& flag, bool quiet);
+
+// One line of --progress json (invalid UTF-8 replaced).
+std::string ProgressJson(const nlohmann::json& j);
 
 // Prints a permanent line on stderr: above `view`'s region when there is one (call with its
 // mutex held), else as it is.

@@ -2,6 +2,7 @@
 // one its name says).
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
@@ -13,6 +14,7 @@ void AddPushCommand(CLI::App& app, Globals& g) {
   struct Options {
     std::string name, dest;
     bool quiet = false;
+    std::string progress = "auto";
     RegistryFlags registry;
   };
   auto opts = std::make_shared<Options>();
@@ -22,37 +24,44 @@ void AddPushCommand(CLI::App& app, Globals& g) {
                   "Where to (docker://REFERENCE or any copy destination; default: NAME's "
                   "registry)");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
+  AddTransferProgressFlag(cmd, &opts->progress);
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
-      ASSIGN_OR_RETURN(transfer::TransportOptions topts, MakeTransportOptions(opts->registry));
-      transfer::ImageLocation dst;
-      if (opts->dest.empty()) {
-        ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(opts->name));
-        dst = {transfer::Transport::kRegistry, "", ref.String()};
-      } else {
-        std::string d = opts->dest;
-        // A bare reference names a registry here, not the store.
-        if (d.find("://") == std::string::npos && d.find(':') != 0 && d.rfind("oci:", 0) != 0 &&
-            d.rfind("oci-archive:", 0) != 0 && d.rfind("docker-archive:", 0) != 0) {
-          d = "docker://" + d;
-        }
-        ASSIGN_OR_RETURN(dst, transfer::ParseImageLocation(d));
-      }
-      layers::CopyOptions options;
-      options.jobs = opts->registry.jobs;
-      TransferProgress progress(opts->quiet);
-      progress.Attach(options);
-      ASSIGN_OR_RETURN(auto store, OpenStore(g));
-      transfer::ImageLocation src{transfer::Transport::kStore, "", opts->name};
-      ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(src, store.get(), topts));
-      ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
-                           "pushing to ", dst.String());
-      ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
-                           "pushing ", opts->name, " to ", dst.String());
-      if (!opts->quiet) std::fprintf(stderr, "pushed %s\n", dst.String().c_str());
-      std::printf("%s\n", top.digest.str().c_str());
-      return absl::OkStatus();
+      TransferProgress progress(ChooseProgressMode(opts->progress, opts->quiet));
+      return progress.Run(
+          [&]() -> absl::Status {
+            ASSIGN_OR_RETURN(transfer::TransportOptions topts,
+                             MakeTransportOptions(opts->registry));
+            transfer::ImageLocation dst;
+            if (opts->dest.empty()) {
+              ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(opts->name));
+              dst = {transfer::Transport::kRegistry, "", ref.String()};
+            } else {
+              std::string d = opts->dest;
+              // A bare reference names a registry here, not the store.
+              if (d.find("://") == std::string::npos && d.find(':') != 0 &&
+                  d.rfind("oci:", 0) != 0 && d.rfind("oci-archive:", 0) != 0 &&
+                  d.rfind("docker-archive:", 0) != 0) {
+                d = "docker://" + d;
+              }
+              ASSIGN_OR_RETURN(dst, transfer::ParseImageLocation(d));
+            }
+            layers::CopyOptions options;
+            options.jobs = opts->registry.jobs;
+            progress.Attach(options, &topts);
+            ASSIGN_OR_RETURN(auto store, OpenStore(g));
+            transfer::ImageLocation src{transfer::Transport::kStore, "", opts->name};
+            ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(src, store.get(), topts));
+            ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
+                                 "pushing to ", dst.String());
+            ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
+                                 "pushing ", opts->name, " to ", dst.String());
+            progress.Done(absl::StrCat("pushed ", dst.String()), top.digest);
+            std::printf("%s\n", top.digest.str().c_str());
+            return absl::OkStatus();
+          },
+          &g.error_reported);
     };
   });
 }

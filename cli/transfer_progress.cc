@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/common.h"
+#include "nlohmann/json.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -22,8 +23,14 @@ std::string Rate(int64_t bytes, absl::Duration elapsed) {
 
 }  // namespace
 
-TransferProgress::TransferProgress(bool quiet) : quiet_(quiet) {
-  if (!quiet && LiveView::Available()) view_.emplace(&mu_, [this] { return Draw(); });
+void AddTransferProgressFlag(CLI::App* cmd, std::string* progress) {
+  cmd->add_option("--progress", *progress,
+                  "auto (live on a terminal, else plain), plain, or json (one event per line)")
+      ->check(CLI::IsMember({"auto", "plain", "json"}));
+}
+
+TransferProgress::TransferProgress(ProgressMode mode) : mode_(mode) {
+  if (mode_ == ProgressMode::kLive) view_.emplace(&mu_, [this] { return Draw(); });
 }
 
 TransferProgress::~TransferProgress() {
@@ -34,17 +41,69 @@ TransferProgress::~TransferProgress() {
   view_.reset();
 }
 
-void TransferProgress::Attach(layers::CopyOptions& options) {
-  if (quiet_) return;
+void TransferProgress::Attach(layers::CopyOptions& options, transfer::TransportOptions* transport) {
+  if (transport != nullptr) transport->notify = [this](const std::string& t) { Message(t); };
+  if (mode_ == ProgressMode::kQuiet) return;
   options.on_blob = [this](const layers::BlobEvent& e) { OnBlob(e); };
   if (view_) options.on_bytes = [this](const oci::Digest& d, size_t n) { OnBytes(d, n); };
 }
 
 void TransferProgress::Print(const std::string& line) { PrintProgressLine(view_, line); }
 
+void TransferProgress::Message(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mode_ == ProgressMode::kQuiet) return;
+  if (mode_ == ProgressMode::kJson) {
+    Print(ProgressJson({{"event", "message"}, {"text", text}}));
+  } else {
+    Print(text);
+  }
+}
+
+void TransferProgress::Done(const std::string& text, const oci::Digest& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mode_ == ProgressMode::kQuiet) return;
+  if (mode_ == ProgressMode::kJson) {
+    Print(ProgressJson({{"event", "done"}, {"digest", digest.str()}, {"text", text}}));
+  } else {
+    Print(text);
+  }
+}
+
+absl::Status TransferProgress::Run(const std::function<absl::Status()>& body, bool* reported) {
+  absl::Status s = body();
+  if (s.ok() || mode_ != ProgressMode::kJson) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  Print(ProgressJson({{"event", "error"},
+                      {"message", std::string(s.message())},
+                      {"code", absl::StatusCodeToString(s.code())}}));
+  *reported = true;
+  return s;
+}
+
 void TransferProgress::OnBlob(const layers::BlobEvent& e) {
   const oci::Descriptor& d = e.descriptor;
   std::lock_guard<std::mutex> lock(mu_);
+  if (mode_ == ProgressMode::kJson) {
+    nlohmann::json j = {{"event", "blob"},
+                        {"digest", d.digest.str()},
+                        {"size", d.size},
+                        {"mediaType", d.media_type}};
+    switch (e.kind) {
+      case layers::BlobEvent::kStarted:
+        j["state"] = "started";
+        break;
+      case layers::BlobEvent::kSkipped:
+        j["state"] = "skipped";
+        break;
+      case layers::BlobEvent::kCopied:
+        j["state"] = "copied";
+        j["seconds"] = e.seconds;
+        break;
+    }
+    Print(ProgressJson(j));
+    return;
+  }
   switch (e.kind) {
     case layers::BlobEvent::kStarted: {
       auto b = std::make_unique<Blob>();

@@ -49,11 +49,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   return std::unique_ptr<Store>(new Store(std::move(layout)));
 }
 
-absl::StatusOr<std::string> Store::CanonicalName(absl::string_view name) {
+absl::StatusOr<std::string> Store::CanonicalName(absl::string_view name, bool allow_digest) {
   ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(name));
   if (ref.digest()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", name, "\": a name in the store cannot carry a digest"));
+    if (!allow_digest) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", name, "\": a name in the store cannot carry a digest"));
+    }
+    // A pull by digest: kept as "repository@digest" (a tag beside the digest is dropped).
+    ASSIGN_OR_RETURN(oci::Reference pinned,
+                     oci::Reference::Parse(ref.Repository() + "@" + ref.digest()->str()));
+    return pinned.Familiar();
   }
   return ref.Familiar();
 }
@@ -103,14 +109,19 @@ absl::StatusOr<Descriptor> Store::Resolve(absl::string_view image) const {
 }
 
 absl::Status Store::Tag(absl::string_view name, const Descriptor& desc) {
-  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name));
+  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name, /*allow_digest=*/true));
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(name));
+  if (ref.digest() && *ref.digest() != desc.digest) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", name, "\" names another digest than ", desc.digest.str()));
+  }
   Descriptor d = desc;
   d.annotations.erase(oci::kAnnotationRefName);
   return layout_->Tag(canonical, std::move(d));
 }
 
 absl::Status Store::Untag(absl::string_view name) {
-  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name));
+  ASSIGN_OR_RETURN(std::string canonical, CanonicalName(name, /*allow_digest=*/true));
   absl::Status s = layout_->Untag(canonical);
   if (absl::IsNotFound(s)) {
     return absl::NotFoundError(absl::StrCat("no image \"", canonical, "\" in the store"));

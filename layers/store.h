@@ -47,12 +47,15 @@ class Store {
   // Adds to them (at most 16 are kept); best effort: a lost hint only costs an upload.
   void RecordOrigins(const oci::Digest& d, std::vector<std::string> add) const;
 
-  // "app" → "app:latest". InvalidArgument for names Docker would reject.
-  static absl::StatusOr<std::string> CanonicalName(absl::string_view name);
+  // "app" → "app:latest". InvalidArgument for names Docker would reject, and for digest
+  // references unless `allow_digest` ("app@sha256:..." names what a pull by digest made).
+  static absl::StatusOr<std::string> CanonicalName(absl::string_view name,
+                                                   bool allow_digest = false);
 
   // Finds an image by name, by full digest ("sha256:..."), or by a unique digest prefix of at
   // least 4 hex digits (as `kiln images` prints them).
   absl::StatusOr<oci::Descriptor> Resolve(absl::string_view image) const;
+  // A name with a digest must name `desc`'s digest.
   absl::Status Tag(absl::string_view name, const oci::Descriptor& desc);
   absl::Status Untag(absl::string_view name);
   // (name, descriptor) for every named image, sorted by name.

@@ -76,6 +76,22 @@ TEST_F(StoreTest, NamesAreNormalized) {
   EXPECT_EQ(store_->Tag("Bad Name", d).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StoreTest, DigestNamesOnlyForTheirDigest) {
+  oci::Descriptor d = MakeImage("a");
+  oci::Descriptor other = MakeImage("b");
+  // What a pull by digest keeps: the repository and the digest (a tag beside it dropped).
+  ASSERT_TRUE(store_->Tag("docker.io/library/app:1@" + d.digest.str(), d).ok());
+  EXPECT_EQ(store_->Resolve("app@" + d.digest.str())->digest, d.digest);
+  auto list = store_->List();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].first, "app@" + d.digest.str());
+  EXPECT_EQ(store_->Tag("app@" + d.digest.str(), other).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(layers::Store::CanonicalName("app@" + d.digest.str()).ok());
+  EXPECT_TRUE(store_->Untag("app@" + d.digest.str()).ok());
+  EXPECT_TRUE(store_->List()->empty());
+}
+
 TEST_F(StoreTest, RetagReplacesAndUntagRemoves) {
   oci::Descriptor a = MakeImage("a");
   oci::Descriptor b = MakeImage("b");

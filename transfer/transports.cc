@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,55 @@ class OwnedLayoutSource : public ForwardingSource {
   std::optional<TempDir> dir_;
   std::unique_ptr<OciLayout> layout_;
 };
+
+// A registry source whose top manifest was read already (to choose among mirrors).
+class ProbedSource : public ForwardingSource {
+ public:
+  ProbedSource(std::unique_ptr<ImageSource> inner, oci::ManifestData top)
+      : ForwardingSource(std::move(inner)), top_(std::move(top)) {}
+  absl::StatusOr<oci::ManifestData> GetManifest() override {
+    if (top_) return *std::exchange(top_, std::nullopt);
+    return ForwardingSource::GetManifest();
+  }
+
+ private:
+  std::optional<oci::ManifestData> top_;
+};
+
+// The registry source for `ref`: mirrors first, by `options.registries`.
+absl::StatusOr<std::unique_ptr<ImageSource>> OpenPullSource(const oci::Reference& ref,
+                                                            const TransportOptions& options) {
+  if (options.registries == nullptr || options.registries->empty()) {
+    return registry::OpenRegistrySource(ref, options.registry);
+  }
+  ASSIGN_OR_RETURN(std::vector<registry::PullSource> sources, options.registries->PullSources(ref));
+  std::vector<std::string> failed;
+  for (const registry::PullSource& src : sources) {
+    registry::RegistryOptions o = options.registry;
+    if (src.insecure) o.tls_verify = false;
+    absl::StatusOr<std::unique_ptr<ImageSource>> source = registry::OpenRegistrySource(src.ref, o);
+    absl::StatusOr<oci::ManifestData> top =
+        source.ok() ? (*source)->GetManifest() : absl::StatusOr<oci::ManifestData>(source.status());
+    if (top.ok()) {
+      if (src.mirror && options.notify) {
+        options.notify(absl::StrCat("reading ", ref.String(), " from mirror ", src.ref.String()));
+      }
+      return std::make_unique<ProbedSource>(*std::move(source), *std::move(top));
+    }
+    if (!src.mirror) {
+      if (failed.empty()) return top.status();
+      return absl::Status(top.status().code(),
+                          absl::StrCat(top.status().message(),
+                                       " (and its mirrors: ", absl::StrJoin(failed, "; "), ")"));
+    }
+    failed.push_back(absl::StrCat(src.ref.String(), ": ", top.status().message()));
+    if (options.notify) {
+      options.notify(absl::StrCat("mirror ", src.ref.String(), " failed (", top.status().message(),
+                                  "), trying the next"));
+    }
+  }
+  return absl::InternalError("no pull source");
+}
 
 // A destination into a layout it owns; `on_commit` runs after the name is set (with the
 // layout already closed), e.g. to pack an archive.
@@ -154,7 +204,7 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation
     }
     case Transport::kRegistry: {
       ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(loc.name));
-      return registry::OpenRegistrySource(ref, options.registry);
+      return OpenPullSource(ref, options);
     }
     case Transport::kOciLayout: {
       ASSIGN_OR_RETURN(auto layout, OciLayout::Open(loc.path, /*create=*/false));
@@ -183,7 +233,7 @@ absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(
       return registry::OpenRegistryDestination(ref, options.registry);
     }
     case Transport::kStore: {
-      ASSIGN_OR_RETURN(std::string name, Store::CanonicalName(loc.name));
+      ASSIGN_OR_RETURN(std::string name, Store::CanonicalName(loc.name, /*allow_digest=*/true));
       ASSIGN_OR_RETURN(Store::Lock lock, store->LockShared());
       return std::make_unique<StoreDestination>(store, std::move(lock), name);
     }

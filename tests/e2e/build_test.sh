@@ -535,6 +535,19 @@ mkdir -p "$WORK/from-tar" && tar -xf "$WORK/files.tar" -C "$WORK/from-tar"
 ! ls -a "$WORK" | grep -q '^\.kiln-output-' || fail "a temporary output directory was left behind"
 ok "--output type=local and type=tar write the image's files (the tree umoci unpacks), whole"
 
+# Outputs to stdout (docker buildx's `-o -` and dest=-): the bytes replace the digest there.
+"$KILN" build -q -t outs:1 -o - "$out_ctx" >"$WORK/stdout.tar" || fail "-o - failed"
+mkdir -p "$WORK/from-stdout" && tar -xf "$WORK/stdout.tar" -C "$WORK/from-stdout"
+[ "$(tree_listing "$WORK/from-stdout" | grep -v ' [bc] ')" = "$want" ] || fail "-o - differs from the image's tree"
+"$KILN" build -q -t outs:1 --iidfile "$WORK/so.iid" -o type=oci,dest=- "$out_ctx" >"$WORK/stdout-oci.tar"
+skopeo inspect "oci-archive:$WORK/stdout-oci.tar" >/dev/null || fail "type=oci,dest=- is no oci-archive"
+[ -s "$WORK/so.iid" ] || fail "--iidfile beside a stdout output"
+"$KILN" build -q -t outs:1 -o type=docker,dest=- "$out_ctx" | tar -xO manifest.json | jq -e '.[0].RepoTags | length == 1' >/dev/null ||
+  fail "type=docker,dest=- is no docker archive"
+expect_fail 1 'type=local cannot write to stdout' "$KILN" build -q -o type=local,dest=- "$out_ctx"
+expect_fail 1 'only one --output can go to stdout' "$KILN" build -q -o - -o type=oci,dest=- "$out_ctx"
+ok "-o - and dest=- write a tar, an oci or a docker archive to stdout"
+
 # What CI scripts pass in and read out: the Dockerfile on stdin (-f -), the context as a tar
 # on stdin (-), a Dockerfile alone on stdin; --iidfile and --metadata-file as BuildKit writes
 # them (read back with skopeo), and no stale iidfile after a failed build.
