@@ -29,7 +29,8 @@ BuildSession::BuildSession(layers::Store& store, const BuildRequest& request,
                                 absl::FromUnixSeconds(request.source_date_epoch),
                                 absl::UTCTimeZone())),
       snapshots_(store.root()),
-      remote_(&store, request.transport) {}
+      remote_(&store, request.transport),
+      origins_(&store, request.transport.registry) {}
 
 BuildSession::~BuildSession() {
   work_dir_.reset();  // while the sandboxes are still there
@@ -231,12 +232,30 @@ absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {
 }
 
 absl::Status BuildSession::EnsureLayers(const ImageState& state) {
-  std::vector<Descriptor> missing;
+  std::vector<Descriptor> cached, elsewhere;
   for (const Descriptor& d : state.layers) {
-    if (!store_.blobs().Has(d.digest)) missing.push_back(d);
+    if (store_.blobs().Has(d.digest)) continue;
+    (remote_.HasBlob(d) ? cached : elsewhere).push_back(d);
   }
-  if (missing.empty()) return absl::OkStatus();
-  return remote_.Fetch(missing);
+  if (!cached.empty()) RETURN_IF_ERROR(remote_.Fetch(cached));
+  return origins_.FetchAll(elsewhere);
+}
+
+absl::Status BuildSession::DeferLayers(const ImageState& state) {
+  std::vector<Descriptor> fetch;
+  for (const Descriptor& d : state.layers) {
+    if (store_.blobs().Has(d.digest)) continue;
+    std::vector<std::string> origins =
+        remote_.HasBlob(d) ? remote_.Origins(d) : std::vector<std::string>{};
+    if (origins.empty()) {
+      fetch.push_back(d);
+      continue;
+    }
+    store_.RecordOrigins(d.digest, std::move(origins));
+  }
+  ImageState rest;
+  rest.layers = std::move(fetch);
+  return EnsureLayers(rest);
 }
 
 absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageState& state) {

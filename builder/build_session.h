@@ -29,6 +29,7 @@
 #include "builder/url_fetch.h"
 #include "layers/snapshots.h"
 #include "layers/store.h"
+#include "transfer/origin_blobs.h"
 
 namespace kiln::builder {
 
@@ -91,8 +92,13 @@ class BuildSession {
   absl::StatusOr<std::string> Materialize(const ImageState& state);
   // The --cache-from caches (read by Open), and the --cache-to writer.
   RemoteCache& remote_cache() { return remote_; }
-  // Fetches from the imported caches the layers of `state` the store lacks.
+  // Fetches the layers of `state` the store lacks: from the imported caches, else from the
+  // origins the store has for them (transfer/origin_blobs.h).
   absl::Status EnsureLayers(const ImageState& state);
+  // For the image the build commits: a layer an imported registry cache holds is left there,
+  // its origin recorded in the store (fetched when something reads it; a push to a registry
+  // that has it or can mount it never does); others are fetched as EnsureLayers does.
+  absl::Status DeferLayers(const ImageState& state);
   // The unpacked layers of `state`, topmost first (overlay lowerdir order).
   absl::StatusOr<std::vector<std::string>> LowerDirs(const ImageState& state);
   // Adds the layer made from `dir` (or an empty history entry when nothing changed) with the
@@ -132,6 +138,7 @@ class BuildSession {
   const std::string created_;
   layers::Snapshots snapshots_;
   RemoteCache remote_;
+  transfer::OriginBlobs origins_;
   std::unique_ptr<context::BuildContext> context_;
   // The --build-context directories, by name (opened with the build context).
   std::map<std::string, std::unique_ptr<context::BuildContext>> named_dirs_;

@@ -115,6 +115,7 @@ class Executor {
   absl::Status WriteOutputs(const Descriptor& top, const ImageState& state) {
     for (const FilesOutput& out : req_.files_outputs) {
       session_.Message(absl::StrCat("writing the image's files to ", out.dest));
+      RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
       RETURN_IF_ERROR_CTX(WriteFilesOutput(store_.blobs(), state, out, req_.source_date_epoch),
                           "--output ", out.tar ? "type=tar" : "type=local", ",dest=", out.dest);
     }
@@ -128,7 +129,9 @@ class Executor {
     for (const std::string& output : outputs) {
       ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(output));
       session_.Message(absl::StrCat("writing ", loc.String()));
-      auto source = layers::NewBlobStoreSource(&store_.blobs(), top, /*verified=*/true);
+      // Layers left in a registry cache are read from there only if the destination needs
+      // their bytes (a registry that has them, or can mount them, does not).
+      auto source = transfer::NewStoreSource(&store_, top, req_.transport);
       ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(loc, &store_, req_.transport),
                            "writing ", output);
       RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *dest, {}).status(), "writing ", output);
@@ -410,7 +413,7 @@ class Executor {
   }
 
   absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
-    RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
+    RETURN_IF_ERROR_CTX(session_.DeferLayers(state), "the image's layers");
     oci::ImageConfig image_config = state.config;
     image_config.created = session_.created();
     return layers::CommitImage(store_.blobs(), image_config, state.layers, config);

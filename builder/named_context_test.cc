@@ -65,10 +65,10 @@ TEST(NamedContextTest, ParsesImagesLayoutsAndDirectories) {
 
 TEST(NamedContextTest, RefusesBadSpecs) {
   for (const char* spec :
-       {"nameonly", "=docker-image://alpine", "x=", "scratch=docker-image://alpine",
-        "context=/tmp", "Bad=docker-image://alpine", "x=docker-image://NOT VALID",
-        "x=/nonexistent/kiln-dir", "x=https://example.com/ctx.tar.gz", "x=input:foo://y",
-        "x=oci-layout:///tmp@sha256:short", "x=oci-layout://"}) {
+       {"nameonly", "=docker-image://alpine", "x=", "scratch=docker-image://alpine", "context=/tmp",
+        "Bad=docker-image://alpine", "x=docker-image://NOT VALID", "x=/nonexistent/kiln-dir",
+        "x=https://example.com/ctx.tar.gz", "x=input:foo://y", "x=oci-layout:///tmp@sha256:short",
+        "x=oci-layout://"}) {
     EXPECT_FALSE(ParseNamedContext(spec).ok()) << spec;
   }
 }

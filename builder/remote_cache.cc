@@ -144,6 +144,13 @@ bool RemoteCache::HasBlob(const oci::Descriptor& d) const {
   return probed_[d.digest.str()] = exists.value_or(true);
 }
 
+std::vector<std::string> RemoteCache::Origins(const oci::Descriptor& d) const {
+  auto it = blobs_.find(d.digest.str());
+  if (it == blobs_.end()) return {};
+  std::lock_guard<std::mutex> source_lock(it->second->mu);
+  return it->second->source->BlobOrigins(d);
+}
+
 absl::Status RemoteCache::Fetch(const std::vector<oci::Descriptor>& layers) {
   // One download at a time: two stages needing one blob fetch it once.
   std::lock_guard<std::mutex> lock(fetch_mu_);

@@ -57,6 +57,9 @@ class RemoteCache {
   std::optional<layers::CacheRecord> Read(const std::string& name) const;
   // True when an imported cache lists the blob and still holds it (asked once a build).
   bool HasBlob(const oci::Descriptor& d) const;
+  // The registry repositories of the cache that holds `d` ("host/repo"), where it can be
+  // fetched or mounted from later; empty when no cache has it or the cache is no registry.
+  std::vector<std::string> Origins(const oci::Descriptor& d) const;
   // Copies into the store the blobs of `layers` it lacks, from the caches that hold them.
   absl::Status Fetch(const std::vector<oci::Descriptor>& layers);
 

@@ -21,6 +21,10 @@ void AddFsckCommand(CLI::App& app, Globals& g) {
       }
       std::printf("checked %llu blobs: no problems\n",
                   static_cast<unsigned long long>(report.blobs_checked));
+      if (report.remote_blobs > 0) {
+        std::printf("%llu layers are not local: their origins serve them when read\n",
+                    static_cast<unsigned long long>(report.remote_blobs));
+      }
       return absl::OkStatus();
     };
   });

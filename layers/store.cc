@@ -205,6 +205,15 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
     if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
     ++stats.removed_cache_records;
   }
+  // Origins of blobs no image refers to any more (remote layers among them) go too.
+  if (absl::StatusOr<std::vector<std::string>> kept = ListDir(absl::StrCat(root(), "/origins"));
+      kept.ok()) {
+    for (const std::string& hex : *kept) {
+      absl::StatusOr<Digest> d = Digest::Parse(absl::StrCat("sha256:", hex));
+      if (d.ok() && (live.contains(*d) || blobs().Has(*d))) continue;
+      ::unlink(absl::StrCat(root(), "/origins/", hex).c_str());
+    }
+  }
   ASSIGN_OR_RETURN(stats.removed_snapshots, Snapshots(root()).Prune(wanted_snapshots));
   // RUN --mount=type=cache directories belong to the build cache.
   if (drop_build_cache) RETURN_IF_ERROR(RemoveAll(absl::StrCat(root(), "/cache-mounts")));
@@ -273,6 +282,11 @@ absl::StatusOr<Store::FsckReport> Store::Fsck() const {
         absl::StrCat("image ", RefName(root).empty() ? root.digest.Short() : RefName(root));
     auto check = [&](const Descriptor& d) -> absl::Status {
       if (!blobs().Has(d.digest)) {
+        if (!oci::IsManifestMediaType(d.media_type) && d.media_type != oci::kOciConfig &&
+            d.media_type != oci::kDockerConfig && !Origins(d.digest).empty()) {
+          ++report.remote_blobs;
+          return absl::OkStatus();
+        }
         return absl::NotFoundError(absl::StrCat("blob ", d.digest.str(), " is missing"));
       }
       if (bad.contains(d.digest)) {

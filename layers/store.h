@@ -88,10 +88,14 @@ class Store {
 
   struct FsckReport {
     uint64_t blobs_checked = 0;
+    // Layers images refer to that the store does not hold but knows origins of (left in a
+    // registry build cache, fetched when read): not problems.
+    uint64_t remote_blobs = 0;
     std::vector<std::string> problems;  // one line each; empty when the store is sound
   };
-  // Re-hashes every blob and checks that every name reaches only present, well-formed blobs of
-  // the sizes their descriptors state, and that configs list one DiffID per layer.
+  // Re-hashes every blob and checks that every name reaches only present (or, for layers,
+  // remote) well-formed blobs of the sizes their descriptors state, and that configs list one
+  // DiffID per layer.
   absl::StatusOr<FsckReport> Fsck() const;
 
  private:

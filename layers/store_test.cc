@@ -214,6 +214,15 @@ TEST_F(StoreTest, FsckFindsEveryKindOfDamage) {
   auto report = store_->Fsck();
   ASSERT_FALSE(report->problems.empty());
   EXPECT_NE(report->problems[0].find("missing"), std::string::npos) << report->problems[0];
+  // A layer with origins is remote, not missing; a config or manifest never is.
+  store_->RecordOrigins(manifest->layers[0].digest, {"r.test/cache"});
+  report = store_->Fsck();
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  EXPECT_EQ(report->remote_blobs, 1u);
+  store_->RecordOrigins(manifest->config.digest, {"r.test/cache"});
+  ASSERT_TRUE(store_->blobs().Remove(manifest->config.digest).ok());
+  report = store_->Fsck();
+  ASSERT_FALSE(report->problems.empty());
 }
 
 TEST_F(StoreTest, DefaultRootFollowsEnvironment) {

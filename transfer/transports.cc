@@ -15,6 +15,7 @@
 #include "layers/layout_transport.h"
 #include "oci/reference.h"
 #include "registry/transport.h"
+#include "transfer/origin_blobs.h"
 
 namespace kiln::transfer {
 
@@ -131,17 +132,28 @@ class OwnedLayoutDestination : public ImageDestination {
 };
 
 // The store as a source: blobs with the registry repositories they came from.
+// An image of the store; blobs it refers to but lacks are fetched from their origins.
 class StoreSource : public ForwardingSource {
  public:
-  StoreSource(Store* store, const oci::Descriptor& root)
+  StoreSource(Store* store, const oci::Descriptor& root, const TransportOptions& options)
       : ForwardingSource(NewBlobStoreSource(&store->blobs(), root, /*verified=*/true)),
-        store_(store) {}
+        store_(store),
+        origins_(store, options.registry) {}
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlob(const oci::Descriptor& d) override {
+    RETURN_IF_ERROR(origins_.Fetch(d));
+    return ForwardingSource::OpenBlob(d);
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> OpenBlobUnverified(const oci::Descriptor& d) override {
+    RETURN_IF_ERROR(origins_.Fetch(d));
+    return ForwardingSource::OpenBlobUnverified(d);
+  }
   std::vector<std::string> BlobOrigins(const oci::Descriptor& d) override {
     return store_->Origins(d.digest);
   }
 
  private:
   Store* store_;
+  OriginBlobs origins_;
 };
 
 // A destination into the store, holding the store's shared lock so gc waits for it.
@@ -200,7 +212,7 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation
   switch (loc.transport) {
     case Transport::kStore: {
       ASSIGN_OR_RETURN(oci::Descriptor root, store->Resolve(loc.name));
-      return std::make_unique<StoreSource>(store, root);
+      return std::make_unique<StoreSource>(store, root, options);
     }
     case Transport::kRegistry: {
       ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(loc.name));
@@ -223,6 +235,11 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenImageSource(const ImageLocation
       return OpenDockerArchiveSource(loc.path, loc.name);
   }
   return absl::InternalError("unknown transport");
+}
+
+std::unique_ptr<ImageSource> NewStoreSource(Store* store, const oci::Descriptor& root,
+                                            const TransportOptions& options) {
+  return std::make_unique<StoreSource>(store, root, options);
 }
 
 absl::StatusOr<std::unique_ptr<ImageDestination>> OpenImageDestination(

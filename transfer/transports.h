@@ -30,6 +30,11 @@ struct TransportOptions {
 // read (a mirror that fails is skipped); a digest reference is verified at whichever serves it.
 absl::StatusOr<std::unique_ptr<layers::ImageSource>> OpenImageSource(
     const ImageLocation& loc, layers::Store* store, const TransportOptions& options = {});
+// The image `root` of the store as a source: blobs the store lacks are fetched from their
+// origins (transfer/origin_blobs.h) as they are read; origins are offered for mounts.
+std::unique_ptr<layers::ImageSource> NewStoreSource(layers::Store* store,
+                                                    const oci::Descriptor& root,
+                                                    const TransportOptions& options);
 absl::StatusOr<std::unique_ptr<layers::ImageDestination>> OpenImageDestination(
     const ImageLocation& loc, layers::Store* store, const TransportOptions& options = {});
 

@@ -52,6 +52,40 @@ copy_step=$(jq -r 'select(.event == "start" and (.instruction | startswith("COPY
 ok "a changed source file re-runs B's build from its COPY only ($cached cached, $run run)"
 rm -rf "$WORK/app" && app_context "$WORK/app"
 
+# --- a fully cached build pushed straight on downloads no layer ---------------------------------
+LAYERS=$("$KILN" --root "$WORK/a" inspect app:1 | jq -r '.manifest.layers[].digest')
+# layer_gets: how many GETs of the image's layer blobs the registry has served so far.
+layer_gets() {
+  local n=0 d
+  for d in $LAYERS; do n=$((n + $(grep -c "GET /v2/[^ ]*/blobs/$d" "$WORK/reg/log" || true))); done
+  echo "$n"
+}
+g0=$(layer_gets)
+read -r run _ digest < <(counts "$WORK/p" -t "$R/app/pushed:1" --push --cache-from "type=registry,ref=$R/cache/app:main" "$WORK/app")
+[ "$run" = 0 ] && [ "$digest" = "$A_DIGEST" ] || fail "the pushing runner: $run run, $digest"
+[ "$(layer_gets)" = "$g0" ] || fail "pushing a fully cached build downloaded $(($(layer_gets) - g0)) layers"
+pushed=$(skopeo inspect --raw --tls-verify=false "docker://$R/app/pushed:1" | sha256sum | cut -d' ' -f1)
+[ "sha256:$pushed" = "$A_DIGEST" ] || fail "the registry holds sha256:$pushed, want $A_DIGEST"
+for d in $LAYERS; do [ ! -e "$WORK/p/blobs/sha256/${d#sha256:}" ] || fail "layer $d was downloaded"; done
+"$KILN" --root "$WORK/p" fsck | grep -q 'layers are not local' || fail "fsck does not report the remote layers"
+ok "a fully cached --push mounts every layer from the cache's repository: none downloaded"
+# The store still serves the image: what reads its layers fetches them from their origin.
+"$KILN" --root "$WORK/p" copy -q "$R/app/pushed:1" "oci:$WORK/p-out:x" >/dev/null || fail "copy of the lazy image"
+umoci unpack --image "$WORK/p-out:x" "$WORK/p-bundle" >/dev/null
+[ "$(cat "$WORK/p-bundle/rootfs/srv/app/whoami")" = app ] || fail "the lazy image's files"
+[ "$(layer_gets)" -gt "$g0" ] || fail "the copy read no layer from the registry"
+"$KILN" --root "$WORK/p" fsck | grep -q 'layers are not local' && fail "fsck still reports remote layers after the copy"
+start_registry other ""
+O=127.0.0.1:$PORT
+rm -rf "$WORK/p2"
+read -r run _ _ < <(counts "$WORK/p2" -t "$O/app/elsewhere:1" --push --cache-from "type=registry,ref=$R/cache/app:main" "$WORK/app")
+[ "$run" = 0 ] || fail "the second pushing runner ran $run steps"
+[ "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$O/app/elsewhere:1" | sha256sum | cut -d' ' -f1)" = "$A_DIGEST" ] ||
+  fail "a push to another registry made another image"
+skopeo copy -q --src-tls-verify=false "docker://$O/app/elsewhere:1" "oci:$WORK/o-out:x" >/dev/null ||
+  fail "skopeo cannot copy what was pushed to the other registry"
+ok "then reading it fetches the layers from their origin; a push to another registry streams them"
+
 # --- laziness, and min against max -------------------------------------------------------------
 mkdir -p "$WORK/two"
 head -c 3000000 /dev/urandom >"$WORK/two/big.bin"
