@@ -62,6 +62,7 @@ void AddPullCommand(CLI::App& app, Globals& g);
 void AddPushCommand(CLI::App& app, Globals& g);
 void AddLoginCommands(CLI::App& app, Globals& g);
 void AddTagsCommand(CLI::App& app, Globals& g);
+void AddSignCommands(CLI::App& app, Globals& g);  // key, sign, verify
 
 }  // namespace kiln::cli
 

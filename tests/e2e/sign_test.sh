@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# kiln key generate / sign / verify, checked by other tools: openssl verifies the signatures,
+# PyNaCl (libsodium) decrypts kiln's private keys and encrypts one kiln must read, skopeo reads
+# the signature manifests from Debian's docker-registry. Tampered payloads, wrong keys, a
+# signature of another image and truncated signatures are all refused.
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+
+start_registry reg ""
+R=127.0.0.1:$PORT
+mkdir -p "$WORK/img"
+echo one >"$WORK/img/f"
+printf 'FROM scratch\nCOPY f /f\n' >"$WORK/img/Dockerfile"
+A=$("$KILN" build -q -t "$R/kiln/signed:1" --push "$WORK/img")
+echo two >"$WORK/img/f"
+B=$("$KILN" build -q -t "$R/kiln/other:1" --push "$WORK/img")
+export KILN_PASSWORD=correct-horse
+
+# --- keys ----------------------------------------------------------------------------------------
+"$KILN" key generate --out "$WORK/k" 2>/dev/null
+[ "$(stat -c %a "$WORK/k.key")" = 600 ] || fail "the private key is not 0600"
+head -1 "$WORK/k.key" | grep -qx -- '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----' || fail "key header: $(head -1 "$WORK/k.key")"
+openssl pkey -pubin -in "$WORK/k.pub" -noout -text 2>/dev/null | grep -q 'prime256v1\|P-256' || fail "k.pub is no P-256 key"
+expect_fail 1 'exists' "$KILN" key generate --out "$WORK/k"
+# libsodium decrypts it (scrypt N=32768 r=8 p=1, then secretbox) to the PKCS#8 key of k.pub.
+$PY - "$WORK/k.key" "$KILN_PASSWORD" >"$WORK/k.der" <<'PYEOF'
+import base64, hashlib, json, sys, nacl.secret
+lines = open(sys.argv[1]).read().strip().splitlines()
+doc = json.loads(base64.b64decode("".join(lines[1:-1])))
+p = doc["kdf"]["params"]
+key = hashlib.scrypt(sys.argv[2].encode(), salt=base64.b64decode(doc["kdf"]["salt"]),
+                     n=p["N"], r=p["r"], p=p["p"], maxmem=1 << 27, dklen=32)
+box = nacl.secret.SecretBox(key)
+sys.stdout.buffer.write(box.decrypt(base64.b64decode(doc["ciphertext"]),
+                                    base64.b64decode(doc["cipher"]["nonce"])))
+PYEOF
+[ "$(openssl pkey -inform DER -in "$WORK/k.der" -pubout 2>/dev/null)" = "$(cat "$WORK/k.pub")" ] ||
+  fail "libsodium's decryption of k.key is not k.pub's private key"
+ok "key generate: cosign's encrypted PEM (0600), which libsodium decrypts to k.pub's key"
+
+# --- sign a registry image; others read and check the signature -------------------------------
+SIG=$("$KILN" sign "docker://$R/kiln/signed:1" --key "$WORK/k.key" 2>"$WORK/sign.err") || fail "sign: $(cat "$WORK/sign.err")"
+SIGTAG="sha256-${A#sha256:}.sig"
+skopeo inspect --raw --tls-verify=false "docker://$R/kiln/signed:$SIGTAG" >"$WORK/sig.json" || fail "skopeo cannot read the signature manifest"
+[ "sha256:$(sha256sum <"$WORK/sig.json" | cut -d' ' -f1)" = "$SIG" ] || fail "sign printed $SIG, the registry holds another manifest"
+jq -e '.layers | length == 1 and (.[0].mediaType == "application/vnd.dev.cosign.simplesigning.v1+json") and (.[0].annotations["dev.cosignproject.cosign/signature"] | length > 0)' \
+  "$WORK/sig.json" >/dev/null || fail "signature manifest: $(cat "$WORK/sig.json")"
+payload_digest=$(jq -r '.layers[0].digest' "$WORK/sig.json")
+curl -sf "http://$R/v2/kiln/signed/blobs/$payload_digest" >"$WORK/payload" || fail "no payload blob"
+jq -r '.layers[0].annotations["dev.cosignproject.cosign/signature"]' "$WORK/sig.json" | base64 -d >"$WORK/sig.der"
+openssl dgst -sha256 -verify "$WORK/k.pub" -signature "$WORK/sig.der" "$WORK/payload" | grep -q 'Verified OK' ||
+  fail "openssl does not verify the signature"
+jq -e --arg d "$A" --arg r "$R/kiln/signed" '.critical.image["docker-manifest-digest"] == $d and
+  .critical.identity["docker-reference"] == $r and .critical.type == "cosign container image signature"' \
+  "$WORK/payload" >/dev/null || fail "payload: $(cat "$WORK/payload")"
+ok "sign: a .sig manifest skopeo reads; openssl verifies the payload's signature with k.pub"
+
+"$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub" >"$WORK/v.out" || fail "verify failed"
+grep -q '1 signature(s) verified' "$WORK/v.out" || fail "verify: $(cat "$WORK/v.out")"
+"$KILN" sign "docker://$R/kiln/signed:1" --key "$WORK/k.key" -a ci=yes >/dev/null 2>&1
+[ "$(skopeo inspect --raw --tls-verify=false "docker://$R/kiln/signed:$SIGTAG" | jq '.layers | length')" = 2 ] ||
+  fail "a second signature did not append a layer"
+"$KILN" verify -o json "docker://$R/kiln/signed@$A" --key "$WORK/k.pub" | jq -e 'length == 2 and .[1].optional.ci == "yes"' >/dev/null ||
+  fail "verify -o json of two signatures"
+ok "verify: each signature checked; a second signature appends to the manifest"
+
+# --- keys made elsewhere -------------------------------------------------------------------------
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -outform DER >"$WORK/ext.der"
+openssl pkey -inform DER -in "$WORK/ext.der" -pubout >"$WORK/ext.pub"
+$PY - "$WORK/ext.der" secret2 >"$WORK/ext.key" <<'PYEOF'
+import base64, hashlib, json, os, sys, nacl.secret
+salt, nonce = os.urandom(32), os.urandom(24)
+key = hashlib.scrypt(sys.argv[2].encode(), salt=salt, n=32768, r=8, p=1, maxmem=1 << 27, dklen=32)
+box = nacl.secret.SecretBox(key).encrypt(open(sys.argv[1], "rb").read(), nonce).ciphertext
+doc = {"kdf": {"name": "scrypt", "params": {"N": 32768, "r": 8, "p": 1},
+               "salt": base64.b64encode(salt).decode()},
+       "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+       "ciphertext": base64.b64encode(box).decode()}
+body = base64.b64encode(json.dumps(doc).encode()).decode()
+print("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----")
+for i in range(0, len(body), 64): print(body[i:i + 64])
+print("-----END ENCRYPTED COSIGN PRIVATE KEY-----")
+PYEOF
+KILN_PASSWORD=secret2 "$KILN" sign "docker://$R/kiln/other:1" --key "$WORK/ext.key" >/dev/null 2>"$WORK/err" ||
+  fail "signing with a libsodium-encrypted key: $(cat "$WORK/err")"
+"$KILN" verify "docker://$R/kiln/other:1" --key "$WORK/ext.pub" >/dev/null || fail "the external key's signature"
+KILN_PASSWORD=wrong expect_fail 1 'wrong password' "$KILN" sign "docker://$R/kiln/other:1" --key "$WORK/ext.key"
+openssl ecparam -name prime256v1 -genkey -noout >"$WORK/plain.pem" 2>/dev/null
+"$KILN" sign "docker://$R/kiln/other:1" --key "$WORK/plain.pem" >/dev/null 2>&1 || fail "an unencrypted openssl key"
+ok "keys encrypted by libsodium (cosign's older header) and plain openssl keys sign; a wrong password is refused"
+
+# --- what must be refused ---------------------------------------------------------------------------
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubout >"$WORK/stranger.pub"
+expect_fail 1 'does not verify with the key' "$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/stranger.pub"
+"$KILN" push -q "$R/kiln/other:1" "$R/kiln/unsigned:1" >/dev/null
+expect_fail 1 'no signatures of' "$KILN" verify "docker://$R/kiln/unsigned:1" --key "$WORK/k.pub"
+# put_manifest REPO TAG FILE; put_blob REPO FILE (prints the digest)
+put_manifest() {
+  curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary "@$3" "http://$R/v2/$1/manifests/$2" >/dev/null || fail "registry refused manifest $2"
+}
+put_blob() {
+  local d loc
+  d=sha256:$(sha256sum "$2" | cut -d' ' -f1)
+  loc=$(curl -sfi -X POST "http://$R/v2/$1/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1) == "location" {print $2}')
+  case $loc in /*) loc=http://$R$loc ;; esac
+  curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$2" "$loc&digest=$d" >/dev/null
+  echo "$d"
+}
+jq -c '.layers |= [.[0]]' "$WORK/sig.json" >"$WORK/one.json"
+# A signature of A under B's tag: it names A's digest.
+put_blob kiln/other "$WORK/payload" >/dev/null
+cfg=$(jq -r .config.digest "$WORK/one.json")
+curl -sf "http://$R/v2/kiln/signed/blobs/$cfg" >"$WORK/cfg.json" && put_blob kiln/other "$WORK/cfg.json" >/dev/null
+put_manifest kiln/other "sha256-${B#sha256:}.sig" "$WORK/one.json"
+expect_fail 1 "signs $A, not $B" "$KILN" verify "docker://$R/kiln/other:1" --key "$WORK/k.pub"
+# A tampered payload: the same signature over other bytes.
+sed 's/cosign container image signature/cosign container image signaturE/' "$WORK/payload" >"$WORK/tampered"
+t=$(put_blob kiln/signed "$WORK/tampered")
+jq -c --arg d "$t" --argjson s "$(stat -c %s "$WORK/tampered")" '.layers[0].digest = $d | .layers[0].size = $s' "$WORK/one.json" >"$WORK/tampered.json"
+put_manifest kiln/signed "$SIGTAG" "$WORK/tampered.json"
+expect_fail 1 'does not verify with the key' "$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub"
+# A truncated signature.
+jq -c '.layers[0].annotations["dev.cosignproject.cosign/signature"] |= .[0:40]' "$WORK/one.json" >"$WORK/trunc.json"
+put_manifest kiln/signed "$SIGTAG" "$WORK/trunc.json"
+expect_fail 1 'does not verify with the key|not base64' "$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub"
+put_manifest kiln/signed "$SIGTAG" "$WORK/one.json"
+"$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub" >/dev/null || fail "the restored signature"
+ok "refused: a stranger's key, no signature, a signature of another image, a tampered payload, a truncated signature"
+
+# --- the store ----------------------------------------------------------------------------------------
+"$KILN" build -q -t local:1 "$WORK/img" >/dev/null
+expect_fail 1 'no signatures of local:1' "$KILN" verify local:1 --key "$WORK/k.pub"
+"$KILN" sign local:1 --key "$WORK/k.key" >/dev/null 2>&1 || fail "signing a store image"
+"$KILN" verify local:1 --key "$WORK/k.pub" >/dev/null || fail "verifying a store image"
+"$KILN" images | grep -q "local:sha256-" || fail "the store does not keep the signature manifest"
+skopeo inspect --raw "oci:$KILN_ROOT:local:sha256-$("$KILN" inspect local:1 | jq -r .digest | cut -d: -f2).sig" |
+  jq -e '.layers[0].mediaType == "application/vnd.dev.cosign.simplesigning.v1+json"' >/dev/null ||
+  fail "skopeo cannot read the store's signature manifest"
+ok "images in the store are signed and verified in place; skopeo reads the signature there"
+
+finish

@@ -1,0 +1,49 @@
+// Signing and verifying images where they live: a registry (`docker://REF`) or the store (a
+// name). Signatures are cosign's (trust/simple_signing.h): a signature manifest under the tag
+// "sha256-<hex>.sig" of the image's repository, in the same place as the image (the store
+// keeps it as the name "<repository>:sha256-<hex>.sig").
+#ifndef KILN_TRUST_SIGNATURES_H_
+#define KILN_TRUST_SIGNATURES_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "layers/store.h"
+#include "oci/digest.h"
+#include "transfer/transports.h"
+#include "trust/keys.h"
+#include "trust/simple_signing.h"
+
+namespace kiln::trust {
+
+struct SignResult {
+  oci::Digest image;               // what was signed
+  std::string signature_location;  // where the signature manifest went
+  oci::Digest signature_manifest;
+};
+
+// Adds a signature of `image` by `key` (with `annotations` as the payload's optional part)
+// to the image's signature manifest, keeping the signatures already there.
+absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey& key,
+                                     const std::map<std::string, std::string>& annotations,
+                                     layers::Store* store,
+                                     const transfer::TransportOptions& options);
+
+struct Verification {
+  oci::Digest image;
+  std::vector<SimpleSigning> verified;  // the payloads whose signatures the key verifies
+  std::vector<std::string> rejected;    // why each other signature was refused
+};
+
+// Checks every signature of `image` against `key`: a signature counts when it verifies over
+// its payload's bytes, the payload names the image's digest and its repository. NotFound
+// when the image has no signature; PermissionDenied (listing why) when none verifies.
+absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicKey& key,
+                                         layers::Store* store,
+                                         const transfer::TransportOptions& options);
+
+}  // namespace kiln::trust
+
+#endif  // KILN_TRUST_SIGNATURES_H_
