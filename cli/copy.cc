@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "transfer/transports.h"
+#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -15,6 +16,7 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
     RegistryFlags registry;
     bool quiet = false;
     std::string progress = "auto";
+    bool signatures = false;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd =
@@ -27,6 +29,8 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
                   "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
   AddTransferProgressFlag(cmd, &opts->progress);
+  cmd->add_flag("--signatures", opts->signatures,
+                "Carry the image's signatures (its sha256-<digest>.sig manifest) along");
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
@@ -54,6 +58,12 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
                                  "writing ", opts->dst);
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "copying ", opts->src, " to ", opts->dst);
+            if (opts->signatures) {
+              ASSIGN_OR_RETURN(bool found,
+                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
+              progress.Message(found ? "copied the signatures"
+                                     : "the image has no signatures to copy");
+            }
             progress.Done(absl::StrCat("copied ", src.String(), " to ", dst.String()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());
             return absl::OkStatus();

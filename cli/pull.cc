@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "oci/reference.h"
+#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -14,6 +15,7 @@ void AddPullCommand(CLI::App& app, Globals& g) {
     std::string ref, platform;
     bool all_platforms = false, quiet = false;
     std::string progress = "auto";
+    bool signatures = false;
     RegistryFlags registry;
   };
   auto opts = std::make_shared<Options>();
@@ -25,6 +27,8 @@ void AddPullCommand(CLI::App& app, Globals& g) {
   cmd->add_flag("--all-platforms", opts->all_platforms, "Pull every platform of an index");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
   AddTransferProgressFlag(cmd, &opts->progress);
+  cmd->add_flag("--signatures", opts->signatures,
+                "Carry the image's signatures (its sha256-<digest>.sig manifest) along");
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
@@ -53,6 +57,12 @@ void AddPullCommand(CLI::App& app, Globals& g) {
             ASSIGN_OR_RETURN(auto dest, transfer::OpenImageDestination(dst, store.get(), topts));
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "pulling ", ref.Familiar());
+            if (opts->signatures) {
+              ASSIGN_OR_RETURN(bool found,
+                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
+              progress.Message(found ? "copied the signatures"
+                                     : "the image has no signatures to copy");
+            }
             progress.Done(absl::StrCat("pulled ", ref.Familiar()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());
             return absl::OkStatus();

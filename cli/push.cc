@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "oci/reference.h"
+#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -15,6 +16,7 @@ void AddPushCommand(CLI::App& app, Globals& g) {
     std::string name, dest;
     bool quiet = false;
     std::string progress = "auto";
+    bool signatures = false;
     RegistryFlags registry;
   };
   auto opts = std::make_shared<Options>();
@@ -25,6 +27,8 @@ void AddPushCommand(CLI::App& app, Globals& g) {
                   "registry)");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
   AddTransferProgressFlag(cmd, &opts->progress);
+  cmd->add_flag("--signatures", opts->signatures,
+                "Carry the image's signatures (its sha256-<digest>.sig manifest) along");
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
@@ -57,6 +61,12 @@ void AddPushCommand(CLI::App& app, Globals& g) {
                                  "pushing to ", dst.String());
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "pushing ", opts->name, " to ", dst.String());
+            if (opts->signatures) {
+              ASSIGN_OR_RETURN(bool found,
+                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
+              progress.Message(found ? "copied the signatures"
+                                     : "the image has no signatures to copy");
+            }
             progress.Done(absl::StrCat("pushed ", dst.String()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());
             return absl::OkStatus();

@@ -161,6 +161,9 @@ void AddSignVerbs(CLI::App& app, Globals& g) {
       } else {
         std::printf("%s: %zu signature(s) verified\n", result.image.str().c_str(),
                     result.verified.size());
+        for (const trust::SimpleSigning& p : result.verified) {
+          std::printf("  signed as %s\n", p.docker_reference.c_str());
+        }
       }
       for (const std::string& r : result.rejected) {
         std::fprintf(stderr, "kiln: also present, not verified: %s\n", r.c_str());

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/io.h"
@@ -41,15 +40,24 @@ struct Target {
   oci::Digest digest;
 };
 
+// Where the signatures of `digest` go beside the image at `image`.
+absl::StatusOr<transfer::ImageLocation> SignatureLocation(const transfer::ImageLocation& image,
+                                                          const oci::Digest& digest) {
+  if (image.transport != transfer::Transport::kRegistry &&
+      image.transport != transfer::Transport::kStore) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(image.String(), ": signatures live beside images in a registry or the store"));
+  }
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(image.name));
+  transfer::ImageLocation out = image;
+  out.name = absl::StrCat(ref.Repository(), ":", SignatureTag(digest));
+  return out;
+}
+
 absl::StatusOr<Target> Resolve(const std::string& image, layers::Store* store,
                                const transfer::TransportOptions& options) {
   Target t;
   ASSIGN_OR_RETURN(t.image, transfer::ParseImageLocation(image));
-  if (t.image.transport != transfer::Transport::kRegistry &&
-      t.image.transport != transfer::Transport::kStore) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(image, ": signatures live beside images in a registry or the store"));
-  }
   ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(t.image.name));
   t.repository = ref.Repository();
   ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(t.image, store, options));
@@ -58,8 +66,7 @@ absl::StatusOr<Target> Resolve(const std::string& image, layers::Store* store,
   if (ref.digest() && *ref.digest() != t.digest) {
     return absl::DataLossError(absl::StrCat(image, " resolved to ", t.digest.str()));
   }
-  t.signatures = t.image;
-  t.signatures.name = absl::StrCat(t.repository, ":", SignatureTag(t.digest));
+  ASSIGN_OR_RETURN(t.signatures, SignatureLocation(t.image, t.digest));
   return t;
 }
 
@@ -92,14 +99,6 @@ absl::StatusOr<Existing> ReadSignatures(const Target& t, layers::Store* store,
                          "payload ", l.payload.digest.str());
   }
   return out;
-}
-
-// True when `reference` names `repository` (docker.io's aliases and all).
-bool SameRepository(const std::string& reference, const std::string& repository) {
-  std::string r = reference;
-  if (absl::StartsWith(r, "index.docker.io/")) r = "docker.io/" + r.substr(16);
-  absl::StatusOr<oci::Reference> a = oci::Reference::Parse(r);
-  return a.ok() && a->Repository() == repository;
 }
 
 }  // namespace
@@ -162,9 +161,6 @@ absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicK
     } else if (payload->manifest_digest != t.digest) {
       v.rejected.push_back(
           absl::StrCat(who, ": signs ", payload->manifest_digest.str(), ", not ", t.digest.str()));
-    } else if (!SameRepository(payload->docker_reference, t.repository)) {
-      v.rejected.push_back(
-          absl::StrCat(who, ": signs it as ", payload->docker_reference, ", not ", t.repository));
     } else {
       v.verified.push_back(*std::move(payload));
     }
@@ -174,6 +170,30 @@ absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicK
         "no signature of ", image, " verifies with the key: ", absl::StrJoin(v.rejected, "; ")));
   }
   return v;
+}
+
+absl::StatusOr<bool> CopySignatures(const transfer::ImageLocation& from,
+                                    const transfer::ImageLocation& to, const oci::Digest& digest,
+                                    layers::Store* store,
+                                    const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(transfer::ImageLocation src, SignatureLocation(from, digest));
+  ASSIGN_OR_RETURN(transfer::ImageLocation dst, SignatureLocation(to, digest));
+  absl::StatusOr<std::unique_ptr<layers::ImageSource>> source =
+      transfer::OpenImageSource(src, store, options);
+  absl::StatusOr<oci::ManifestData> top =
+      source.ok() ? (*source)->GetManifest() : absl::StatusOr<oci::ManifestData>(source.status());
+  if (!top.ok()) {
+    if (absl::IsNotFound(top.status())) return false;
+    return Annotate(top.status(), absl::StrCat("reading ", src.String()));
+  }
+  // Only what a signature manifest holds is copied (payloads, bounded).
+  ASSIGN_OR_RETURN_CTX(oci::Manifest m, oci::Manifest::Parse(top->bytes), src.String());
+  RETURN_IF_ERROR_CTX(SignatureLayers(m).status(), src.String());
+  ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store, options), "writing ",
+                       dst.String());
+  RETURN_IF_ERROR_CTX(layers::CopyImage(**source, *dest, {}).status(), "copying ", src.String(),
+                      " to ", dst.String());
+  return true;
 }
 
 }  // namespace kiln::trust

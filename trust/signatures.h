@@ -38,11 +38,21 @@ struct Verification {
 };
 
 // Checks every signature of `image` against `key`: a signature counts when it verifies over
-// its payload's bytes, the payload names the image's digest and its repository. NotFound
-// when the image has no signature; PermissionDenied (listing why) when none verifies.
+// its payload's bytes and the payload names the image's digest (as cosign checks; the
+// payload's docker-reference, kept when signatures are copied elsewhere, is for a policy's
+// signedIdentity to judge). NotFound when the image has no signature; PermissionDenied
+// (listing why) when none verifies.
 absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicKey& key,
                                          layers::Store* store,
                                          const transfer::TransportOptions& options);
+
+// Copies the signature manifest of the image `digest` from beside `from` to beside `to` (each
+// a registry or store location of the image), as `copy`/`push`/`pull --signatures` carry
+// signatures with images. False when the image has none.
+absl::StatusOr<bool> CopySignatures(const transfer::ImageLocation& from,
+                                    const transfer::ImageLocation& to, const oci::Digest& digest,
+                                    layers::Store* store,
+                                    const transfer::TransportOptions& options);
 
 }  // namespace kiln::trust
 

@@ -139,4 +139,17 @@ skopeo inspect --raw "oci:$KILN_ROOT:local:sha256-$("$KILN" inspect local:1 | jq
   fail "skopeo cannot read the store's signature manifest"
 ok "images in the store are signed and verified in place; skopeo reads the signature there"
 
+# --- signatures move with images (--signatures) --------------------------------------------------
+"$KILN" push -q "local:1" "$R/kiln/carried:1" >/dev/null
+expect_fail 1 'no signatures of' "$KILN" verify "docker://$R/kiln/carried:1" --key "$WORK/k.pub"
+"$KILN" push -q --signatures "local:1" "$R/kiln/carried:2" >/dev/null || fail "push --signatures"
+"$KILN" verify "docker://$R/kiln/carried:2" --key "$WORK/k.pub" >/dev/null || fail "the pushed signature"
+"$KILN" copy -q --signatures "docker://$R/kiln/carried:2" "docker://$R/kiln/copied:1" >/dev/null || fail "copy --signatures"
+"$KILN" verify "docker://$R/kiln/copied:1" --key "$WORK/k.pub" >/dev/null || fail "the copied signature"
+"$KILN" --root "$WORK/s2" pull -q --signatures "$R/kiln/copied:1" >/dev/null || fail "pull --signatures"
+"$KILN" --root "$WORK/s2" verify "$R/kiln/copied:1" --key "$WORK/k.pub" >/dev/null || fail "the pulled signature"
+"$KILN" --root "$WORK/s3" pull --signatures "$R/kiln/unsigned:1" 2>&1 >/dev/null | grep -q 'no signatures to copy' ||
+  fail "pull --signatures of an unsigned image should say so"
+ok "push, copy and pull --signatures carry the signature manifest; without it nothing is carried"
+
 finish
