@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/io.h"
@@ -137,33 +138,53 @@ absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey&
   return SignResult{t.digest, t.signatures.String(), written.digest};
 }
 
-absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicKey& key,
-                                         layers::Store* store,
-                                         const transfer::TransportOptions& options) {
-  ASSIGN_OR_RETURN(Target t, Resolve(image, store, options));
+absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(
+    const transfer::ImageLocation& image, const oci::Digest& digest,
+    const std::vector<PublicKey>& keys, layers::Store* store,
+    const transfer::TransportOptions& options, std::vector<std::string>* rejected) {
+  Target t;
+  t.image = image;
+  t.digest = digest;
+  ASSIGN_OR_RETURN(t.signatures, SignatureLocation(image, digest));
   ASSIGN_OR_RETURN(Existing existing, ReadSignatures(t, store, options));
-  Verification v;
-  v.image = t.digest;
-  if (existing.layers.empty()) {
-    return absl::NotFoundError(absl::StrCat("no signatures of ", image, " (", t.digest.str(),
-                                            ") at ", t.signatures.String()));
-  }
+  std::vector<SimpleSigning> verified;
   for (const SignatureLayer& l : existing.layers) {
     const std::string& bytes = existing.payloads[l.payload.digest.str()];
     std::string who = l.payload.digest.Short();
-    if (absl::Status s = key.Verify(bytes, l.signature); !s.ok()) {
-      v.rejected.push_back(absl::StrCat(who, ": ", s.message()));
+    bool by_key = false;
+    for (const PublicKey& key : keys) by_key = by_key || key.Verify(bytes, l.signature).ok();
+    if (!by_key) {
+      rejected->push_back(absl::StrCat(who, ": the signature does not verify with the key"));
       continue;
     }
     absl::StatusOr<SimpleSigning> payload = ParsePayload(bytes);
     if (!payload.ok()) {
-      v.rejected.push_back(absl::StrCat(who, ": ", payload.status().message()));
-    } else if (payload->manifest_digest != t.digest) {
-      v.rejected.push_back(
-          absl::StrCat(who, ": signs ", payload->manifest_digest.str(), ", not ", t.digest.str()));
+      rejected->push_back(absl::StrCat(who, ": ", payload.status().message()));
+    } else if (payload->manifest_digest != digest) {
+      rejected->push_back(
+          absl::StrCat(who, ": signs ", payload->manifest_digest.str(), ", not ", digest.str()));
     } else {
-      v.verified.push_back(*std::move(payload));
+      verified.push_back(*std::move(payload));
     }
+  }
+  if (existing.layers.empty()) {
+    rejected->push_back(absl::StrCat("no signatures at ", t.signatures.String()));
+  }
+  return verified;
+}
+
+absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicKey& key,
+                                         layers::Store* store,
+                                         const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(Target t, Resolve(image, store, options));
+  Verification v;
+  v.image = t.digest;
+  ASSIGN_OR_RETURN(v.verified,
+                   VerifiedSignatures(t.image, t.digest, {key}, store, options, &v.rejected));
+  if (v.verified.empty() && v.rejected.size() == 1 &&
+      absl::StartsWith(v.rejected[0], "no signatures at ")) {
+    return absl::NotFoundError(absl::StrCat("no signatures of ", image, " (", t.digest.str(),
+                                            ") at ", t.signatures.String()));
   }
   if (v.verified.empty()) {
     return absl::PermissionDeniedError(absl::StrCat(

@@ -46,6 +46,14 @@ absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicK
                                          layers::Store* store,
                                          const transfer::TransportOptions& options);
 
+// The payloads of the signatures of `digest` beside `image` (a registry or store location)
+// that one of `keys` verifies and that name `digest`; why each other one failed is added to
+// `rejected` (and that there are none, when there is no signature manifest).
+absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(
+    const transfer::ImageLocation& image, const oci::Digest& digest,
+    const std::vector<PublicKey>& keys, layers::Store* store,
+    const transfer::TransportOptions& options, std::vector<std::string>* rejected);
+
 // Copies the signature manifest of the image `digest` from beside `from` to beside `to` (each
 // a registry or store location of the image), as `copy`/`push`/`pull --signatures` carry
 // signatures with images. False when the image has none.

@@ -148,8 +148,8 @@ expect_fail 1 'no signatures of' "$KILN" verify "docker://$R/kiln/carried:1" --k
 "$KILN" verify "docker://$R/kiln/copied:1" --key "$WORK/k.pub" >/dev/null || fail "the copied signature"
 "$KILN" --root "$WORK/s2" pull -q --signatures "$R/kiln/copied:1" >/dev/null || fail "pull --signatures"
 "$KILN" --root "$WORK/s2" verify "$R/kiln/copied:1" --key "$WORK/k.pub" >/dev/null || fail "the pulled signature"
-"$KILN" --root "$WORK/s3" pull --signatures "$R/kiln/unsigned:1" 2>&1 >/dev/null | grep -q 'no signatures to copy' ||
-  fail "pull --signatures of an unsigned image should say so"
+"$KILN" --root "$WORK/s3" pull --signatures "$R/kiln/unsigned:1" 2>"$WORK/s3.err" >/dev/null; grep -q "no signatures to copy" "$WORK/s3.err" ||
+  fail "pull --signatures of an unsigned image should say so: $(cat "$WORK/s3.err")"
 ok "push, copy and pull --signatures carry the signature manifest; without it nothing is carried"
 
 finish
