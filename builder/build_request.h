@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "oci/descriptor.h"
 #include "oci/digest.h"
 #include "transfer/transports.h"
+#include "trust/policy.h"
 
 namespace kiln::builder {
 
@@ -55,6 +57,9 @@ struct BuildRequest {
   std::vector<CacheSpec> cache_to;
   // --build-context: directories and images standing in for stages and images by name.
   NamedContexts named_contexts;
+  // The signature policy base images (and COPY --from images) pulled or imported must meet;
+  // null accepts every image.
+  std::shared_ptr<const trust::Policy> policy;
 };
 
 struct BuildResult {

@@ -10,6 +10,7 @@
 #include "layers/layout_transport.h"
 #include "oci/reference.h"
 #include "transfer/transports.h"
+#include "trust/enforce.h"
 
 namespace kiln::builder {
 namespace {
@@ -154,6 +155,7 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
     source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
   } else {
     ASSIGN_OR_RETURN(source, transfer::OpenImageSource(loc, &store_, req_.transport));
+    RETURN_IF_ERROR_CTX(CheckPolicy(loc, *source), "base image ", name);
     auto sink = layers::NewBlobStoreDestination(&store_.blobs(),
                                                 [](const Descriptor&) { return absl::OkStatus(); });
     layers::CopyOptions copy;
@@ -186,12 +188,20 @@ absl::StatusOr<Descriptor> BuildSession::PullBase(const std::string& name, const
   transfer::TransportOptions transport = req_.transport;
   transport.notify = [this, run](const std::string& text) { Message(text, run); };
   ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, transport), what);
+  RETURN_IF_ERROR_CTX(CheckPolicy(src, *source), "base image ", name);
   ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
                        what);
   layers::CopyOptions copy;
   copy.platform = oci::Platform::Host();
   ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
   return top.ToDescriptor();
+}
+
+absl::Status BuildSession::CheckPolicy(const transfer::ImageLocation& loc,
+                                       layers::ImageSource& source) {
+  if (req_.policy == nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(oci::ManifestData top, source.GetManifest());
+  return trust::EnforcePolicy(*req_.policy, loc, top.digest, &store_, req_.transport);
 }
 
 void BuildSession::SetDone(int index, ImageState state) {

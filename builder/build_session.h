@@ -129,6 +129,8 @@ class BuildSession {
 
  private:
   absl::StatusOr<oci::Descriptor> PullBase(const std::string& name, const StageRun* run);
+  // The request's signature policy applied to an image about to be pulled or imported.
+  absl::Status CheckPolicy(const transfer::ImageLocation& loc, layers::ImageSource& source);
   // ImportImage of an image location, no --build-context applied. REQUIRES: import_mu_ held.
   absl::StatusOr<ImageState> ImportLocked(const std::string& name, const StageRun* run);
 

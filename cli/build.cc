@@ -36,6 +36,7 @@ struct BuildOptions {
   std::string file;
   std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh,
       cache_from, cache_to, build_contexts;
+  std::string signature_policy;
   std::string iidfile, metadata_file;
   std::string target, network = "default", userns = "private", progress = "auto";
   std::optional<std::string> compression;
@@ -155,6 +156,8 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   req.named_contexts = input.named_contexts;
+  ASSIGN_OR_RETURN(req.policy,
+                   LoadPolicy(o.signature_policy, o.quiet || o.progress == "json"));
   for (const std::string& spec : o.cache_from) {
     ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/false));
     req.cache_from.push_back(std::move(c));
@@ -352,6 +355,7 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "Processes and threads per RUN step (default 4096; -1: unlimited)");
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
+  AddPolicyFlag(cmd, &o->signature_policy);
   cmd->add_option("--build-context", o->build_contexts,
                   "NAME=VALUE: a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST] or "
                   "a git repository standing in for the stage or image NAME (repeatable)")

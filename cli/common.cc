@@ -61,6 +61,26 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags) {
                   "~/.config/containers/registries.conf, /etc/containers/registries.conf)");
 }
 
+void AddPolicyFlag(CLI::App* cmd, std::string* path) {
+  cmd->add_option("--signature-policy", *path,
+                  "containers-policy.json deciding which images are accepted (default "
+                  "~/.config/containers/policy.json, else /etc/containers/policy.json)");
+}
+
+absl::StatusOr<std::shared_ptr<const trust::Policy>> LoadPolicy(const std::string& flag,
+                                                                bool quiet) {
+  ASSIGN_OR_RETURN(std::optional<trust::Policy> policy, trust::Policy::Load(flag));
+  if (!policy) {
+    if (!quiet) {
+      std::fprintf(stderr,
+                   "kiln: no signature policy is in force (no policy.json): every image is "
+                   "accepted\n");
+    }
+    return std::shared_ptr<const trust::Policy>();
+  }
+  return std::make_shared<const trust::Policy>(*std::move(policy));
+}
+
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {
   transfer::TransportOptions t;
   t.registry.tls_verify = flags.tls_verify;

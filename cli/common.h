@@ -14,6 +14,7 @@
 #include "layers/image_transfer.h"
 #include "layers/store.h"
 #include "transfer/transports.h"
+#include "trust/policy.h"
 
 namespace kiln::cli {
 
@@ -43,6 +44,12 @@ struct RegistryFlags {
   std::string registries_conf;                // default: registries.conf's search
 };
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags* flags);
+// --signature-policy of the verbs that take images in (pull, copy, build).
+void AddPolicyFlag(CLI::App* cmd, std::string* path);
+// The policy --signature-policy or the default files give; null (said once on stderr) when
+// there is none, which accepts every image.
+absl::StatusOr<std::shared_ptr<const trust::Policy>> LoadPolicy(const std::string& flag,
+                                                                bool quiet);
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
 
 // One function per verb (each in its own file) adds its subcommand to `app`.

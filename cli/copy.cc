@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "transfer/transports.h"
+#include "trust/enforce.h"
 #include "trust/signatures.h"
 
 namespace kiln::cli {
@@ -17,6 +18,7 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
     bool quiet = false;
     std::string progress = "auto";
     bool signatures = false;
+    std::string policy;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd =
@@ -31,6 +33,7 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
   AddTransferProgressFlag(cmd, &opts->progress);
   cmd->add_flag("--signatures", opts->signatures,
                 "Carry the image's signatures (its sha256-<digest>.sig manifest) along");
+  AddPolicyFlag(cmd, &opts->policy);
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
@@ -54,6 +57,15 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
             }
             ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                                  "reading ", opts->src);
+            if (src.transport != transfer::Transport::kStore) {
+              ASSIGN_OR_RETURN(auto policy, LoadPolicy(opts->policy, opts->quiet));
+              if (policy) {
+                ASSIGN_OR_RETURN_CTX(oci::ManifestData checked, source->GetManifest(), "reading ",
+                                     opts->src);
+                RETURN_IF_ERROR(
+                    trust::EnforcePolicy(*policy, src, checked.digest, store.get(), topts));
+              }
+            }
             ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
                                  "writing ", opts->dst);
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),

@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "oci/reference.h"
+#include "trust/enforce.h"
 #include "trust/signatures.h"
 
 namespace kiln::cli {
@@ -16,6 +17,7 @@ void AddPullCommand(CLI::App& app, Globals& g) {
     bool all_platforms = false, quiet = false;
     std::string progress = "auto";
     bool signatures = false;
+    std::string policy;
     RegistryFlags registry;
   };
   auto opts = std::make_shared<Options>();
@@ -29,6 +31,7 @@ void AddPullCommand(CLI::App& app, Globals& g) {
   AddTransferProgressFlag(cmd, &opts->progress);
   cmd->add_flag("--signatures", opts->signatures,
                 "Carry the image's signatures (its sha256-<digest>.sig manifest) along");
+  AddPolicyFlag(cmd, &opts->policy);
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
@@ -54,6 +57,13 @@ void AddPullCommand(CLI::App& app, Globals& g) {
             transfer::ImageLocation dst{transfer::Transport::kStore, "", ref.String()};
             ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                                  "pulling ", ref.Familiar());
+            ASSIGN_OR_RETURN(auto policy, LoadPolicy(opts->policy, opts->quiet));
+            if (policy) {
+              ASSIGN_OR_RETURN_CTX(oci::ManifestData checked, source->GetManifest(), "pulling ",
+                                   ref.Familiar());
+              RETURN_IF_ERROR(
+                  trust::EnforcePolicy(*policy, src, checked.digest, store.get(), topts));
+            }
             ASSIGN_OR_RETURN(auto dest, transfer::OpenImageDestination(dst, store.get(), topts));
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "pulling ", ref.Familiar());

@@ -152,4 +152,48 @@ expect_fail 1 'no signatures of' "$KILN" verify "docker://$R/kiln/carried:1" --k
   fail "pull --signatures of an unsigned image should say so: $(cat "$WORK/s3.err")"
 ok "push, copy and pull --signatures carry the signature manifest; without it nothing is carried"
 
+# --- policy: containers-policy.json decides what pull, copy and build accept ----------------------
+cat >"$WORK/policy.json" <<JSON
+{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "$R/kiln/signed": [{"type": "sigstoreSigned", "keyPath": "k.pub",
+                          "signedIdentity": {"type": "matchRepository"}}],
+      "$R/kiln/strict": [{"type": "sigstoreSigned", "keyPath": "$WORK/k.pub"}],
+      "$R/kiln/copied": [{"type": "sigstoreSigned", "keyData": "$(base64 -w0 "$WORK/k.pub")",
+                          "signedIdentity": {"type": "exactRepository",
+                                             "dockerRepository": "docker.io/library/local"}}],
+      "$R/kiln/unsigned": [{"type": "sigstoreSigned", "keyPath": "k.pub"}],
+      "$R/kiln/open": [{"type": "insecureAcceptAnything"}]
+    }
+  }
+}
+JSON
+P="--signature-policy=$WORK/policy.json"
+"$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/signed:1" >/dev/null || fail "a signed image the policy accepts"
+"$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/copied:1" >/dev/null || fail "exactRepository accepts the copied signature"
+expect_fail 1 "scope docker \"$R/kiln/unsigned\": no signature by its keys holds" "$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/unsigned:1"
+"$KILN" push -q "$R/kiln/other:1" "$R/kiln/elsewhere:1" >/dev/null
+expect_fail 1 "scope docker \"default\": the policy rejects it" "$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/elsewhere:1"
+# The default signedIdentity (matchRepoDigestOrExact): cosign's repository-only claim holds for
+# a pull by digest, not by tag.
+"$KILN" copy -q "docker://$R/kiln/signed:1" "docker://$R/kiln/strict:1" >/dev/null
+"$KILN" sign "docker://$R/kiln/strict:1" --key "$WORK/k.key" >/dev/null 2>&1
+expect_fail 1 "signedIdentity does not accept" "$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/strict:1"
+"$KILN" --root "$WORK/p1" pull -q "$P" "$R/kiln/strict@$A" >/dev/null 2>"$WORK/strict.err" || fail "matchRepoDigestOrExact by digest: $(cat "$WORK/strict.err")"
+expect_fail 1 "is refused by" "$KILN" --root "$WORK/p1" copy -q "$P" "docker://$R/kiln/unsigned:1" "oci:$WORK/refused:x"
+[ ! -e "$WORK/refused" ] || fail "a refused copy left a layout behind"
+"$KILN" push -q "$R/kiln/other:1" "$R/kiln/open:1" >/dev/null
+"$KILN" copy -q "$P" "docker://$R/kiln/open:1" "oci:$WORK/open:x" >/dev/null || fail "insecureAcceptAnything"
+mkdir -p "$WORK/pb"
+printf 'FROM %s/kiln/signed:1\nCOPY --from=%s/kiln/copied:1 /f /g\n' "$R" "$R" >"$WORK/pb/Dockerfile"
+"$KILN" --root "$WORK/p2" build -q "$P" "$WORK/pb" >/dev/null 2>"$WORK/pb.err" || fail "a build on accepted images: $(cat "$WORK/pb.err")"
+printf 'FROM %s/kiln/signed:1\nCOPY --from=%s/kiln/unsigned:1 /f /g\n' "$R" "$R" >"$WORK/pb/Dockerfile"
+expect_fail 1 "base image $R/kiln/unsigned:1: image docker://$R/kiln/unsigned:1 .* is refused by .*policy.json, scope docker \"$R/kiln/unsigned\"" \
+  "$KILN" --root "$WORK/p3" build -q "$P" "$WORK/pb"
+printf '{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}' >"$WORK/gpg.json"
+expect_fail 1 'gpg.json: default: signedBy \(GPG signatures\) is not supported' "$KILN" pull -q --signature-policy "$WORK/gpg.json" "$R/kiln/signed:1"
+ok "policy: sigstoreSigned with keyPath/keyData and signedIdentity, reject, scopes; pull, copy and build (FROM, COPY --from) refuse in one line"
+
 finish
