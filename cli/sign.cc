@@ -130,6 +130,9 @@ void AddSignVerbs(CLI::App& app, Globals& g) {
                            "signing ", s->image);
       std::fprintf(stderr, "signed %s, signature in %s\n", r.image.str().c_str(),
                    r.signature_location.c_str());
+      if (!r.referrer.empty()) {
+        std::fprintf(stderr, "attached as an OCI 1.1 referrer through %s\n", r.referrer.c_str());
+      }
       std::printf("%s\n", r.signature_manifest.str().c_str());
       return absl::OkStatus();
     };

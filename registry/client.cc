@@ -458,7 +458,7 @@ absl::StatusOr<std::optional<oci::Descriptor>> Registry::HeadManifest(
 }
 
 absl::Status Registry::PutManifest(const std::string& repo, const std::string& reference,
-                                   const oci::ManifestData& m) {
+                                   const oci::ManifestData& m, bool* subject_indexed) {
   Call call;
   call.request.method = "PUT";
   call.request.url = Manifests(base_url_, repo, reference);
@@ -474,7 +474,27 @@ absl::Status Registry::PutManifest(const std::string& repo, const std::string& r
     return absl::DataLossError(
         absl::StrCat(what, ": the registry stored digest ", header, ", expected ", m.digest.str()));
   }
+  if (subject_indexed != nullptr) *subject_indexed = !r->Header("oci-subject").empty();
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<oci::Index>> Registry::Referrers(const std::string& repo,
+                                                              const oci::Digest& digest,
+                                                              const std::string& artifact_type) {
+  Call call;
+  call.request.url = absl::StrCat(base_url_, "/v2/", repo, "/referrers/", digest.str());
+  if (!artifact_type.empty()) {
+    absl::StrAppend(&call.request.url, "?artifactType=", UrlEncode(artifact_type));
+  }
+  call.request.headers.emplace_back("Accept", oci::kOciIndex);
+  call.scopes = {PullScope(repo)};
+  std::string what = absl::StrCat("referrers of ", domain_, "/", repo, "@", digest.str());
+  ASSIGN_OR_RETURN(auto r, Do(std::move(call)));
+  ASSIGN_OR_RETURN_CTX(std::string body, r->ReadBody(oci::kMaxManifestSize), what);
+  if (r->status() == 404) return std::optional<oci::Index>();
+  if (r->status() != 200) return RegistryError(r->status(), body, what);
+  ASSIGN_OR_RETURN_CTX(oci::Index index, oci::Index::Parse(body), what);
+  return std::optional<oci::Index>(std::move(index));
 }
 
 absl::StatusOr<bool> Registry::HasBlob(const std::string& repo, const oci::Descriptor& d) {

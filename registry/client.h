@@ -76,8 +76,15 @@ class Registry {
   absl::StatusOr<std::optional<oci::Descriptor>> HeadManifest(const std::string& repo,
                                                               const std::string& reference);
   // Stores a manifest under `reference` (a tag, or its digest).
+  // `subject_indexed` (optional) learns whether the registry indexed the manifest's subject
+  // for the referrers API (it answered with OCI-Subject, distribution spec 1.1).
   absl::Status PutManifest(const std::string& repo, const std::string& reference,
-                           const oci::ManifestData& m);
+                           const oci::ManifestData& m, bool* subject_indexed = nullptr);
+  // The referrers of `digest` (distribution spec 1.1), of `artifact_type` if not empty;
+  // nullopt when the registry has no referrers API (404).
+  absl::StatusOr<std::optional<oci::Index>> Referrers(const std::string& repo,
+                                                      const oci::Digest& digest,
+                                                      const std::string& artifact_type);
 
   absl::StatusOr<bool> HasBlob(const std::string& repo, const oci::Descriptor& d);
   // A reader of the blob that resumes after a broken transfer (Range requests) and fails with

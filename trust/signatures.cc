@@ -1,13 +1,17 @@
 #include "trust/signatures.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/io.h"
 #include "base/status_macros.h"
+#include "oci/media_types.h"
 #include "oci/reference.h"
+#include "registry/client.h"
 #include "transfer/image_location.h"
 
 namespace kiln::trust {
@@ -39,7 +43,11 @@ struct Target {
   transfer::ImageLocation signatures;
   std::string repository;  // "registry.example/team/app"
   oci::Digest digest;
+  oci::Descriptor descriptor;  // the image's top manifest, a referrer's subject
 };
+
+constexpr char kEmptyMediaType[] = "application/vnd.oci.empty.v1+json";
+constexpr size_t kMaxReferrers = 100;
 
 // Where the signatures of `digest` go beside the image at `image`.
 absl::StatusOr<transfer::ImageLocation> SignatureLocation(const transfer::ImageLocation& image,
@@ -64,6 +72,7 @@ absl::StatusOr<Target> Resolve(const std::string& image, layers::Store* store,
   ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(t.image, store, options));
   ASSIGN_OR_RETURN(oci::ManifestData top, source->GetManifest());
   t.digest = top.digest;
+  t.descriptor = top.ToDescriptor();
   if (ref.digest() && *ref.digest() != t.digest) {
     return absl::DataLossError(absl::StrCat(image, " resolved to ", t.digest.str()));
   }
@@ -102,6 +111,112 @@ absl::StatusOr<Existing> ReadSignatures(const Target& t, layers::Store* store,
   return out;
 }
 
+// The registry and repository of a registry target.
+absl::StatusOr<std::pair<std::shared_ptr<registry::Registry>, std::string>> RegistryOf(
+    const Target& t, const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(t.image.name));
+  ASSIGN_OR_RETURN(std::shared_ptr<registry::Registry> reg,
+                   registry::Registry::Connect(ref.domain(), options.registry));
+  return std::make_pair(std::move(reg), ref.path());
+}
+
+absl::Status PushBlobIfMissing(registry::Registry& reg, const std::string& repo,
+                               const oci::Descriptor& d, const std::string& bytes) {
+  ASSIGN_OR_RETURN(bool has, reg.HasBlob(repo, d));
+  if (has) return absl::OkStatus();
+  return reg.PushBlob(repo, d, [&]() -> absl::StatusOr<std::unique_ptr<Reader>> {
+    return std::make_unique<StringReader>(bytes);
+  });
+}
+
+// Attaches the signature `layer` to the image as an OCI 1.1 artifact (artifactType cosign's,
+// subject the image): the referrers API indexes it where the registry has one (it answers
+// OCI-Subject); else it joins the index under the referrers tag schema's "sha256-<hex>" tag.
+// Returns how it was attached.
+absl::StatusOr<std::string> AttachReferrer(const Target& t, const SignatureLayer& layer,
+                                           const std::string& payload,
+                                           const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(auto at, RegistryOf(t, options));
+  auto& [reg, repo] = at;
+  const std::string empty = "{}";
+  oci::Manifest m;
+  m.artifact_type = kCosignSignatureArtifactType;
+  m.config.media_type = kEmptyMediaType;
+  m.config.digest = oci::Digest::Of(empty);
+  m.config.size = 2;
+  oci::Descriptor d = layer.payload;
+  d.annotations[kSignatureAnnotation] = absl::Base64Escape(layer.signature);
+  m.layers = {d};
+  oci::Descriptor subject;
+  subject.media_type = t.descriptor.media_type;
+  subject.digest = t.descriptor.digest;
+  subject.size = t.descriptor.size;
+  m.subject = subject;
+  RETURN_IF_ERROR(PushBlobIfMissing(*reg, repo, m.config, empty));
+  RETURN_IF_ERROR(PushBlobIfMissing(*reg, repo, layer.payload, payload));
+  ASSIGN_OR_RETURN(oci::ManifestData md, oci::ManifestData::FromBytes(m.Serialize()));
+  bool indexed = false;
+  RETURN_IF_ERROR(reg->PutManifest(repo, md.digest.str(), md, &indexed));
+  if (indexed) return std::string("the referrers API");
+  // The fallback: the index under the tag "sha256-<hex>" lists the image's referrers.
+  const std::string tag = absl::StrCat("sha256-", t.digest.hex());
+  oci::Index index;
+  index.media_type = oci::kOciIndex;
+  if (absl::StatusOr<oci::ManifestData> old = reg->GetManifest(repo, tag); old.ok()) {
+    ASSIGN_OR_RETURN_CTX(index, oci::Index::Parse(old->bytes), "referrers tag ", tag);
+  } else if (!absl::IsNotFound(old.status())) {
+    return old.status();
+  }
+  oci::Descriptor entry = md.ToDescriptor();
+  entry.artifact_type = kCosignSignatureArtifactType;
+  std::erase_if(index.manifests,
+                [&](const oci::Descriptor& e) { return e.digest == entry.digest; });
+  index.manifests.push_back(entry);
+  ASSIGN_OR_RETURN(oci::ManifestData im, oci::ManifestData::FromBytes(index.Serialize()));
+  RETURN_IF_ERROR(reg->PutManifest(repo, tag, im));
+  return absl::StrCat("the referrers tag ", tag);
+}
+
+// Adds the signatures attached to a registry image as OCI 1.1 referrers (by the referrers
+// API, else the referrers tag) to `out`, skipping those it holds already.
+absl::Status ReadReferrerSignatures(const Target& t, const transfer::TransportOptions& options,
+                                    Existing* out) {
+  ASSIGN_OR_RETURN(auto at, RegistryOf(t, options));
+  auto& [reg, repo] = at;
+  ASSIGN_OR_RETURN(std::optional<oci::Index> index,
+                   reg->Referrers(repo, t.digest, kCosignSignatureArtifactType));
+  if (!index) {
+    absl::StatusOr<oci::ManifestData> tagged =
+        reg->GetManifest(repo, absl::StrCat("sha256-", t.digest.hex()));
+    if (absl::IsNotFound(tagged.status())) return absl::OkStatus();
+    if (!tagged.ok()) return tagged.status();
+    absl::StatusOr<oci::Index> parsed = oci::Index::Parse(tagged->bytes);
+    if (!parsed.ok()) return absl::OkStatus();  // not a referrers index: nothing attached
+    index = *std::move(parsed);
+  }
+  size_t seen = 0;
+  for (const oci::Descriptor& d : index->manifests) {
+    if (d.artifact_type != kCosignSignatureArtifactType) continue;
+    if (++seen > kMaxReferrers) break;
+    ASSIGN_OR_RETURN(oci::ManifestData md, reg->GetManifest(repo, d.digest.str()));
+    absl::StatusOr<oci::Manifest> m = oci::Manifest::Parse(md.bytes);
+    if (!m.ok() || !m->subject || m->subject->digest != t.digest) continue;
+    absl::StatusOr<std::vector<SignatureLayer>> layers = SignatureLayers(*m);
+    if (!layers.ok()) continue;
+    for (SignatureLayer& l : *layers) {
+      bool known = std::any_of(out->layers.begin(), out->layers.end(), [&](const auto& k) {
+        return k.payload.digest == l.payload.digest && k.signature == l.signature;
+      });
+      if (known) continue;
+      if (l.payload.size < 0 || static_cast<size_t>(l.payload.size) > kMaxPayloadSize) continue;
+      ASSIGN_OR_RETURN(std::unique_ptr<Reader> r, reg->OpenBlob(repo, l.payload));
+      ASSIGN_OR_RETURN(out->payloads[l.payload.digest.str()], ReadAllFrom(*r, kMaxPayloadSize));
+      out->layers.push_back(std::move(l));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey& key,
@@ -135,7 +250,12 @@ absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey&
                        "writing ", t.signatures.String());
   ASSIGN_OR_RETURN_CTX(oci::ManifestData written, layers::CopyImage(source, *dest, {}), "writing ",
                        t.signatures.String());
-  return SignResult{t.digest, t.signatures.String(), written.digest};
+  SignResult result{t.digest, t.signatures.String(), written.digest, ""};
+  if (t.image.transport == transfer::Transport::kRegistry) {
+    ASSIGN_OR_RETURN_CTX(result.referrer, AttachReferrer(t, layer, bytes, options),
+                         "attaching the signature to ", image, " as a referrer");
+  }
+  return result;
 }
 
 absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(
@@ -147,6 +267,10 @@ absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(
   t.digest = digest;
   ASSIGN_OR_RETURN(t.signatures, SignatureLocation(image, digest));
   ASSIGN_OR_RETURN(Existing existing, ReadSignatures(t, store, options));
+  if (image.transport == transfer::Transport::kRegistry) {
+    RETURN_IF_ERROR_CTX(ReadReferrerSignatures(t, options, &existing), "referrers of ",
+                        image.String());
+  }
   std::vector<SimpleSigning> verified;
   for (const SignatureLayer& l : existing.layers) {
     const std::string& bytes = existing.payloads[l.payload.digest.str()];

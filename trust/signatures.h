@@ -22,10 +22,13 @@ struct SignResult {
   oci::Digest image;               // what was signed
   std::string signature_location;  // where the signature manifest went
   oci::Digest signature_manifest;
+  std::string referrer;  // registry images: how the OCI 1.1 referrer was attached
 };
 
 // Adds a signature of `image` by `key` (with `annotations` as the payload's optional part)
-// to the image's signature manifest, keeping the signatures already there.
+// to the image's signature manifest, keeping the signatures already there. A registry image
+// also gets it as an OCI 1.1 referrer (artifactType kCosignSignatureArtifactType, subject the
+// image): by the referrers API where the registry has one, else by the referrers tag schema.
 absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey& key,
                                      const std::map<std::string, std::string>& annotations,
                                      layers::Store* store,
@@ -46,9 +49,9 @@ absl::StatusOr<Verification> VerifyImage(const std::string& image, const PublicK
                                          layers::Store* store,
                                          const transfer::TransportOptions& options);
 
-// The payloads of the signatures of `digest` beside `image` (a registry or store location)
-// that one of `keys` verifies and that name `digest`; why each other one failed is added to
-// `rejected` (and that there are none, when there is no signature manifest).
+// The payloads of the signatures of `digest` beside `image` (a registry or store location; in
+// a registry, its referrers too) that one of `keys` verifies and that name `digest`; why each other
+// one failed is added to `rejected` (and that there are none, when there is no signature manifest).
 absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(
     const transfer::ImageLocation& image, const oci::Digest& digest,
     const std::vector<PublicKey>& keys, layers::Store* store,

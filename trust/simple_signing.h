@@ -25,6 +25,9 @@ inline constexpr char kSimpleSigningMediaType[] =
     "application/vnd.dev.cosign.simplesigning.v1+json";
 inline constexpr char kSignatureAnnotation[] = "dev.cosignproject.cosign/signature";
 inline constexpr char kSimpleSigningType[] = "cosign container image signature";
+// The artifactType of a signature attached as an OCI 1.1 referrer, as cosign's.
+inline constexpr char kCosignSignatureArtifactType[] =
+    "application/vnd.dev.cosign.artifact.sig.v1+json";
 inline constexpr size_t kMaxPayloadSize = 1 << 20;
 inline constexpr size_t kMaxSignaturesPerImage = 1000;
 

@@ -12,6 +12,9 @@ MODE is one of:
   redirect     blob GETs are answered 307 to http://localhost:<port>/__redirect/...: another
                host, as object storage is; such requests that carry Authorization are logged
                as "leak", and are forwarded with the credentials last seen
+  referrers    the distribution spec 1.1 referrers API the upstream lacks: a manifest PUT whose
+               body has a "subject" is answered with OCI-Subject and remembered, and
+               GET /v2/<name>/referrers/<digest>[?artifactType=] lists what refers to it
 The chosen port is written to PORTFILE. Counters are printed on stderr at each fault.
 """
 import http.client
@@ -24,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORTFILE, UPSTREAM, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
+referrers = {}  # (repository, subject digest) -> [descriptor]
 last_auth = None
 seen = {}
 
@@ -91,6 +95,8 @@ class Proxy(BaseHTTPRequestHandler):
                 return self.drop()
         if MODE == "paginate" and "/tags/list" in path:
             return self.paginate(path, headers)
+        if MODE == "referrers" and self.command == "GET" and "/referrers/" in path:
+            return self.list_referrers(path)
         body = self.rfile.read(length) if length else None
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
         conn.request(self.command, path, body=body, headers=headers)
@@ -101,16 +107,54 @@ class Proxy(BaseHTTPRequestHandler):
             data = data[:500] + bytes([data[500] ^ 0xFF]) + data[501:]
         truncate = (MODE == "reset-body" and is_blob_get and resp.status == 200 and
                     len(data) > 1000 and count("get " + path) == 1)
+        subject = None
+        if (MODE == "referrers" and self.command == "PUT" and "/manifests/" in path and
+                resp.status == 201 and body):
+            subject = self.remember_referrer(path, body, resp.getheader("Docker-Content-Digest"))
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("connection", "transfer-encoding"):
                 self.send_header(k, v)
+        if subject:
+            self.send_header("OCI-Subject", subject)
         self.end_headers()
         if truncate:
             self.fault("reset-body")
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             return self.drop()
+        self.wfile.write(data)
+
+    def remember_referrer(self, path, body, digest):
+        doc = json.loads(body)
+        if "subject" not in doc:
+            return None
+        repo = path[len("/v2/"):].split("/manifests/")[0]
+        entry = {"mediaType": doc.get("mediaType"), "digest": digest, "size": len(body),
+                 "artifactType": doc.get("artifactType") or doc["config"]["mediaType"]}
+        if doc.get("annotations"):
+            entry["annotations"] = doc["annotations"]
+        with lock:
+            referrers.setdefault((repo, doc["subject"]["digest"]), []).append(entry)
+        self.fault("referrers-put")
+        return doc["subject"]["digest"]
+
+    def list_referrers(self, path):
+        url = urllib.parse.urlparse(path)
+        repo, digest = url.path[len("/v2/"):].split("/referrers/")
+        want = urllib.parse.parse_qs(url.query).get("artifactType", [None])[0]
+        with lock:
+            found = [e for e in referrers.get((repo, digest), [])
+                     if want is None or e["artifactType"] == want]
+        data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": found}).encode()
+        self.fault("referrers-get")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        if want is not None:
+            self.send_header("OCI-Filters-Applied", "artifactType")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
         self.wfile.write(data)
 
     def paginate(self, path, headers):

@@ -5,6 +5,7 @@
 # signature of another image and truncated signatures are all refused.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 start_registry reg ""
 R=127.0.0.1:$PORT
@@ -114,18 +115,22 @@ cfg=$(jq -r .config.digest "$WORK/one.json")
 curl -sf "http://$R/v2/kiln/signed/blobs/$cfg" >"$WORK/cfg.json" && put_blob kiln/other "$WORK/cfg.json" >/dev/null
 put_manifest kiln/other "sha256-${B#sha256:}.sig" "$WORK/one.json"
 expect_fail 1 "signs $A, not $B" "$KILN" verify "docker://$R/kiln/other:1" --key "$WORK/k.pub"
-# A tampered payload: the same signature over other bytes.
+# A tampered payload: the same signature over other bytes (in a copy of the image with no
+# other signature: neither a .sig manifest nor referrers).
+"$KILN" copy -q "docker://$R/kiln/signed:1" "docker://$R/kiln/tamper:1" >/dev/null
+put_blob kiln/tamper "$WORK/payload" >/dev/null
+put_blob kiln/tamper "$WORK/cfg.json" >/dev/null
 sed 's/cosign container image signature/cosign container image signaturE/' "$WORK/payload" >"$WORK/tampered"
-t=$(put_blob kiln/signed "$WORK/tampered")
+t=$(put_blob kiln/tamper "$WORK/tampered")
 jq -c --arg d "$t" --argjson s "$(stat -c %s "$WORK/tampered")" '.layers[0].digest = $d | .layers[0].size = $s' "$WORK/one.json" >"$WORK/tampered.json"
-put_manifest kiln/signed "$SIGTAG" "$WORK/tampered.json"
-expect_fail 1 'does not verify with the key' "$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub"
+put_manifest kiln/tamper "$SIGTAG" "$WORK/tampered.json"
+expect_fail 1 'does not verify with the key' "$KILN" verify "docker://$R/kiln/tamper:1" --key "$WORK/k.pub"
 # A truncated signature.
 jq -c '.layers[0].annotations["dev.cosignproject.cosign/signature"] |= .[0:40]' "$WORK/one.json" >"$WORK/trunc.json"
-put_manifest kiln/signed "$SIGTAG" "$WORK/trunc.json"
-expect_fail 1 'does not verify with the key|not base64' "$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub"
-put_manifest kiln/signed "$SIGTAG" "$WORK/one.json"
-"$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub" >/dev/null || fail "the restored signature"
+put_manifest kiln/tamper "$SIGTAG" "$WORK/trunc.json"
+expect_fail 1 'does not verify with the key|not base64' "$KILN" verify "docker://$R/kiln/tamper:1" --key "$WORK/k.pub"
+put_manifest kiln/tamper "$SIGTAG" "$WORK/one.json"
+"$KILN" verify "docker://$R/kiln/tamper:1" --key "$WORK/k.pub" >/dev/null || fail "the restored signature"
 ok "refused: a stranger's key, no signature, a signature of another image, a tampered payload, a truncated signature"
 
 # --- the store ----------------------------------------------------------------------------------------
@@ -151,6 +156,46 @@ expect_fail 1 'no signatures of' "$KILN" verify "docker://$R/kiln/carried:1" --k
 "$KILN" --root "$WORK/s3" pull --signatures "$R/kiln/unsigned:1" 2>"$WORK/s3.err" >/dev/null; grep -q "no signatures to copy" "$WORK/s3.err" ||
   fail "pull --signatures of an unsigned image should say so: $(cat "$WORK/s3.err")"
 ok "push, copy and pull --signatures carry the signature manifest; without it nothing is carried"
+
+# --- OCI 1.1 referrers: the tag schema here (docker-registry 2.8 has no referrers API), the API
+# through a proxy that implements it --------------------------------------------------------
+REFTAG="sha256-${A#sha256:}"
+skopeo inspect --raw --tls-verify=false "docker://$R/kiln/signed:$REFTAG" >"$WORK/refs.json" ||
+  fail "no referrers tag index after signing"
+jq -e '.mediaType == "application/vnd.oci.image.index.v1+json" and
+  ([.manifests[] | select(.artifactType == "application/vnd.dev.cosign.artifact.sig.v1+json")] | length >= 1)' \
+  "$WORK/refs.json" >/dev/null || fail "referrers tag index: $(cat "$WORK/refs.json")"
+art=$(jq -r '.manifests[0].digest' "$WORK/refs.json")
+skopeo inspect --raw --tls-verify=false "docker://$R/kiln/signed@$art" >"$WORK/art.json"
+jq -e --arg d "$A" '.subject.digest == $d and .artifactType == "application/vnd.dev.cosign.artifact.sig.v1+json" and
+  .config.mediaType == "application/vnd.oci.empty.v1+json" and
+  (.layers[0].annotations["dev.cosignproject.cosign/signature"] | length > 0)' "$WORK/art.json" >/dev/null ||
+  fail "referrer manifest: $(cat "$WORK/art.json")"
+# With the .sig tag gone, the referrers still carry the signature.
+sigdigest=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$R/v2/kiln/signed/manifests/$SIGTAG" |
+  tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
+curl -sf -X DELETE "http://$R/v2/kiln/signed/manifests/$sigdigest" >/dev/null || fail "cannot delete the .sig manifest"
+"$KILN" verify "docker://$R/kiln/signed:1" --key "$WORK/k.pub" >/dev/null || fail "verify through the referrers tag"
+ok "sign also attaches an OCI 1.1 referrer (subject, artifactType) by the referrers tag schema; verify reads it"
+
+rm -f "$WORK/proxy.port"
+$PY "$HERE/fault_proxy.py" "$WORK/proxy.port" "$PORT" referrers 2>"$WORK/proxy.log" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.1; done
+X=127.0.0.1:$(cat "$WORK/proxy.port")
+"$KILN" push -q "$R/kiln/other:1" "$X/kiln/viaapi:1" >/dev/null
+C=$("$KILN" inspect "$R/kiln/other:1" | jq -r .digest)
+"$KILN" sign "docker://$X/kiln/viaapi:1" --key "$WORK/k.key" >/dev/null 2>"$WORK/api.err" || fail "sign through the API: $(cat "$WORK/api.err")"
+grep -q 'through the referrers API' "$WORK/api.err" || fail "sign did not use the referrers API: $(cat "$WORK/api.err")"
+grep -q 'referrers-put' "$WORK/proxy.log" || fail "the proxy saw no referrer"
+! skopeo inspect --raw --tls-verify=false "docker://$R/kiln/viaapi:sha256-${C#sha256:}" >/dev/null 2>&1 ||
+  fail "the tag schema was used although the registry has the API"
+sigdigest=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$R/v2/kiln/viaapi/manifests/sha256-${C#sha256:}.sig" |
+  tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
+curl -sf -X DELETE "http://$R/v2/kiln/viaapi/manifests/$sigdigest" >/dev/null || fail "cannot delete the .sig manifest"
+"$KILN" verify "docker://$X/kiln/viaapi:1" --key "$WORK/k.pub" >/dev/null || fail "verify through the referrers API"
+grep -q 'referrers-get' "$WORK/proxy.log" || fail "verify did not ask the referrers API"
+ok "where the registry has the referrers API, sign attaches through it and verify reads it"
 
 # --- policy: containers-policy.json decides what pull, copy and build accept ----------------------
 cat >"$WORK/policy.json" <<JSON
