@@ -156,8 +156,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   req.named_contexts = input.named_contexts;
-  ASSIGN_OR_RETURN(req.policy,
-                   LoadPolicy(o.signature_policy, o.quiet || o.progress == "json"));
+  ASSIGN_OR_RETURN(req.policy, LoadPolicy(o.signature_policy, o.quiet || o.progress == "json"));
   for (const std::string& spec : o.cache_from) {
     ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/false));
     req.cache_from.push_back(std::move(c));

@@ -8,6 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "registry/registries_conf.h"
+#include "trust/enforce.h"
+#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -79,6 +81,25 @@ absl::StatusOr<std::shared_ptr<const trust::Policy>> LoadPolicy(const std::strin
     return std::shared_ptr<const trust::Policy>();
   }
   return std::make_shared<const trust::Policy>(*std::move(policy));
+}
+
+absl::Status CheckIncoming(const std::string& policy_flag, bool quiet,
+                           const transfer::ImageLocation& src, layers::ImageSource& source,
+                           layers::Store* store, const transfer::TransportOptions& options) {
+  if (src.transport == transfer::Transport::kStore) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::shared_ptr<const trust::Policy> policy, LoadPolicy(policy_flag, quiet));
+  if (policy == nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN_CTX(oci::ManifestData top, source.GetManifest(), "reading ", src.String());
+  return trust::EnforcePolicy(*policy, src, top.digest, store, options);
+}
+
+absl::Status CarrySignatures(const transfer::ImageLocation& src, const transfer::ImageLocation& dst,
+                             const oci::Digest& digest, layers::Store* store,
+                             const transfer::TransportOptions& options,
+                             const std::function<void(const std::string&)>& say) {
+  ASSIGN_OR_RETURN(bool found, trust::CopySignatures(src, dst, digest, store, options));
+  say(found ? "copied the signatures" : "the image has no signatures to copy");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags) {

@@ -50,6 +50,16 @@ void AddPolicyFlag(CLI::App* cmd, std::string* path);
 // there is none, which accepts every image.
 absl::StatusOr<std::shared_ptr<const trust::Policy>> LoadPolicy(const std::string& flag,
                                                                 bool quiet);
+// An image coming in from `src` (pull, copy) checked against the policy `policy_flag` selects.
+absl::Status CheckIncoming(const std::string& policy_flag, bool quiet,
+                           const transfer::ImageLocation& src, layers::ImageSource& source,
+                           layers::Store* store, const transfer::TransportOptions& options);
+// --signatures: the signatures of `digest` copied from beside `src` to beside `dst`; `say`
+// reports whether there were any.
+absl::Status CarrySignatures(const transfer::ImageLocation& src, const transfer::ImageLocation& dst,
+                             const oci::Digest& digest, layers::Store* store,
+                             const transfer::TransportOptions& options,
+                             const std::function<void(const std::string&)>& say);
 absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFlags& flags);
 
 // One function per verb (each in its own file) adds its subcommand to `app`.

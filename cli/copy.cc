@@ -6,8 +6,6 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "transfer/transports.h"
-#include "trust/enforce.h"
-#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -57,24 +55,15 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
             }
             ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                                  "reading ", opts->src);
-            if (src.transport != transfer::Transport::kStore) {
-              ASSIGN_OR_RETURN(auto policy, LoadPolicy(opts->policy, opts->quiet));
-              if (policy) {
-                ASSIGN_OR_RETURN_CTX(oci::ManifestData checked, source->GetManifest(), "reading ",
-                                     opts->src);
-                RETURN_IF_ERROR(
-                    trust::EnforcePolicy(*policy, src, checked.digest, store.get(), topts));
-              }
-            }
+            RETURN_IF_ERROR(
+                CheckIncoming(opts->policy, opts->quiet, src, *source, store.get(), topts));
             ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),
                                  "writing ", opts->dst);
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "copying ", opts->src, " to ", opts->dst);
             if (opts->signatures) {
-              ASSIGN_OR_RETURN(bool found,
-                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
-              progress.Message(found ? "copied the signatures"
-                                     : "the image has no signatures to copy");
+              RETURN_IF_ERROR(CarrySignatures(src, dst, top.digest, store.get(), topts,
+                                              [&](const std::string& t) { progress.Message(t); }));
             }
             progress.Done(absl::StrCat("copied ", src.String(), " to ", dst.String()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());

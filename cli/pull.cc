@@ -6,8 +6,6 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "oci/reference.h"
-#include "trust/enforce.h"
-#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -57,21 +55,14 @@ void AddPullCommand(CLI::App& app, Globals& g) {
             transfer::ImageLocation dst{transfer::Transport::kStore, "", ref.String()};
             ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
                                  "pulling ", ref.Familiar());
-            ASSIGN_OR_RETURN(auto policy, LoadPolicy(opts->policy, opts->quiet));
-            if (policy) {
-              ASSIGN_OR_RETURN_CTX(oci::ManifestData checked, source->GetManifest(), "pulling ",
-                                   ref.Familiar());
-              RETURN_IF_ERROR(
-                  trust::EnforcePolicy(*policy, src, checked.digest, store.get(), topts));
-            }
+            RETURN_IF_ERROR(
+                CheckIncoming(opts->policy, opts->quiet, src, *source, store.get(), topts));
             ASSIGN_OR_RETURN(auto dest, transfer::OpenImageDestination(dst, store.get(), topts));
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "pulling ", ref.Familiar());
             if (opts->signatures) {
-              ASSIGN_OR_RETURN(bool found,
-                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
-              progress.Message(found ? "copied the signatures"
-                                     : "the image has no signatures to copy");
+              RETURN_IF_ERROR(CarrySignatures(src, dst, top.digest, store.get(), topts,
+                                              [&](const std::string& t) { progress.Message(t); }));
             }
             progress.Done(absl::StrCat("pulled ", ref.Familiar()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());

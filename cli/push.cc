@@ -7,7 +7,6 @@
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
 #include "oci/reference.h"
-#include "trust/signatures.h"
 
 namespace kiln::cli {
 
@@ -62,10 +61,8 @@ void AddPushCommand(CLI::App& app, Globals& g) {
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "pushing ", opts->name, " to ", dst.String());
             if (opts->signatures) {
-              ASSIGN_OR_RETURN(bool found,
-                               trust::CopySignatures(src, dst, top.digest, store.get(), topts));
-              progress.Message(found ? "copied the signatures"
-                                     : "the image has no signatures to copy");
+              RETURN_IF_ERROR(CarrySignatures(src, dst, top.digest, store.get(), topts,
+                                              [&](const std::string& t) { progress.Message(t); }));
             }
             progress.Done(absl::StrCat("pushed ", dst.String()), top.digest);
             std::printf("%s\n", top.digest.str().c_str());
