@@ -19,6 +19,7 @@ echo "$with_ids:200000:65536" >>/etc/subgid
 tun_mode=$(stat -c %a /dev/net/tun)
 chmod 666 /dev/net/tun
 cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   chmod "$tun_mode" /dev/net/tun
   for u in "$with_ids" "$single"; do
     sed -i "/^$u:/d" /etc/subuid /etc/subgid
@@ -137,5 +138,26 @@ ok "a user without subordinate ids builds images that use only root"
 expect_fail 1 "Dockerfile:13: COPY: --chown: owner 1000:1000 does not exist in kiln's user namespace.*subuid" \
   as "$single" build -q "$ctx"
 ok "without subordinate ids, --chown to another user is one clear error"
+
+# Keys, signatures and a policy as the user: push to a registry, sign, verify, and a pull the
+# policy lets through (signed) or refuses (unsigned).
+start_registry reg ""
+R=127.0.0.1:$PORT
+as "$single" push -q one:1 "$R/rootless/one:1" >/dev/null || fail "rootless push"
+as "$single" push -q one:1 "$R/rootless/unsigned:1" >/dev/null
+u=$HOMES/$single
+KILN_PASSWORD=pw setpriv --reuid="$single" --regid="$single" --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  HOME="$u" KILN_PASSWORD=pw "$HOMES/kiln" key generate --out "$u/k" 2>/dev/null || fail "rootless key generate"
+setpriv --reuid="$single" --regid="$single" --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  HOME="$u" KILN_PASSWORD=pw "$HOMES/kiln" sign "docker://$R/rootless/one:1" --key "$u/k.key" >/dev/null 2>&1 ||
+  fail "rootless sign"
+as "$single" verify "docker://$R/rootless/one:1" --key "$u/k.pub" >/dev/null || fail "rootless verify"
+printf '{"default":[{"type":"reject"}],"transports":{"docker":{"%s/rootless/one":[{"type":"sigstoreSigned","keyPath":"%s/k.pub","signedIdentity":{"type":"matchRepository"}}]}}}' \
+  "$R" "$u" >"$u/policy.json"
+chmod a+r "$u/policy.json"
+as "$single" --root "$u/pulled" pull -q --signature-policy "$u/policy.json" "$R/rootless/one:1" >/dev/null ||
+  fail "rootless pull of a signed image under a policy"
+expect_fail 1 'is refused by' as "$single" --root "$u/pulled" pull -q --signature-policy "$u/policy.json" "$R/rootless/unsigned:1"
+ok "rootless: key generate, sign, verify, and a policy that pulls the signed image and refuses the other"
 
 finish
