@@ -18,6 +18,8 @@
 
 namespace kiln::cli {
 
+inline constexpr char kVersion[] = "0.1.0";
+
 struct Globals {
   std::string root;                   // --root; empty: Store::DefaultRoot()
   std::function<absl::Status()> run;  // set by the chosen verb's parse callback
@@ -80,6 +82,7 @@ void AddPushCommand(CLI::App& app, Globals& g);
 void AddLoginCommands(CLI::App& app, Globals& g);
 void AddTagsCommand(CLI::App& app, Globals& g);
 void AddSignCommands(CLI::App& app, Globals& g);  // key, sign, verify
+void AddSbomCommand(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddLoginCommands(app, g);
   kiln::cli::AddTagsCommand(app, g);
   kiln::cli::AddSignCommands(app, g);
+  kiln::cli::AddSbomCommand(app, g);
   kiln::cli::AddImagesCommand(app, g);
   kiln::cli::AddInspectCommand(app, g);
   kiln::cli::AddTagCommand(app, g);

@@ -9,8 +9,6 @@
 
 namespace kiln::cli {
 
-inline constexpr char kVersion[] = "0.1.0";
-
 void AddVersionCommand(CLI::App& app, Globals& g) {
   CLI::App* cmd = app.add_subcommand("version", "Print kiln's version and its libraries'");
   cmd->callback([&g] {

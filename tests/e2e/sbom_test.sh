@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# kiln sbom: the packages of a Debian-like and an Alpine-like image made here (a dpkg status
+# file and an apk installed database with known entries, across layers, with a whiteout), as
+# SPDX 2.3 JSON (the fields SPDX requires, checked) and as a table.
+source "$(dirname "$0")/lib.sh"
+
+# --- Debian-like: two layers write the dpkg database, a third deletes a status.d entry -------
+mkdir -p "$WORK/deb"
+cat >"$WORK/deb/status1" <<'DB'
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: openssl
+Version: 3.0.11-1~deb12u2
+Description: Secure Sockets Layer toolkit - shared libraries
+ This package is part of the OpenSSL project's implementation.
+
+Package: removed-later
+Status: install ok installed
+Architecture: all
+Version: 1.0
+DB
+cat >"$WORK/deb/status2" <<'DB'
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+
+Package: libssl3
+Status: install ok installed
+Architecture: amd64
+Source: openssl
+Version: 3.0.11-1~deb12u2
+
+Package: removed-later
+Status: deinstall ok config-files
+Architecture: all
+Version: 1.0
+
+Package: curl
+Status: install ok installed
+Architecture: amd64
+Version: 7.88.1-10+deb12u5
+DB
+printf 'Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n' >"$WORK/deb/tzdata"
+printf 'Package: gone\nVersion: 9\nArchitecture: all\n' >"$WORK/deb/gone"
+printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' >"$WORK/deb/os-release"
+cat >"$WORK/deb/Dockerfile" <<'DF'
+FROM scratch
+COPY os-release /etc/os-release
+COPY status1 /var/lib/dpkg/status
+COPY tzdata gone /var/lib/dpkg/status.d/
+COPY status2 /var/lib/dpkg/status
+DF
+"$KILN" build -q -t deb:1 "$WORK/deb" >/dev/null
+# A layer that deletes the status.d entry "gone" (a whiteout), made with umoci.
+"$KILN" copy -q deb:1 "oci:$WORK/deb-layout:1" >/dev/null
+umoci unpack --image "$WORK/deb-layout:1" "$WORK/deb-bundle" >/dev/null
+rm "$WORK/deb-bundle/rootfs/var/lib/dpkg/status.d/gone"
+umoci repack --image "$WORK/deb-layout:2" "$WORK/deb-bundle" >/dev/null
+"$KILN" copy -q "oci:$WORK/deb-layout:2" deb:2 >/dev/null
+mapfile -t L < <("$KILN" inspect deb:2 | jq -r '.manifest.layers[].digest')
+[ "${#L[@]}" = 5 ] || fail "deb:2 has ${#L[@]} layers, want 5"
+
+"$KILN" sbom deb:2 >"$WORK/deb.spdx.json" || fail "kiln sbom deb:2"
+jq -r '.packages[1:][] | "\(.name) \(.versionInfo) \(.externalRefs[0].referenceLocator)"' "$WORK/deb.spdx.json" | sort >"$WORK/deb.got"
+cat >"$WORK/deb.want" <<'WANT'
+base-files 12.4+deb12u5 pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12
+curl 7.88.1-10+deb12u5 pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12
+libssl3 3.0.11-1~deb12u2 pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12&upstream=openssl
+tzdata 2024a-0+deb12u1 pkg:deb/debian/tzdata@2024a-0%2Bdeb12u1?arch=all&distro=debian-12
+WANT
+diff "$WORK/deb.want" "$WORK/deb.got" >&2 || fail "the Debian SBOM lists other packages"
+layer_of() { jq -r --arg n "$1" '.packages[] | select(.name == $n) | .annotations[0].comment | split(" ")[1]' "$WORK/deb.spdx.json"; }
+[ "$(layer_of libssl3)" = "${L[1]}" ] || fail "libssl3 came from layer 1, the SBOM says $(layer_of libssl3)"
+[ "$(layer_of curl)" = "${L[3]}" ] || fail "curl came from layer 3, the SBOM says $(layer_of curl)"
+[ "$(layer_of tzdata)" = "${L[2]}" ] || fail "tzdata came from layer 2, the SBOM says $(layer_of tzdata)"
+ok "Debian-like: exactly the installed packages (status, status.d, a whiteout), their PURLs and layers"
+
+# The fields SPDX 2.3 requires of a document and of each package.
+jq -e '.spdxVersion == "SPDX-2.3" and .dataLicense == "CC0-1.0" and .SPDXID == "SPDXRef-DOCUMENT" and
+  (.name | length > 0) and (.documentNamespace | test("^https://")) and
+  (.creationInfo.created | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$")) and
+  (.creationInfo.creators | length > 0 and all(test("^(Tool|Organization|Person): "))) and
+  (.documentDescribes == ["SPDXRef-Image"]) and
+  (.packages | all(has("name") and (.SPDXID | test("^SPDXRef-[A-Za-z0-9.-]+$")) and
+    has("downloadLocation") and has("filesAnalyzed") and has("licenseConcluded") and
+    has("licenseDeclared") and has("copyrightText"))) and
+  ([.packages[].SPDXID] | length == (unique | length)) and
+  (([.relationships[] | select(.relationshipType == "CONTAINS")] | length) == (.packages | length) - 1) and
+  ([.relationships[].relatedSpdxElement] - [.packages[].SPDXID] | length == 0)' \
+  "$WORK/deb.spdx.json" >/dev/null || fail "the SPDX document lacks required fields: $(head -c 600 "$WORK/deb.spdx.json")"
+ok "the SPDX 2.3 document has the fields the spec requires, unique ids, and a CONTAINS per package"
+
+# --- Alpine-like --------------------------------------------------------------------------------
+mkdir -p "$WORK/apk"
+printf 'C:Q1x=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\nP:busybox\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\n\n' >"$WORK/apk/installed"
+printf 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.18.4\n' >"$WORK/apk/os-release"
+printf 'FROM scratch\nCOPY os-release /usr/lib/os-release\nCOPY installed /lib/apk/db/installed\n' >"$WORK/apk/Dockerfile"
+"$KILN" build -q -t apk:1 "$WORK/apk" >/dev/null
+"$KILN" sbom apk:1 --format table >"$WORK/apk.table"
+grep -q '^apk   busybox .*pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64&distro=3.18.4$' "$WORK/apk.table" ||
+  fail "table: $(cat "$WORK/apk.table")"
+[ "$(grep -c '^apk ' "$WORK/apk.table")" = 2 ] || fail "the Alpine table lists $(grep -c '^apk ' "$WORK/apk.table") packages"
+"$KILN" sbom apk:1 | jq -e '[.packages[] | select(.name == "musl") | .licenseDeclared] == ["MIT"]' >/dev/null ||
+  fail "musl's declared license"
+"$KILN" sbom "oci:$WORK/deb-layout:2" --format table | grep -q '^deb   curl ' || fail "sbom of an OCI layout"
+ok "Alpine-like: packages, licenses and PURLs (os-release from /usr/lib); the table; an OCI layout"
+
+# --- bad input ----------------------------------------------------------------------------------
+mkdir -p "$WORK/big"
+head -c $((65 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$WORK/big/status"
+printf 'FROM scratch\nCOPY status /var/lib/dpkg/status\n' >"$WORK/big/Dockerfile"
+"$KILN" build -q -t big:1 "$WORK/big" >/dev/null
+expect_fail 1 'var/lib/dpkg/status is larger than' "$KILN" sbom big:1
+expect_fail 1 'no image' "$KILN" sbom nosuch:1
+ok "an oversized package database and a missing image are one clear error each"
+
+finish

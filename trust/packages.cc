@@ -1,0 +1,150 @@
+#include "trust/packages.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace kiln::trust {
+namespace {
+
+// Paragraphs of "Key: value" lines (continuations start with a space), as dpkg writes them.
+using Stanza = std::map<std::string, std::string>;
+
+absl::StatusOr<std::vector<Stanza>> Stanzas(absl::string_view text, char separator) {
+  if (text.size() > kMaxPackageDbSize) {
+    return absl::InvalidArgumentError("the package database is too large");
+  }
+  std::vector<Stanza> out;
+  Stanza current;
+  std::string last;
+  auto flush = [&]() -> absl::Status {
+    if (current.empty()) return absl::OkStatus();
+    if (out.size() >= kMaxPackages) {
+      return absl::InvalidArgumentError("the package database lists too many packages");
+    }
+    out.push_back(std::move(current));
+    current.clear();
+    last.clear();
+    return absl::OkStatus();
+  };
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    absl::ConsumeSuffix(&line, "\r");
+    if (absl::StripAsciiWhitespace(line).empty()) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+      continue;
+    }
+    if (separator == ':' && (line[0] == ' ' || line[0] == '\t')) {
+      if (!last.empty()) absl::StrAppend(&current[last], "\n", absl::StripAsciiWhitespace(line));
+      continue;
+    }
+    size_t sep = line.find(separator);
+    if (sep == absl::string_view::npos || sep == 0) continue;
+    last = std::string(line.substr(0, sep));
+    current[last] = std::string(absl::StripAsciiWhitespace(line.substr(sep + 1)));
+  }
+  if (absl::Status s = flush(); !s.ok()) return s;
+  return out;
+}
+
+std::string Get(const Stanza& s, const char* key) {
+  auto it = s.find(key);
+  return it == s.end() ? "" : it->second;
+}
+
+// PURL percent-encoding: everything but unreserved characters.
+std::string Encode(absl::string_view v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> ParseOsRelease(absl::string_view text) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view line : absl::StrSplit(text.substr(0, 1 << 16), '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) continue;
+    absl::string_view v = line.substr(eq + 1);
+    if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'') && v.back() == v[0]) {
+      v = v.substr(1, v.size() - 2);
+    }
+    out[std::string(line.substr(0, eq))] = std::string(v);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Package>> ParseDpkgStatus(absl::string_view text) {
+  absl::StatusOr<std::vector<Stanza>> stanzas = Stanzas(text, ':');
+  if (!stanzas.ok()) return stanzas.status();
+  std::vector<Package> out;
+  for (const Stanza& s : *stanzas) {
+    std::string status = Get(s, "Status");
+    if (!status.empty() && !absl::EndsWith(status, " installed")) continue;
+    Package p;
+    p.type = "deb";
+    p.name = Get(s, "Package");
+    p.version = Get(s, "Version");
+    p.arch = Get(s, "Architecture");
+    p.source = Get(s, "Source");
+    if (size_t space = p.source.find(' '); space != std::string::npos) p.source.resize(space);
+    if (p.name.empty() || p.version.empty()) continue;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Package>> ParseApkInstalled(absl::string_view text) {
+  absl::StatusOr<std::vector<Stanza>> stanzas = Stanzas(text, ':');
+  if (!stanzas.ok()) return stanzas.status();
+  std::vector<Package> out;
+  for (const Stanza& s : *stanzas) {
+    Package p;
+    p.type = "apk";
+    p.name = Get(s, "P");
+    p.version = Get(s, "V");
+    p.arch = Get(s, "A");
+    p.license = Get(s, "L");
+    p.source = Get(s, "o");
+    if (p.name.empty() || p.version.empty()) continue;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::string PackageUrl(const Package& p, const std::map<std::string, std::string>& os_release) {
+  auto get = [&](const char* k) {
+    auto it = os_release.find(k);
+    return it == os_release.end() ? std::string() : it->second;
+  };
+  std::string ns = get("ID");
+  if (ns.empty()) ns = p.type == "apk" ? "alpine" : "debian";
+  std::string url =
+      absl::StrCat("pkg:", p.type, "/", Encode(ns), "/", Encode(p.name), "@", Encode(p.version));
+  std::vector<std::string> q;
+  if (!p.arch.empty()) q.push_back(absl::StrCat("arch=", Encode(p.arch)));
+  std::string version_id = get("VERSION_ID");
+  if (!version_id.empty()) {
+    q.push_back(
+        absl::StrCat("distro=", p.type == "apk" ? "" : Encode(ns) + "-", Encode(version_id)));
+  }
+  if (!p.source.empty() && p.source != p.name && p.type == "deb") {
+    q.push_back(absl::StrCat("upstream=", Encode(p.source)));
+  }
+  if (!q.empty()) absl::StrAppend(&url, "?", absl::StrJoin(q, "&"));
+  return url;
+}
+
+}  // namespace kiln::trust
