@@ -112,6 +112,17 @@ grep -q '^apk   busybox .*pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64&distro=3.
 "$KILN" sbom "oci:$WORK/deb-layout:2" --format table | grep -q '^deb   curl ' || fail "sbom of an OCI layout"
 ok "Alpine-like: packages, licenses and PURLs (os-release from /usr/lib); the table; an OCI layout"
 
+# --- which images ship a package? -----------------------------------------------------------------
+"$KILN" images --contains 'libssl3@3.0.11-1~deb12u2' >"$WORK/contains"
+grep -q '^deb:1  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" && grep -q '^deb:2  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" ||
+  fail "--contains libssl3: $(cat "$WORK/contains")"
+! grep -q '^apk:1' "$WORK/contains" || fail "apk:1 does not hold libssl3"
+[ "$("$KILN" images --contains 'libssl3@9.9' | wc -l)" = 1 ] || fail "--contains of a version no image holds"
+[ "$("$KILN" images --contains musl --format json | jq -r '[.[] | .name + " " + (.packages | join(","))] | join(";")')" = "apk:1 musl@1.2.4-r2" ] ||
+  fail "--contains musl --format json: $("$KILN" images --contains musl --format json)"
+[ "$("$KILN" images --contains gone | wc -l)" = 2 ] || fail "only deb:1 still holds the deleted status.d entry"
+ok "images --contains NAME[@VERSION] lists exactly the images that ship the package"
+
 # --- bad input ----------------------------------------------------------------------------------
 mkdir -p "$WORK/big"
 head -c $((65 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$WORK/big/status"
