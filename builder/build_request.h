@@ -60,6 +60,10 @@ struct BuildRequest {
   // The signature policy base images (and COPY --from images) pulled or imported must meet;
   // null accepts every image.
   std::shared_ptr<const trust::Policy> policy;
+  // Attestations attached to the image (it becomes an index beside an attestation manifest):
+  // an SPDX SBOM of the final image, and SLSA v1 provenance of the build.
+  bool sbom = false;
+  bool provenance = false;
 };
 
 struct BuildResult {

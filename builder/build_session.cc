@@ -164,6 +164,7 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
   }
   ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, oci::Platform::Host()),
                        "base image ", name);
+  resolved_[name] = image.top.digest;
   if (image.config.diff_ids.size() != image.parsed.layers.size()) {
     return absl::DataLossError(absl::StrCat("base image ", name, ": ", image.parsed.layers.size(),
                                             " layers but ", image.config.diff_ids.size(),
@@ -304,6 +305,18 @@ absl::Status BuildSession::CommitDiff(const StageRun& run, const std::string& di
   // A RUN's upper directory is already in overlay format: it is the layer's snapshot.
   if (overlay) return snapshots_.Adopt(dir, layer.diff_id);
   return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, oci::Digest>> BuildSession::ResolvedImages() {
+  std::lock_guard<std::mutex> lock(import_mu_);
+  return {resolved_.begin(), resolved_.end()};
+}
+
+std::vector<std::pair<std::string, oci::Digest>> BuildSession::FetchedUrls() {
+  std::lock_guard<std::mutex> lock(fetch_mu_);
+  std::map<std::string, oci::Digest> urls;
+  for (const auto& [key, f] : fetched_) urls[key.substr(0, key.find('\n'))] = f.digest;
+  return {urls.begin(), urls.end()};
 }
 
 absl::StatusOr<FetchedUrl> BuildSession::Fetch(const std::string& url,

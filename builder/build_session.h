@@ -71,6 +71,10 @@ class BuildSession {
   // or a transport location, its blobs added to the store; each name once a build.
   // A --build-context image of the name (see builder/named_context.h) stands in for it.
   absl::StatusOr<ImageState> ImportImage(const std::string& name, const StageRun* run = nullptr);
+  // What the build read from outside, for provenance: each image by name with its digest (the
+  // root as pulled or imported), and each ADD URL with the digest of what was downloaded.
+  std::vector<std::pair<std::string, oci::Digest>> ResolvedImages();
+  std::vector<std::pair<std::string, oci::Digest>> FetchedUrls();
   // The empty image (scratch) of this host's platform.
   static ImageState Scratch();
   // The --build-context directory a COPY --from or a mount's from= names when it names no
@@ -151,6 +155,7 @@ class BuildSession {
 
   std::mutex import_mu_;  // held over an import: each image is imported (or pulled) once
   std::map<std::string, ImageState> imported_;
+  std::map<std::string, oci::Digest> resolved_;  // image name -> the root it resolved to
   mutable std::mutex done_mu_;
   std::map<int, ImageState> done_;
   std::mutex materialize_mu_;  // held over an unpacking

@@ -14,8 +14,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "base/version.h"
 #include "builder/build_session.h"
 #include "builder/copy_step.h"
 #include "builder/dockerfile/parser.h"
@@ -23,6 +26,7 @@
 #include "builder/history.h"
 #include "builder/metadata_step.h"
 #include "builder/plan.h"
+#include "builder/provenance.h"
 #include "builder/run_step.h"
 #include "builder/secrets.h"
 #include "builder/stage_run.h"
@@ -33,6 +37,9 @@
 #include "oci/image_config.h"
 #include "oci/reference.h"
 #include "transfer/transports.h"
+#include "trust/attestations.h"
+#include "trust/inventory.h"
+#include "trust/spdx.h"
 
 namespace kiln::builder {
 namespace {
@@ -67,6 +74,8 @@ class Executor {
     } else {
       ASSIGN_OR_RETURN(text, ReadFile(dockerfile, dockerfile::kMaxDockerfileSize));
     }
+    dockerfile_digest_ = oci::Digest::Of(text);
+    started_ = absl::Now();
     ASSIGN_OR_RETURN(df_,
                      dockerfile::Parse(text, req_.dockerfile_text ? "Dockerfile" : dockerfile));
     for (const std::string& w : df_.warnings) session_.Message(w);
@@ -102,6 +111,9 @@ class Executor {
     if (!final_state) return absl::InternalError("the target stage was not built");
     for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
     ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state, &result.config));
+    if (req_.sbom || req_.provenance) {
+      ASSIGN_OR_RETURN_CTX(top, Attest(top, *final_state), "attestations");
+    }
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
     RETURN_IF_ERROR(WriteOutputs(top, *final_state));
     RETURN_IF_ERROR(ExportCaches());
@@ -412,6 +424,45 @@ class Executor {
     return absl::OkStatus();
   }
 
+  // --sbom and --provenance: the image, beside an attestation manifest, in an index.
+  absl::StatusOr<Descriptor> Attest(const Descriptor& image, const ImageState& state) {
+    std::vector<trust::Statement> statements;
+    std::string name = req_.tags.empty() ? "image" : req_.tags[0];
+    if (absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name); ref.ok()) {
+      name = ref->Familiar();
+    }
+    if (req_.sbom) {
+      session_.Message("generating the SBOM");
+      auto source = transfer::NewStoreSource(&store_, image, req_.transport);
+      ASSIGN_OR_RETURN(trust::Inventory inv, trust::InventoryOf(*source, state.layers));
+      trust::SpdxSubject subject{name, image.digest, session_.created(),
+                                 absl::StrCat("kiln-", kKilnVersion)};
+      statements.push_back({trust::kSpdxPredicate,
+                            nlohmann::ordered_json::parse(trust::SpdxDocument(inv, subject))});
+    }
+    if (req_.provenance) {
+      ProvenanceInputs in;
+      in.dockerfile = dockerfile_digest_;
+      in.dockerfile_name = df_.filename;
+      ASSIGN_OR_RETURN(in.context, session_.context().DigestOf({"."}, session_.KnownFileDigests()));
+      in.target = req_.target;
+      in.build_args = req_.build_args;
+      in.images = session_.ResolvedImages();
+      in.urls = session_.FetchedUrls();
+      in.builder_id = absl::StrCat("https://kiln.dev/kiln@", kKilnVersion);
+      in.started = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started_, absl::UTCTimeZone());
+      in.finished = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+      in.source_date_epoch = req_.source_date_epoch;
+      in.reproducible = true;  // every timestamp of the image is the source date
+      statements.push_back({trust::kSlsaProvenancePredicate, SlsaProvenance(in)});
+    }
+    oci::Platform platform;
+    platform.os = state.config.os;
+    platform.architecture = state.config.architecture;
+    platform.variant = state.config.variant;
+    return trust::AttachAttestations(store_.blobs(), name, image, platform, statements);
+  }
+
   absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
     RETURN_IF_ERROR_CTX(session_.DeferLayers(state), "the image's layers");
     oci::ImageConfig image_config = state.config;
@@ -422,7 +473,9 @@ class Executor {
   layers::Store& store_;
   const BuildRequest& req_;
   std::optional<layers::Store::Lock> lock_;  // shared, for the whole build
-  BuildSession session_;                     // after lock_: its work directory goes first
+  oci::Digest dockerfile_digest_;
+  absl::Time started_;
+  BuildSession session_;  // after lock_: its work directory goes first
   StepRecords records_;
   Dockerfile df_;
   Plan plan_;

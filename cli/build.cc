@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/file_util.h"
 #include "base/io.h"
 #include "base/status_macros.h"
@@ -37,6 +38,8 @@ struct BuildOptions {
   std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh,
       cache_from, cache_to, build_contexts;
   std::string signature_policy;
+  std::vector<std::string> attest;
+  bool sbom = false, provenance = false;
   std::string iidfile, metadata_file;
   std::string target, network = "default", userns = "private", progress = "auto";
   std::optional<std::string> compression;
@@ -156,6 +159,23 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
   }
   ASSIGN_OR_RETURN(req.labels, KeyValues(o.labels, "--label", false));
   req.named_contexts = input.named_contexts;
+  req.sbom = o.sbom;
+  req.provenance = o.provenance;
+  for (const std::string& a : o.attest) {
+    // BuildKit's --attest type=sbom|provenance[,...]: the options it takes are its own.
+    std::string type;
+    for (absl::string_view field : absl::StrSplit(a, ',')) {
+      if (absl::ConsumePrefix(&field, "type=")) type = std::string(field);
+    }
+    if (type == "sbom") {
+      req.sbom = true;
+    } else if (type == "provenance") {
+      req.provenance = true;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--attest ", a, ": want type=sbom or type=provenance"));
+    }
+  }
   ASSIGN_OR_RETURN(req.policy, LoadPolicy(o.signature_policy, o.quiet || o.progress == "json"));
   for (const std::string& spec : o.cache_from) {
     ASSIGN_OR_RETURN(builder::CacheSpec c, builder::ParseCacheSpec(spec, /*to=*/false));
@@ -355,6 +375,12 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
   AddPolicyFlag(cmd, &o->signature_policy);
+  cmd->add_flag("--sbom", o->sbom,
+                "Attach an SPDX SBOM of the image (an in-toto attestation, as BuildKit's)");
+  cmd->add_flag("--provenance", o->provenance,
+                "Attach SLSA v1 provenance of the build (an in-toto attestation)");
+  cmd->add_option("--attest", o->attest, "type=sbom or type=provenance (BuildKit's spelling)")
+      ->allow_extra_args(false);
   cmd->add_option("--build-context", o->build_contexts,
                   "NAME=VALUE: a directory, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST] or "
                   "a git repository standing in for the stage or image NAME (repeatable)")

@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "base/version.h"
 #include "layers/image_transfer.h"
 #include "layers/store.h"
 #include "transfer/transports.h"
@@ -18,7 +19,7 @@
 
 namespace kiln::cli {
 
-inline constexpr char kVersion[] = "0.1.0";
+inline constexpr const char* kVersion = kKilnVersion;
 
 struct Globals {
   std::string root;                   // --root; empty: Store::DefaultRoot()

@@ -123,6 +123,55 @@ grep -q '^deb:1  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" && grep -q '^deb:2
 [ "$("$KILN" images --contains gone | wc -l)" = 2 ] || fail "only deb:1 still holds the deleted status.d entry"
 ok "images --contains NAME[@VERSION] lists exactly the images that ship the package"
 
+# --- --sbom and --provenance: attestations beside the image, as BuildKit attaches them -----------
+start_registry reg ""
+R=127.0.0.1:$PORT
+mkdir -p "$WORK/att"
+echo built >"$WORK/att/f"
+printf 'FROM deb:2\nARG API_TOKEN\nARG GREETING\nCOPY f /f\n' >"$WORK/att/Dockerfile"
+"$KILN" build -q -t "$R/att/app:1" --sbom --attest type=provenance --build-arg API_TOKEN=s3cr3t-value \
+  --build-arg GREETING=hi --push "$WORK/att" >"$WORK/att.digest" 2>"$WORK/att.err" || fail "build --sbom --provenance: $(cat "$WORK/att.err")"
+skopeo inspect --raw --tls-verify=false "docker://$R/att/app:1" >"$WORK/index.json" || fail "skopeo cannot read the index"
+[ "sha256:$(sha256sum <"$WORK/index.json" | cut -d' ' -f1)" = "$(cat "$WORK/att.digest")" ] || fail "the pushed index is not the one built"
+IMG=$(jq -r '.manifests[0].digest' "$WORK/index.json")
+jq -e --arg img "$IMG" '.mediaType == "application/vnd.oci.image.index.v1+json" and (.manifests | length == 2) and
+  .manifests[0].platform.os == "linux" and .manifests[1].platform == {"architecture": "unknown", "os": "unknown"} and
+  .manifests[1].annotations["vnd.docker.reference.type"] == "attestation-manifest" and
+  .manifests[1].annotations["vnd.docker.reference.digest"] == $img' "$WORK/index.json" >/dev/null ||
+  fail "index: $(cat "$WORK/index.json")"
+skopeo inspect --raw --tls-verify=false "docker://$R/att/app@$(jq -r '.manifests[1].digest' "$WORK/index.json")" >"$WORK/att-manifest.json"
+jq -e '[.layers[] | .mediaType] == ["application/vnd.in-toto+json", "application/vnd.in-toto+json"] and
+  [.layers[] | .annotations["in-toto.io/predicate-type"]] == ["https://spdx.dev/Document", "https://slsa.dev/provenance/v1"]' \
+  "$WORK/att-manifest.json" >/dev/null || fail "attestation manifest: $(cat "$WORK/att-manifest.json")"
+blob() { curl -sf "http://$R/v2/att/app/blobs/$1"; }
+blob "$(jq -r '.layers[0].digest' "$WORK/att-manifest.json")" >"$WORK/sbom.intoto.json"
+blob "$(jq -r '.layers[1].digest' "$WORK/att-manifest.json")" >"$WORK/prov.intoto.json"
+for f in sbom prov; do
+  jq -e --arg img "${IMG#sha256:}" '._type == "https://in-toto.io/Statement/v1" and .subject[0].digest.sha256 == $img and
+    (.subject[0].name | startswith("pkg:docker/"))' "$WORK/$f.intoto.json" >/dev/null || fail "$f statement: $(head -c 400 "$WORK/$f.intoto.json")"
+done
+jq -e '[.predicate.packages[1:][] | .name] | sort == ["base-files", "curl", "libssl3", "tzdata"]' "$WORK/sbom.intoto.json" >/dev/null ||
+  fail "the SBOM attestation's packages: $(jq -c '[.predicate.packages[].name]' "$WORK/sbom.intoto.json")"
+DEB2=$("$KILN" inspect deb:2 | jq -r .digest)
+DFD=$(sha256sum <"$WORK/att/Dockerfile" | cut -d' ' -f1)
+jq -e --arg base "${DEB2#sha256:}" --arg df "$DFD" '.predicate.buildDefinition.resolvedDependencies |
+  any(.uri == "pkg:docker/deb:2" and .digest.sha256 == $base)' "$WORK/prov.intoto.json" >/dev/null ||
+  fail "provenance dependencies: $(jq -c .predicate.buildDefinition.resolvedDependencies "$WORK/prov.intoto.json")"
+jq -e --arg df "$DFD" '.predicate.buildDefinition.externalParameters.configSource.digest.sha256 == $df and
+  .predicate.buildDefinition.externalParameters.request.args == {"API_TOKEN": "[redacted]", "GREETING": "hi"} and
+  (.predicate.runDetails.builder.id | startswith("https://kiln.dev/kiln@")) and
+  (.predicate.runDetails.metadata.startedOn | test("Z$"))' "$WORK/prov.intoto.json" >/dev/null ||
+  fail "provenance: $(jq -c .predicate "$WORK/prov.intoto.json")"
+# (The image's own history keeps ARG values, as BuildKit's does: the warning about secret-like
+# names says so. The attestations do not repeat them.)
+! grep -qa 's3cr3t-value' "$WORK/prov.intoto.json" "$WORK/sbom.intoto.json" || fail "a secret-named build arg's value is in an attestation"
+skopeo copy -q --src-tls-verify=false "docker://$R/att/app:1" "oci:$WORK/att-copy:x" >/dev/null || fail "skopeo copy of the attested image"
+[ "$(jq -r '.manifests[0].digest' "$WORK/att-copy/index.json")" = "$IMG" ] || fail "skopeo copied another image than the attested one"
+umoci unpack --image "$WORK/att-copy:x" "$WORK/att-bundle" >/dev/null && [ "$(cat "$WORK/att-bundle/rootfs/f")" = built ] ||
+  fail "the attested image's files"
+expect_fail 1 'want type=sbom or type=provenance' "$KILN" build -q --attest type=bogus "$WORK/att"
+ok "--sbom and --provenance: an index with the image and an attestation manifest (SPDX, SLSA v1) that skopeo reads and copies past"
+
 # --- bad input ----------------------------------------------------------------------------------
 mkdir -p "$WORK/big"
 head -c $((65 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$WORK/big/status"
