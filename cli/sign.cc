@@ -96,6 +96,7 @@ void AddSignVerbs(CLI::App& app, Globals& g) {
     std::string image, key;
     std::vector<std::string> annotations;
     std::string output = "text";
+    bool attestations = false;
     RegistryFlags registry;
   };
   auto s = std::make_shared<Options>();
@@ -105,6 +106,8 @@ void AddSignVerbs(CLI::App& app, Globals& g) {
   sign->add_option("--key", s->key, "Private key file (kiln key generate, cosign)")->required();
   sign->add_option("-a,--annotations", s->annotations, "KEY=VALUE in the payload's optional part")
       ->allow_extra_args(false);
+  sign->add_flag("--attestations", s->attestations,
+                 "Also sign the image's attestation manifests (--sbom, --provenance)");
   AddRegistryFlags(sign, &s->registry);
   sign->callback([&g, s] {
     g.run = [&g, s]() -> absl::Status {
@@ -134,6 +137,19 @@ void AddSignVerbs(CLI::App& app, Globals& g) {
         std::fprintf(stderr, "attached as an OCI 1.1 referrer through %s\n", r.referrer.c_str());
       }
       std::printf("%s\n", r.signature_manifest.str().c_str());
+      if (s->attestations) {
+        ASSIGN_OR_RETURN_CTX(
+            std::vector<trust::SignResult> signed_attestations,
+            trust::SignAttestations(s->image, key, annotations, store.get(), topts),
+            "signing the attestations of ", s->image);
+        if (signed_attestations.empty()) {
+          return absl::NotFoundError(absl::StrCat(s->image, " has no attestations to sign"));
+        }
+        for (const trust::SignResult& a : signed_attestations) {
+          std::fprintf(stderr, "signed attestation manifest %s\n", a.image.str().c_str());
+          std::printf("%s\n", a.signature_manifest.str().c_str());
+        }
+      }
       return absl::OkStatus();
     };
   });

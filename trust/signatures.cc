@@ -219,11 +219,13 @@ absl::Status ReadReferrerSignatures(const Target& t, const transfer::TransportOp
 
 }  // namespace
 
-absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey& key,
-                                     const std::map<std::string, std::string>& annotations,
-                                     layers::Store* store,
-                                     const transfer::TransportOptions& options) {
-  ASSIGN_OR_RETURN(Target t, Resolve(image, store, options));
+namespace {
+
+absl::StatusOr<SignResult> SignTarget(const Target& t, const PrivateKey& key,
+                                      const std::map<std::string, std::string>& annotations,
+                                      layers::Store* store,
+                                      const transfer::TransportOptions& options) {
+  const std::string image = t.image.String();
   ASSIGN_OR_RETURN(Existing existing, ReadSignatures(t, store, options));
   if (existing.layers.size() >= kMaxSignaturesPerImage) {
     return absl::ResourceExhaustedError(absl::StrCat(image, " has too many signatures"));
@@ -256,6 +258,47 @@ absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey&
                          "attaching the signature to ", image, " as a referrer");
   }
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey& key,
+                                     const std::map<std::string, std::string>& annotations,
+                                     layers::Store* store,
+                                     const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(Target t, Resolve(image, store, options));
+  return SignTarget(t, key, annotations, store, options);
+}
+
+absl::StatusOr<std::vector<SignResult>> SignAttestations(
+    const std::string& image, const PrivateKey& key,
+    const std::map<std::string, std::string>& annotations, layers::Store* store,
+    const transfer::TransportOptions& options) {
+  ASSIGN_OR_RETURN(Target t, Resolve(image, store, options));
+  std::vector<SignResult> out;
+  if (t.descriptor.media_type != oci::kOciIndex &&
+      t.descriptor.media_type != oci::kDockerManifestList) {
+    return out;
+  }
+  ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(t.image, store, options));
+  ASSIGN_OR_RETURN(oci::ManifestData top, source->GetManifest());
+  ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(top.bytes));
+  for (const oci::Descriptor& d : index.manifests) {
+    auto type = d.annotations.find("vnd.docker.reference.type");
+    if (type == d.annotations.end() || type->second != "attestation-manifest") continue;
+    Target a;
+    a.image = t.image;
+    a.image.name = absl::StrCat(t.repository, "@", d.digest.str());
+    a.repository = t.repository;
+    a.digest = d.digest;
+    a.descriptor.media_type = d.media_type;
+    a.descriptor.digest = d.digest;
+    a.descriptor.size = d.size;
+    ASSIGN_OR_RETURN(a.signatures, SignatureLocation(a.image, d.digest));
+    ASSIGN_OR_RETURN(SignResult r, SignTarget(a, key, annotations, store, options));
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<SimpleSigning>> VerifiedSignatures(

@@ -34,6 +34,14 @@ absl::StatusOr<SignResult> SignImage(const std::string& image, const PrivateKey&
                                      layers::Store* store,
                                      const transfer::TransportOptions& options);
 
+// With `kiln sign --attestations`: a signature of each attestation manifest of the image's
+// index (BuildKit's layout, trust/attestations.h), each beside it as for an image. None when
+// the image has no attestations.
+absl::StatusOr<std::vector<SignResult>> SignAttestations(
+    const std::string& image, const PrivateKey& key,
+    const std::map<std::string, std::string>& annotations, layers::Store* store,
+    const transfer::TransportOptions& options);
+
 struct Verification {
   oci::Digest image;
   std::vector<SimpleSigning> verified;  // the payloads whose signatures the key verifies

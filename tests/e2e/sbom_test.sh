@@ -170,6 +170,14 @@ skopeo copy -q --src-tls-verify=false "docker://$R/att/app:1" "oci:$WORK/att-cop
 umoci unpack --image "$WORK/att-copy:x" "$WORK/att-bundle" >/dev/null && [ "$(cat "$WORK/att-bundle/rootfs/f")" = built ] ||
   fail "the attested image's files"
 expect_fail 1 'want type=sbom or type=provenance' "$KILN" build -q --attest type=bogus "$WORK/att"
+# kiln sign --attestations signs the attestation manifest too.
+ATT=$(jq -r '.manifests[1].digest' "$WORK/index.json")
+KILN_PASSWORD=pw "$KILN" key generate --out "$WORK/k" 2>/dev/null
+KILN_PASSWORD=pw "$KILN" sign --attestations "docker://$R/att/app:1" --key "$WORK/k.key" >/dev/null 2>"$WORK/sa.err" ||
+  fail "sign --attestations: $(cat "$WORK/sa.err")"
+"$KILN" verify "docker://$R/att/app@$ATT" --key "$WORK/k.pub" >/dev/null || fail "the attestation manifest's signature"
+"$KILN" verify "docker://$R/att/app:1" --key "$WORK/k.pub" >/dev/null || fail "the index's signature"
+KILN_PASSWORD=pw expect_fail 1 'has no attestations to sign' "$KILN" sign --attestations deb:1 --key "$WORK/k.key"
 ok "--sbom and --provenance: an index with the image and an attestation manifest (SPDX, SLSA v1) that skopeo reads and copies past"
 
 # --- bad input ----------------------------------------------------------------------------------
