@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -19,7 +20,7 @@ constexpr char kApkInstalled[] = "lib/apk/db/installed";
 
 bool Wanted(absl::string_view path) {
   return path == kDpkgStatus || path == kApkInstalled || path == "etc/os-release" ||
-         path == "usr/lib/os-release" ||
+         !PackageFileType(path).empty() || path == "usr/lib/os-release" ||
          (absl::StartsWith(path, kDpkgStatusD) && path.find('/', sizeof kDpkgStatusD) == path.npos);
 }
 
@@ -42,6 +43,7 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
   std::map<std::string, std::string> files;                  // the merged view of the wanted files
   std::map<std::string, std::pair<int, oci::Digest>> since;  // package key -> its layer
   std::vector<FoundPackage> current;
+  std::map<std::string, std::pair<int, oci::Digest>> file_layer;  // where each file was written
   for (size_t i = 0; i < image_layers.size(); ++i) {
     const oci::Descriptor& d = image_layers[i];
     ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, source.OpenBlob(d));
@@ -68,6 +70,7 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
     }
     for (auto& [path, content] : changes.files) {
       touched = touched || IsDatabase(path);
+      file_layer[path] = {static_cast<int>(i), d.digest};
       files[path] = std::move(content);
     }
     if (!touched) continue;
@@ -101,6 +104,24 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
     const auto& [index, layer] = since[Key(f.package)];
     f.layer_index = index;
     f.layer = layer;
+    f.purl = PackageUrl(f.package, inv.os_release);
+    inv.packages.push_back(std::move(f));
+  }
+  // One file per package (Python, npm): its layer is the one that wrote the file.
+  for (const auto& [path, content] : files) {
+    std::string type = PackageFileType(path);
+    if (type.empty()) continue;
+    std::optional<Package> p =
+        type == "pypi" ? ParsePythonMetadata(content) : ParsePackageJson(content);
+    if (!p) continue;
+    if (inv.packages.size() >= kMaxPackages) {
+      return absl::ResourceExhaustedError("the image holds too many packages");
+    }
+    FoundPackage f;
+    f.package = *std::move(p);
+    f.database = path;
+    f.layer_index = file_layer[path].first;
+    f.layer = file_layer[path].second;
     f.purl = PackageUrl(f.package, inv.os_release);
     inv.packages.push_back(std::move(f));
   }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "nlohmann/json.hpp"
 
 namespace kiln::trust {
 namespace {
@@ -124,11 +125,95 @@ absl::StatusOr<std::vector<Package>> ParseApkInstalled(absl::string_view text) {
   return out;
 }
 
+std::optional<Package> ParsePythonMetadata(absl::string_view text) {
+  Package p;
+  p.type = "pypi";
+  for (absl::string_view line : absl::StrSplit(text.substr(0, kMaxPackageDbSize), '\n')) {
+    absl::ConsumeSuffix(&line, "\r");
+    if (line.empty()) break;  // the headers end; the description follows
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos || line[0] == ' ' || line[0] == '\t') continue;
+    absl::string_view key = line.substr(0, colon);
+    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    if (key == "Name" && p.name.empty()) {
+      p.name = value;
+    } else if (key == "Version" && p.version.empty()) {
+      p.version = value;
+    } else if (key == "License-Expression" || (key == "License" && p.license.empty())) {
+      if (value != "UNKNOWN") p.license = value;
+    }
+  }
+  if (p.name.empty() || p.version.empty()) return std::nullopt;
+  return p;
+}
+
+std::optional<Package> ParsePackageJson(absl::string_view text) {
+  if (text.size() > kMaxPackageDbSize) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("version") ||
+      !j["version"].is_string()) {
+    return std::nullopt;
+  }
+  Package p;
+  p.type = "npm";
+  p.name = j["name"];
+  p.version = j["version"];
+  if (p.name.empty() || p.version.empty()) return std::nullopt;
+  if (j.contains("license")) {
+    if (j["license"].is_string()) {
+      p.license = j["license"];
+    } else if (j["license"].is_object() && j["license"].contains("type") &&
+               j["license"]["type"].is_string()) {
+      p.license = j["license"]["type"];
+    }
+  }
+  return p;
+}
+
+std::string PackageFileType(absl::string_view path) {
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
+  if (parts.size() >= 2) {
+    absl::string_view dir = parts[parts.size() - 2], base = parts.back();
+    if ((absl::EndsWith(dir, ".dist-info") && base == "METADATA") ||
+        (absl::EndsWith(dir, ".egg-info") && base == "PKG-INFO")) {
+      return "pypi";
+    }
+  }
+  // node_modules/NAME/package.json or node_modules/@SCOPE/NAME/package.json.
+  if (parts.size() >= 3 && parts.back() == "package.json") {
+    size_t n = parts.size();
+    if (parts[n - 3] == "node_modules") return "npm";
+    if (n >= 4 && parts[n - 4] == "node_modules" && absl::StartsWith(parts[n - 3], "@")) {
+      return "npm";
+    }
+  }
+  return "";
+}
+
 std::string PackageUrl(const Package& p, const std::map<std::string, std::string>& os_release) {
   auto get = [&](const char* k) {
     auto it = os_release.find(k);
     return it == os_release.end() ? std::string() : it->second;
   };
+  if (p.type == "pypi") {
+    // PEP 503's normalized name.
+    std::string name;
+    for (char c : absl::AsciiStrToLower(p.name)) {
+      bool sep = c == '-' || c == '_' || c == '.';
+      if (sep && !name.empty() && name.back() == '-') continue;
+      name += sep ? '-' : c;
+    }
+    return absl::StrCat("pkg:pypi/", Encode(name), "@", Encode(p.version));
+  }
+  if (p.type == "npm") {
+    std::string name = p.name;
+    std::string ns;
+    if (size_t slash = name.find('/'); absl::StartsWith(name, "@") && slash != std::string::npos) {
+      ns = absl::StrCat(Encode(name.substr(0, slash)), "/");
+      name = name.substr(slash + 1);
+    }
+    return absl::StrCat("pkg:npm/", ns, Encode(name), "@", Encode(p.version));
+  }
   std::string ns = get("ID");
   if (ns.empty()) ns = p.type == "apk" ? "alpine" : "debian";
   std::string url =

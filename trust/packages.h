@@ -1,12 +1,14 @@
 // What package managers say an image holds: Debian's dpkg database (`var/lib/dpkg/status`, and
-// the one-file-per-package `var/lib/dpkg/status.d/` of distroless images) and Alpine's apk
-// database (`lib/apk/db/installed`), with `etc/os-release` naming the distribution for each
-// package's PURL (pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-12). These files come
-// from images, so they are untrusted: each is capped at kMaxPackageDbSize and kMaxPackages.
+// the one-file-per-package `var/lib/dpkg/status.d/` of distroless images), Alpine's apk
+// database (`lib/apk/db/installed`), Python distributions' metadata and npm's package.json, with
+// `etc/os-release` naming the distribution for each package's PURL
+// (pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-12). These files come from images, so they
+// are untrusted: each is capped at kMaxPackageDbSize and kMaxPackages.
 #ifndef KILN_TRUST_PACKAGES_H_
 #define KILN_TRUST_PACKAGES_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,14 @@ std::map<std::string, std::string> ParseOsRelease(absl::string_view text);
 absl::StatusOr<std::vector<Package>> ParseDpkgStatus(absl::string_view text);
 // The packages of an apk installed database.
 absl::StatusOr<std::vector<Package>> ParseApkInstalled(absl::string_view text);
+// A Python distribution's metadata (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`): its
+// Name, Version and License (or License-Expression); nullopt without a name and version.
+std::optional<Package> ParsePythonMetadata(absl::string_view text);
+// An npm package's `package.json` (under node_modules): name, version, license.
+std::optional<Package> ParsePackageJson(absl::string_view text);
+
+// The kind of per-package file `path` is ("pypi", "npm"), or "" for none.
+std::string PackageFileType(absl::string_view path);
 
 // The package's PURL; `os_release` gives the namespace and distro qualifier.
 std::string PackageUrl(const Package& p, const std::map<std::string, std::string>& os_release);

@@ -13,5 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!pkgs.ok()) continue;
     for (const kiln::trust::Package& p : *pkgs) (void)kiln::trust::PackageUrl(p, os);
   }
+  if (auto p = kiln::trust::ParsePythonMetadata(text)) (void)kiln::trust::PackageUrl(*p, os);
+  if (auto p = kiln::trust::ParsePackageJson(text)) (void)kiln::trust::PackageUrl(*p, os);
+  (void)kiln::trust::PackageFileType(text);
   return 0;
 }

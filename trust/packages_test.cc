@@ -68,5 +68,29 @@ TEST(PackagesTest, CapsHold) {
   EXPECT_FALSE(ParseApkInstalled(many).ok());
 }
 
+TEST(PackagesTest, PythonAndNpm) {
+  auto py = ParsePythonMetadata(
+      "Metadata-Version: 2.1\nName: Zope.Interface_x\nVersion: 6.1\nLicense: ZPL-2.1\n\n"
+      "Name: not-this\n");
+  ASSERT_TRUE(py);
+  EXPECT_EQ(py->name, "Zope.Interface_x");
+  EXPECT_EQ(py->license, "ZPL-2.1");
+  EXPECT_EQ(PackageUrl(*py, {}), "pkg:pypi/zope-interface-x@6.1");
+  EXPECT_FALSE(ParsePythonMetadata("Metadata-Version: 2.1\nName: x\n"));
+  auto npm = ParsePackageJson(R"({"name": "@types/node", "version": "20.1.0",
+                                  "license": {"type": "MIT"}})");
+  ASSERT_TRUE(npm);
+  EXPECT_EQ(npm->license, "MIT");
+  EXPECT_EQ(PackageUrl(*npm, {}), "pkg:npm/%40types/node@20.1.0");
+  EXPECT_FALSE(ParsePackageJson("{\"name\": 1}"));
+  EXPECT_FALSE(ParsePackageJson("not json"));
+  EXPECT_EQ(PackageFileType("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"), "pypi");
+  EXPECT_EQ(PackageFileType("x/y.egg-info/PKG-INFO"), "pypi");
+  EXPECT_EQ(PackageFileType("app/node_modules/left-pad/package.json"), "npm");
+  EXPECT_EQ(PackageFileType("app/node_modules/@types/node/package.json"), "npm");
+  EXPECT_EQ(PackageFileType("app/package.json"), "");
+  EXPECT_EQ(PackageFileType("app/node_modules/left-pad/lib/package.json"), "");
+}
+
 }  // namespace
 }  // namespace kiln::trust

@@ -112,6 +112,33 @@ grep -q '^apk   busybox .*pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64&distro=3.
 "$KILN" sbom "oci:$WORK/deb-layout:2" --format table | grep -q '^deb   curl ' || fail "sbom of an OCI layout"
 ok "Alpine-like: packages, licenses and PURLs (os-release from /usr/lib); the table; an OCI layout"
 
+# --- Python and npm packages, one file each -------------------------------------------------------
+mkdir -p "$WORK/lang/site/six-1.16.0.dist-info" "$WORK/lang/site/Req_Lib.egg-info" "$WORK/lang/nm/left-pad" "$WORK/lang/nm/@types/node"
+printf 'Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n\nSix is a compatibility library.\n' >"$WORK/lang/site/six-1.16.0.dist-info/METADATA"
+printf 'Metadata-Version: 1.1\nName: Req_Lib\nVersion: 2.0\n' >"$WORK/lang/site/Req_Lib.egg-info/PKG-INFO"
+printf '{"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}' >"$WORK/lang/nm/left-pad/package.json"
+printf '{"name": "@types/node", "version": "20.1.0", "license": {"type": "MIT"}}' >"$WORK/lang/nm/@types/node/package.json"
+printf '{"name": "app", "version": "0.0.1"}' >"$WORK/lang/package.json"
+cat >"$WORK/lang/Dockerfile" <<'DF'
+FROM deb:1
+COPY site/ /usr/lib/python3/dist-packages/
+COPY nm/ /srv/app/node_modules/
+COPY package.json /srv/app/package.json
+DF
+"$KILN" build -q -t lang:1 "$WORK/lang" >/dev/null
+mapfile -t LL < <("$KILN" inspect lang:1 | jq -r '.manifest.layers[].digest')
+"$KILN" sbom lang:1 >"$WORK/lang.spdx.json"
+jq -r '.packages[1:][] | select(.externalRefs[0].referenceLocator | test("^pkg:(pypi|npm)/")) |
+  "\(.externalRefs[0].referenceLocator) \(.licenseDeclared) \(.annotations[0].comment | split(" ")[1])"' "$WORK/lang.spdx.json" | sort >"$WORK/lang.got"
+cat >"$WORK/lang.want" <<WANT
+pkg:npm/%40types/node@20.1.0 MIT ${LL[5]}
+pkg:npm/left-pad@1.3.0 WTFPL ${LL[5]}
+pkg:pypi/req-lib@2.0 NOASSERTION ${LL[4]}
+pkg:pypi/six@1.16.0 MIT ${LL[4]}
+WANT
+diff "$WORK/lang.want" "$WORK/lang.got" >&2 || fail "Python and npm packages"
+ok "Python (dist-info, egg-info) and npm (node_modules, scoped) packages with PURLs, licenses and layers"
+
 # --- which images ship a package? -----------------------------------------------------------------
 "$KILN" images --contains 'libssl3@3.0.11-1~deb12u2' >"$WORK/contains"
 grep -q '^deb:1  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" && grep -q '^deb:2  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" ||
@@ -120,7 +147,9 @@ grep -q '^deb:1  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" && grep -q '^deb:2
 [ "$("$KILN" images --contains 'libssl3@9.9' | wc -l)" = 1 ] || fail "--contains of a version no image holds"
 [ "$("$KILN" images --contains musl --format json | jq -r '[.[] | .name + " " + (.packages | join(","))] | join(";")')" = "apk:1 musl@1.2.4-r2" ] ||
   fail "--contains musl --format json: $("$KILN" images --contains musl --format json)"
-[ "$("$KILN" images --contains gone | wc -l)" = 2 ] || fail "only deb:1 still holds the deleted status.d entry"
+"$KILN" images --contains gone >"$WORK/gone"
+grep -q '^deb:1 ' "$WORK/gone" && grep -q '^lang:1 ' "$WORK/gone" && ! grep -q '^deb:2 ' "$WORK/gone" ||
+  fail "the deleted status.d entry: $(cat "$WORK/gone")"
 ok "images --contains NAME[@VERSION] lists exactly the images that ship the package"
 
 # --- --sbom and --provenance: attestations beside the image, as BuildKit attaches them -----------
