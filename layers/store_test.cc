@@ -85,8 +85,7 @@ TEST_F(StoreTest, DigestNamesOnlyForTheirDigest) {
   auto list = store_->List();
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].first, "app@" + d.digest.str());
-  EXPECT_EQ(store_->Tag("app@" + d.digest.str(), other).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Tag("app@" + d.digest.str(), other).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(layers::Store::CanonicalName("app@" + d.digest.str()).ok());
   EXPECT_TRUE(store_->Untag("app@" + d.digest.str()).ok());
   EXPECT_TRUE(store_->List()->empty());

@@ -87,19 +87,34 @@ std::map<std::string, std::string> ParseOsRelease(absl::string_view text) {
   return out;
 }
 
-absl::StatusOr<std::vector<Package>> ParseDpkgStatus(absl::string_view text) {
+namespace {
+
+// The field names a database gives a package's parts under.
+struct Fields {
+  const char* name;
+  const char* version;
+  const char* arch;
+  const char* license;  // nullptr: none declared
+  const char* source;
+};
+
+absl::StatusOr<std::vector<Package>> PackagesOf(absl::string_view text, const char* type,
+                                                const Fields& f) {
   absl::StatusOr<std::vector<Stanza>> stanzas = Stanzas(text, ':');
   if (!stanzas.ok()) return stanzas.status();
   std::vector<Package> out;
   for (const Stanza& s : *stanzas) {
+    // dpkg keeps removed packages with their configuration: only "installed" ones count.
     std::string status = Get(s, "Status");
     if (!status.empty() && !absl::EndsWith(status, " installed")) continue;
     Package p;
-    p.type = "deb";
-    p.name = Get(s, "Package");
-    p.version = Get(s, "Version");
-    p.arch = Get(s, "Architecture");
-    p.source = Get(s, "Source");
+    p.type = type;
+    p.name = Get(s, f.name);
+    p.version = Get(s, f.version);
+    p.arch = Get(s, f.arch);
+    if (f.license != nullptr) p.license = Get(s, f.license);
+    p.source = Get(s, f.source);
+    // "Source: bash (5.2.15-2)": the source package's own version follows.
     if (size_t space = p.source.find(' '); space != std::string::npos) p.source.resize(space);
     if (p.name.empty() || p.version.empty()) continue;
     out.push_back(std::move(p));
@@ -107,22 +122,14 @@ absl::StatusOr<std::vector<Package>> ParseDpkgStatus(absl::string_view text) {
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<Package>> ParseDpkgStatus(absl::string_view text) {
+  return PackagesOf(text, "deb", {"Package", "Version", "Architecture", nullptr, "Source"});
+}
+
 absl::StatusOr<std::vector<Package>> ParseApkInstalled(absl::string_view text) {
-  absl::StatusOr<std::vector<Stanza>> stanzas = Stanzas(text, ':');
-  if (!stanzas.ok()) return stanzas.status();
-  std::vector<Package> out;
-  for (const Stanza& s : *stanzas) {
-    Package p;
-    p.type = "apk";
-    p.name = Get(s, "P");
-    p.version = Get(s, "V");
-    p.arch = Get(s, "A");
-    p.license = Get(s, "L");
-    p.source = Get(s, "o");
-    if (p.name.empty() || p.version.empty()) continue;
-    out.push_back(std::move(p));
-  }
-  return out;
+  return PackagesOf(text, "apk", {"P", "V", "A", "L", "o"});
 }
 
 std::optional<Package> ParsePythonMetadata(absl::string_view text) {
