@@ -45,11 +45,38 @@ la_ssize_t ReadCallback(struct archive* a, void* p, const void** out) {
   return static_cast<la_ssize_t>(*n);
 }
 
+// Streams the member's data looking for `probe.marker`; the bytes from it (probe.keep of
+// them) when found, else empty.
+absl::StatusOr<std::string> Probe(struct archive* a, const LayerProbe& probe) {
+  std::string window;  // the tail of what was read, so a marker across reads is found
+  std::string found;
+  char buf[1 << 16];
+  for (;;) {
+    la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+    if (n < 0) return absl::DataLossError("reading a layer member");
+    if (n == 0) return found;
+    absl::string_view chunk(buf, static_cast<size_t>(n));
+    if (!found.empty()) {
+      if (found.size() < probe.keep) {
+        absl::StrAppend(&found, chunk.substr(0, probe.keep - found.size()));
+      }
+      continue;
+    }
+    absl::StrAppend(&window, chunk);
+    size_t at = window.find(probe.marker);
+    if (at != std::string::npos) {
+      found = window.substr(at, probe.keep);
+      continue;
+    }
+    if (window.size() > probe.marker.size()) window.erase(0, window.size() - probe.marker.size());
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<LayerFiles> ReadLayerFiles(Reader& layer,
                                           const std::function<bool(absl::string_view)>& wanted,
-                                          size_t max_file_size) {
+                                          size_t max_file_size, const LayerProbe* probe) {
   Source src;
   src.in = &layer;
   struct archive* a = archive_read_new();
@@ -94,8 +121,14 @@ absl::StatusOr<LayerFiles> ReadLayerFiles(Reader& layer,
       out.deleted.push_back(dir.empty() ? base.substr(4) : absl::StrCat(dir, "/", base.substr(4)));
       continue;
     }
-    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != nullptr ||
-        !wanted(path)) {
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != nullptr) continue;
+    if (!wanted(path)) {
+      if (probe != nullptr && (archive_entry_perm(e) & 0111) != 0 &&
+          archive_entry_size(e) > static_cast<la_int64_t>(probe->marker.size())) {
+        absl::StatusOr<std::string> found = Probe(a, *probe);
+        if (!found.ok()) return fail(absl::StrCat("reading ", path));
+        out.probed[path] = *std::move(found);
+      }
       continue;
     }
     if (archive_entry_size(e) < 0 || static_cast<size_t>(archive_entry_size(e)) > max_file_size) {

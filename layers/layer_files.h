@@ -16,17 +16,26 @@
 
 namespace kiln::layers {
 
+// A marker looked for in executable regular files (Go's build info): the bytes from it on,
+// `keep` of them, are kept for each file that holds it.
+struct LayerProbe {
+  std::string marker;
+  size_t keep = 0;
+};
+
 struct LayerFiles {
-  std::map<std::string, std::string> files;  // wanted regular files: path -> content
-  std::vector<std::string> deleted;          // whiteouts: the paths they delete
-  std::vector<std::string> opaque_dirs;      // directories whose lower contents go
+  std::map<std::string, std::string> files;   // wanted regular files: path -> content
+  // Every executable regular file: the bytes from the probe's marker on (empty without it).
+  std::map<std::string, std::string> probed;
+  std::vector<std::string> deleted;           // whiteouts: the paths they delete
+  std::vector<std::string> opaque_dirs;       // directories whose lower contents go
 };
 
 // Reads `layer` to its end (so a verifying reader checks it all), keeping the regular files
 // `wanted` accepts. A wanted file larger than `max_file_size` is an error.
 absl::StatusOr<LayerFiles> ReadLayerFiles(Reader& layer,
                                           const std::function<bool(absl::string_view)>& wanted,
-                                          size_t max_file_size);
+                                          size_t max_file_size, const LayerProbe* probe = nullptr);
 
 }  // namespace kiln::layers
 

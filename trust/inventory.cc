@@ -44,12 +44,19 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
   std::map<std::string, std::pair<int, oci::Digest>> since;  // package key -> its layer
   std::vector<FoundPackage> current;
   std::map<std::string, std::pair<int, oci::Digest>> file_layer;  // where each file was written
+  struct GoBinary {
+    int layer_index;
+    oci::Digest layer;
+    std::string info;
+  };
+  std::map<std::string, GoBinary> go_binaries;
   for (size_t i = 0; i < image_layers.size(); ++i) {
     const oci::Descriptor& d = image_layers[i];
     ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, source.OpenBlob(d));
+    static const layers::LayerProbe kGoProbe{kGoBuildInfoMagic, kMaxGoBuildInfo};
     ASSIGN_OR_RETURN_CTX(layers::LayerFiles changes,
-                         layers::ReadLayerFiles(*blob, Wanted, kMaxPackageDbSize), "layer ",
-                         d.digest.Short());
+                         layers::ReadLayerFiles(*blob, Wanted, kMaxPackageDbSize, &kGoProbe),
+                         "layer ", d.digest.Short());
     bool touched = false;
     auto erase = [&](const std::function<bool(const std::string&)>& gone) {
       for (auto it = files.begin(); it != files.end();) {
@@ -67,6 +74,21 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
     }
     for (const std::string& path : changes.deleted) {
       erase([&](const std::string& p) { return Under(p, path); });
+    }
+    for (const std::string& dir : changes.opaque_dirs) {
+      std::erase_if(go_binaries,
+                    [&](const auto& e) { return e.first != dir && Under(e.first, dir); });
+    }
+    for (const std::string& path : changes.deleted) {
+      std::erase_if(go_binaries, [&](const auto& e) { return Under(e.first, path); });
+    }
+    // A Go binary's build info stands for it until a later layer replaces or deletes it.
+    for (auto& [path, info] : changes.probed) {
+      if (info.empty()) {
+        go_binaries.erase(path);  // replaced by an executable that is not Go's
+      } else {
+        go_binaries[path] = {static_cast<int>(i), d.digest, std::move(info)};
+      }
     }
     for (auto& [path, content] : changes.files) {
       touched = touched || IsDatabase(path);
@@ -124,6 +146,20 @@ absl::StatusOr<Inventory> InventoryOf(layers::ImageSource& source,
     f.layer = file_layer[path].second;
     f.purl = PackageUrl(f.package, inv.os_release);
     inv.packages.push_back(std::move(f));
+  }
+  for (const auto& [path, bin] : go_binaries) {
+    for (Package& p : ParseGoBuildInfo(bin.info)) {
+      if (inv.packages.size() >= kMaxPackages) {
+        return absl::ResourceExhaustedError("the image holds too many packages");
+      }
+      FoundPackage f;
+      f.package = std::move(p);
+      f.database = path;
+      f.layer_index = bin.layer_index;
+      f.layer = bin.layer;
+      f.purl = PackageUrl(f.package, inv.os_release);
+      inv.packages.push_back(std::move(f));
+    }
   }
   std::sort(inv.packages.begin(), inv.packages.end(), [](const auto& a, const auto& b) {
     return std::tie(a.package.type, a.package.name, a.package.version) <

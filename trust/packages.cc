@@ -177,6 +177,57 @@ std::optional<Package> ParsePackageJson(absl::string_view text) {
   return p;
 }
 
+std::vector<Package> ParseGoBuildInfo(absl::string_view bytes) {
+  std::vector<Package> out;
+  constexpr size_t kHeader = 32;  // magic (14), pointer size, flags, padding
+  if (bytes.size() < kHeader || !absl::StartsWith(bytes, kGoBuildInfoMagic)) return out;
+  if ((static_cast<unsigned char>(bytes[15]) & 2) == 0) return out;  // pre-1.18: pointers
+  size_t pos = kHeader;
+  auto read_string = [&]() -> std::optional<absl::string_view> {
+    uint64_t n = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos >= bytes.size()) return std::nullopt;
+      unsigned char c = static_cast<unsigned char>(bytes[pos++]);
+      n |= uint64_t{c & 0x7fu} << shift;
+      if (c < 0x80) {
+        if (n > bytes.size() - pos) return std::nullopt;
+        absl::string_view v = bytes.substr(pos, n);
+        pos += n;
+        return v;
+      }
+    }
+    return std::nullopt;
+  };
+  std::optional<absl::string_view> version = read_string();
+  std::optional<absl::string_view> modinfo = read_string();
+  if (!version || !modinfo || version->empty()) return out;
+  Package stdlib;
+  stdlib.type = "golang";
+  stdlib.name = "stdlib";
+  stdlib.version = std::string(*version);
+  out.push_back(stdlib);
+  absl::string_view info = *modinfo;
+  if (info.size() >= 33 && info[info.size() - 17] == '\n') {  // 16-byte sentinels around it
+    info = info.substr(16, info.size() - 32);
+  }
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+    if (f.size() < 3 || (f[0] != "mod" && f[0] != "dep" && f[0] != "=>")) continue;
+    if (out.size() >= kMaxPackages) break;
+    Package p;
+    p.type = "golang";
+    p.name = std::string(f[1]);
+    p.version = std::string(f[2]);
+    if (f[0] == "=>") {  // replaces the dependency before it
+      if (out.size() > 1) out.back() = p;
+      continue;
+    }
+    if (p.name.empty() || p.version.empty()) continue;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 std::string PackageFileType(absl::string_view path) {
   std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
   if (parts.size() >= 2) {
@@ -211,6 +262,11 @@ std::string PackageUrl(const Package& p, const std::map<std::string, std::string
       name += sep ? '-' : c;
     }
     return absl::StrCat("pkg:pypi/", Encode(name), "@", Encode(p.version));
+  }
+  if (p.type == "golang") {
+    std::vector<std::string> segments;
+    for (absl::string_view seg : absl::StrSplit(p.name, '/')) segments.push_back(Encode(seg));
+    return absl::StrCat("pkg:golang/", absl::StrJoin(segments, "/"), "@", Encode(p.version));
   }
   if (p.type == "npm") {
     std::string name = p.name;

@@ -43,6 +43,13 @@ std::optional<Package> ParsePythonMetadata(absl::string_view text);
 // An npm package's `package.json` (under node_modules): name, version, license.
 std::optional<Package> ParsePackageJson(absl::string_view text);
 
+// Go's build info ("\xff Go buildinf:" and what follows, as Go 1.18 and later embed it in
+// every binary): the toolchain as "stdlib", the main module and each dependency (replacements
+// applied). Empty for an older layout or a binary built without modules.
+inline constexpr char kGoBuildInfoMagic[] = "\xff Go buildinf:";
+inline constexpr size_t kMaxGoBuildInfo = 1 << 20;
+std::vector<Package> ParseGoBuildInfo(absl::string_view bytes);
+
 // The kind of per-package file `path` is ("pypi", "npm"), or "" for none.
 std::string PackageFileType(absl::string_view path);
 

@@ -16,5 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto p = kiln::trust::ParsePythonMetadata(text)) (void)kiln::trust::PackageUrl(*p, os);
   if (auto p = kiln::trust::ParsePackageJson(text)) (void)kiln::trust::PackageUrl(*p, os);
   (void)kiln::trust::PackageFileType(text);
+  for (const kiln::trust::Package& p : kiln::trust::ParseGoBuildInfo(text)) {
+    (void)kiln::trust::PackageUrl(p, os);
+  }
   return 0;
 }

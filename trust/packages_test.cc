@@ -92,5 +92,51 @@ TEST(PackagesTest, PythonAndNpm) {
   EXPECT_EQ(PackageFileType("app/node_modules/left-pad/lib/package.json"), "");
 }
 
+std::string Varint(size_t n) {
+  std::string out;
+  while (n >= 0x80) {
+    out += static_cast<char>(0x80 | (n & 0x7f));
+    n >>= 7;
+  }
+  return out + static_cast<char>(n);
+}
+
+// The layout Go 1.18+ writes: the 32-byte header, then length-prefixed version and module
+// information (the latter between 16-byte sentinels).
+std::string GoBuildInfo(const std::string& version, const std::string& mods) {
+  std::string info = std::string(16, 'S') + mods + std::string(16, 'E');
+  std::string out(kGoBuildInfoMagic);
+  out += '\x08';
+  out += '\x02';
+  out += std::string(16, '\0');
+  return out + Varint(version.size()) + version + Varint(info.size()) + info;
+}
+
+TEST(PackagesTest, GoBuildInfo) {
+  std::string mods =
+      "path\texample.com/app/cmd/app\nmod\texample.com/app\tv1.2.3\th1:a=\n"
+      "dep\tgolang.org/x/sys\tv0.15.0\th1:b=\ndep\tgithub.com/a/b\tv1.0.0\th1:c=\n"
+      "=>\tgithub.com/fork/b\tv1.0.1\th1:d=\nbuild\t-compiler=gc\n";
+  std::vector<Package> pkgs = ParseGoBuildInfo(GoBuildInfo("go1.21.5", mods) + "trailing");
+  ASSERT_EQ(pkgs.size(), 4u);
+  EXPECT_EQ(pkgs[0].name, "stdlib");
+  EXPECT_EQ(pkgs[0].version, "go1.21.5");
+  EXPECT_EQ(pkgs[1].name, "example.com/app");
+  EXPECT_EQ(pkgs[3].name, "github.com/fork/b");  // the replacement
+  EXPECT_EQ(PackageUrl(pkgs[2], {}), "pkg:golang/golang.org/x/sys@v0.15.0");
+  // No modules (GOPATH builds, as Debian's): the toolchain only.
+  EXPECT_EQ(ParseGoBuildInfo(GoBuildInfo("go1.19.8", "path\tx\nbuild\tGOOS=linux\n")).size(), 1u);
+  // Truncated, the old pointer layout, garbage: nothing.
+  std::string whole = GoBuildInfo("go1.21.5", mods);
+  for (size_t n : {size_t{0}, size_t{20}, size_t{33}, whole.size() / 2}) {
+    std::vector<Package> partial = ParseGoBuildInfo(whole.substr(0, n));
+    EXPECT_TRUE(partial.empty()) << n;
+  }
+  std::string old = whole;
+  old[15] = '\0';
+  EXPECT_TRUE(ParseGoBuildInfo(old).empty());
+  EXPECT_TRUE(ParseGoBuildInfo(std::string(kGoBuildInfoMagic) + std::string(18, '\xff')).empty());
+}
+
 }  // namespace
 }  // namespace kiln::trust

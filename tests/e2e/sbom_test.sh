@@ -139,6 +139,39 @@ WANT
 diff "$WORK/lang.want" "$WORK/lang.got" >&2 || fail "Python and npm packages"
 ok "Python (dist-info, egg-info) and npm (node_modules, scoped) packages with PURLs, licenses and layers"
 
+# --- Go binaries' build info: Debian's umoci (a GOPATH build: the toolchain only), and a binary
+# with modules laid out as Go 1.18+ embeds them ------------------------------------------------------
+mkdir -p "$WORK/go/bin"
+cp /usr/bin/umoci "$WORK/go/bin/umoci"
+/usr/bin/python3 - "$WORK/go/bin/modular" <<'PYEOF2'
+import sys
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([0x80 | (n & 0x7f)]); n >>= 7
+    return out + bytes([n])
+mods = (b"path\texample.com/app/cmd/app\nmod\texample.com/app\tv1.2.3\th1:a=\n"
+        b"dep\tgolang.org/x/sys\tv0.15.0\th1:b=\nbuild\t-compiler=gc\n")
+info = b"S" * 16 + mods + b"E" * 16
+blob = b"\xff Go buildinf:" + b"\x08\x02" + b"\0" * 16 + varint(8) + b"go1.21.5" + varint(len(info)) + info
+open(sys.argv[1], "wb").write(b"\x7fELF" + b"\0" * 70000 + blob + b"\0" * 1000)
+PYEOF2
+chmod 755 "$WORK/go/bin/modular"
+printf 'FROM scratch
+COPY bin/ /usr/local/bin/
+' >"$WORK/go/Dockerfile"
+"$KILN" build -q -t go:1 "$WORK/go" >/dev/null
+# The toolchain version Go recorded in umoci, read independently of kiln.
+want_go=$(/usr/bin/python3 -c "
+d = open('/usr/bin/umoci', 'rb').read(); i = d.find(b'\xff Go buildinf:') + 32
+print(d[i + 1:i + 1 + d[i]].decode())")
+"$KILN" sbom go:1 --format table >"$WORK/go.table"
+grep -q "^golang stdlib .*pkg:golang/stdlib@$want_go\$" "$WORK/go.table" || fail "umoci's toolchain $want_go: $(cat "$WORK/go.table")"
+grep -q 'pkg:golang/example.com/app@v1.2.3$' "$WORK/go.table" && grep -q 'pkg:golang/golang.org/x/sys@v0.15.0$' "$WORK/go.table" ||
+  fail "the modular binary's modules: $(cat "$WORK/go.table")"
+[ "$(grep -c '^golang' "$WORK/go.table")" = 4 ] || fail "want 4 Go packages (2 toolchains, app, x/sys): $(cat "$WORK/go.table")"
+ok "Go binaries: the toolchain (Debian's umoci) and modules (Go 1.18+ build info) with PURLs"
+
 # --- which images ship a package? -----------------------------------------------------------------
 "$KILN" images --contains 'libssl3@3.0.11-1~deb12u2' >"$WORK/contains"
 grep -q '^deb:1  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" && grep -q '^deb:2  (libssl3@3.0.11-1~deb12u2)' "$WORK/contains" ||
