@@ -1,5 +1,6 @@
 // Fuzz target: extracting any byte sequence as a layer (in every whiteout mode) must never
-// crash and never write outside the target directory.
+// crash and never write outside the target directory; reading its files without unpacking it
+// (layers/layer_files.h, with a marker probe) must never crash either.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 
 #include "base/file_util.h"
 #include "layers/extract.h"
+#include "layers/layer_files.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string base = [] {
@@ -27,6 +29,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.max_entries = 10000;
     options.max_total_bytes = 64 << 20;
     (void)kiln::layers::ExtractLayer(reader, target, options);
+  }
+  {
+    kiln::StringReader reader(absl::string_view(reinterpret_cast<const char*>(data), size));
+    const kiln::layers::LayerProbe probe{"MARK", 64};
+    (void)kiln::layers::ReadLayerFiles(
+        reader, [](absl::string_view p) { return p.size() % 2 == 0; }, 1 << 20, &probe);
   }
   // Anything written beside the target is an escape.
   if (kiln::PathExists(canary)) std::abort();
