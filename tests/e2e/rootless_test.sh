@@ -159,5 +159,11 @@ as "$single" --root "$u/pulled" pull -q --signature-policy "$u/policy.json" "$R/
   fail "rootless pull of a signed image under a policy"
 expect_fail 1 'is refused by' as "$single" --root "$u/pulled" pull -q --signature-policy "$u/policy.json" "$R/rootless/unsigned:1"
 ok "rootless: key generate, sign, verify, and a policy that pulls the signed image and refuses the other"
+as "$single" sbom one:1 | jq -e '.spdxVersion == "SPDX-2.3"' >/dev/null || fail "rootless sbom"
+as "$single" build -q --sbom --provenance -t attested:1 -f "$HOMES/single.Dockerfile" "$ctx" >/dev/null 2>"$WORK/att.log" ||
+  fail "rootless build --sbom --provenance: $(tail -3 "$WORK/att.log")"
+as "$single" inspect attested:1 | jq -e '.mediaType == "application/vnd.oci.image.index.v1+json"' >/dev/null ||
+  fail "the rootless attested build is not an index"
+ok "rootless: sbom, and a build with SBOM and provenance attestations"
 
 finish

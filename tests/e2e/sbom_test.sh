@@ -190,7 +190,12 @@ start_registry reg ""
 R=127.0.0.1:$PORT
 mkdir -p "$WORK/att"
 echo built >"$WORK/att/f"
-printf 'FROM deb:2\nARG API_TOKEN\nARG GREETING\nCOPY f /f\n' >"$WORK/att/Dockerfile"
+echo downloaded >"$WORK/served.txt"
+HTTP_PORT=$(free_port)
+(cd "$WORK" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$HTTP_PORT" >/dev/null 2>&1) &
+PIDS+=($!)
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/served.txt" && break; sleep 0.1; done
+printf 'FROM deb:2\nARG API_TOKEN\nARG GREETING\nCOPY f /f\nADD http://127.0.0.1:%s/served.txt /served.txt\n' "$HTTP_PORT" >"$WORK/att/Dockerfile"
 "$KILN" build -q -t "$R/att/app:1" --sbom --attest type=provenance --build-arg API_TOKEN=s3cr3t-value \
   --build-arg GREETING=hi --push "$WORK/att" >"$WORK/att.digest" 2>"$WORK/att.err" || fail "build --sbom --provenance: $(cat "$WORK/att.err")"
 skopeo inspect --raw --tls-verify=false "docker://$R/att/app:1" >"$WORK/index.json" || fail "skopeo cannot read the index"
@@ -219,6 +224,9 @@ DFD=$(sha256sum <"$WORK/att/Dockerfile" | cut -d' ' -f1)
 jq -e --arg base "${DEB2#sha256:}" --arg df "$DFD" '.predicate.buildDefinition.resolvedDependencies |
   any(.uri == "pkg:docker/deb:2" and .digest.sha256 == $base)' "$WORK/prov.intoto.json" >/dev/null ||
   fail "provenance dependencies: $(jq -c .predicate.buildDefinition.resolvedDependencies "$WORK/prov.intoto.json")"
+jq -e --arg url "http://127.0.0.1:$HTTP_PORT/served.txt" --arg sum "$(sha256sum <"$WORK/served.txt" | cut -d' ' -f1)" \
+  '.predicate.buildDefinition.resolvedDependencies | any(.uri == $url and .digest.sha256 == $sum)' "$WORK/prov.intoto.json" >/dev/null ||
+  fail "provenance lacks the ADD URL: $(jq -c .predicate.buildDefinition.resolvedDependencies "$WORK/prov.intoto.json")"
 jq -e --arg df "$DFD" '.predicate.buildDefinition.externalParameters.configSource.digest.sha256 == $df and
   .predicate.buildDefinition.externalParameters.request.args == {"API_TOKEN": "[redacted]", "GREETING": "hi"} and
   (.predicate.runDetails.builder.id | startswith("https://kiln.dev/kiln@")) and
@@ -232,6 +240,10 @@ skopeo copy -q --src-tls-verify=false "docker://$R/att/app:1" "oci:$WORK/att-cop
 umoci unpack --image "$WORK/att-copy:x" "$WORK/att-bundle" >/dev/null && [ "$(cat "$WORK/att-bundle/rootfs/f")" = built ] ||
   fail "the attested image's files"
 expect_fail 1 'want type=sbom or type=provenance' "$KILN" build -q --attest type=bogus "$WORK/att"
+# kiln copy carries the whole index, attestations and all.
+"$KILN" copy -q "docker://$R/att/app:1" "docker://$R/att/copied:1" >/dev/null || fail "kiln copy of the attested image"
+[ "$(skopeo inspect --raw --tls-verify=false "docker://$R/att/copied:1" | sha256sum | cut -d' ' -f1)" = "$(sha256sum <"$WORK/index.json" | cut -d' ' -f1)" ] ||
+  fail "kiln copy changed the attested index"
 # kiln sign --attestations signs the attestation manifest too.
 ATT=$(jq -r '.manifests[1].digest' "$WORK/index.json")
 KILN_PASSWORD=pw "$KILN" key generate --out "$WORK/k" 2>/dev/null
