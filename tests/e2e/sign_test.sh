@@ -241,4 +241,16 @@ printf '{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}' >"$WORK/gpg.j
 expect_fail 1 'gpg.json: default: signedBy \(GPG signatures\) is not supported' "$KILN" pull -q --signature-policy "$WORK/gpg.json" "$R/kiln/signed:1"
 ok "policy: sigstoreSigned with keyPath/keyData and signedIdentity, reject, scopes; pull, copy and build (FROM, COPY --from) refuse in one line"
 
+# No policy file at all (the host's /etc/containers hidden in a mount namespace of the test's
+# own, so the host is not changed): every image is accepted, and kiln says so once.
+had_policy=0
+[ -f /etc/containers/policy.json ] && had_policy=1
+unshare -m sh -c '{ [ ! -d /etc/containers ] || mount -t tmpfs none /etc/containers; } && HOME=/nonexistent exec "$@"' sh \
+  "$KILN" --root "$WORK/nopolicy" pull "$R/kiln/unsigned:1" >/dev/null 2>"$WORK/nopolicy.err" ||
+  fail "a pull with no policy file: $(cat "$WORK/nopolicy.err")"
+[ "$(grep -c 'no signature policy is in force' "$WORK/nopolicy.err")" = 1 ] ||
+  fail "with no policy kiln should say so once: $(cat "$WORK/nopolicy.err")"
+[ "$had_policy" = 0 ] || [ -f /etc/containers/policy.json ] || fail "the host's policy.json is gone"
+ok "without a policy file every image is accepted, and kiln says once that no policy is in force"
+
 finish
