@@ -122,8 +122,7 @@ absl::StatusOr<ImageState> BuildSession::ImportImage(const std::string& name, co
 
 const context::BuildContext* BuildSession::NamedDir(const std::string& from, int from_stage) const {
   if (from_stage >= 0 || named_dirs_.empty()) return nullptr;
-  const NamedContext* named = FindNamedContext(req_.named_contexts, from);
-  if (named == nullptr || named->kind != NamedContext::Kind::kDir) return nullptr;
+  // named_dirs_ holds the directory contexts by key ("scratch" and "context" are never one).
   absl::StatusOr<std::string> key = NamedContextKey(from);
   if (!key.ok()) return nullptr;
   auto it = named_dirs_.find(*key);
@@ -243,8 +242,12 @@ absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {
 }
 
 absl::Status BuildSession::EnsureLayers(const ImageState& state) {
+  return FetchMissing(state.layers);
+}
+
+absl::Status BuildSession::FetchMissing(const std::vector<Descriptor>& layers) {
   std::vector<Descriptor> cached, elsewhere;
-  for (const Descriptor& d : state.layers) {
+  for (const Descriptor& d : layers) {
     if (store_.blobs().Has(d.digest)) continue;
     (remote_.HasBlob(d) ? cached : elsewhere).push_back(d);
   }
@@ -264,9 +267,7 @@ absl::Status BuildSession::DeferLayers(const ImageState& state) {
     }
     store_.RecordOrigins(d.digest, std::move(origins));
   }
-  ImageState rest;
-  rest.layers = std::move(fetch);
-  return EnsureLayers(rest);
+  return FetchMissing(fetch);
 }
 
 absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageState& state) {

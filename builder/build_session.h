@@ -137,6 +137,8 @@ class BuildSession {
   absl::Status CheckPolicy(const transfer::ImageLocation& loc, layers::ImageSource& source);
   // ImportImage of an image location, no --build-context applied. REQUIRES: import_mu_ held.
   absl::StatusOr<ImageState> ImportLocked(const std::string& name, const StageRun* run);
+  // Fetches those of `layers` the store lacks (EnsureLayers' work).
+  absl::Status FetchMissing(const std::vector<oci::Descriptor>& layers);
 
   layers::Store& store_;
   const BuildRequest& req_;

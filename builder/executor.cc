@@ -125,9 +125,11 @@ class Executor {
  private:
   // --output files and locations and, with --push, every tag's registry.
   absl::Status WriteOutputs(const Descriptor& top, const ImageState& state) {
+    if (!req_.files_outputs.empty()) {
+      RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
+    }
     for (const FilesOutput& out : req_.files_outputs) {
       session_.Message(absl::StrCat("writing the image's files to ", out.dest));
-      RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
       RETURN_IF_ERROR_CTX(WriteFilesOutput(store_.blobs(), state, out, req_.source_date_epoch),
                           "--output ", out.tar ? "type=tar" : "type=local", ",dest=", out.dest);
     }
@@ -437,8 +439,7 @@ class Executor {
       ASSIGN_OR_RETURN(trust::Inventory inv, trust::InventoryOf(*source, state.layers));
       trust::SpdxSubject subject{name, image.digest, session_.created(),
                                  absl::StrCat("kiln-", kKilnVersion)};
-      statements.push_back({trust::kSpdxPredicate,
-                            nlohmann::ordered_json::parse(trust::SpdxDocument(inv, subject))});
+      statements.push_back({trust::kSpdxPredicate, trust::SpdxJson(inv, subject)});
     }
     if (req_.provenance) {
       ProvenanceInputs in;
@@ -453,7 +454,6 @@ class Executor {
       in.started = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started_, absl::UTCTimeZone());
       in.finished = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
       in.source_date_epoch = req_.source_date_epoch;
-      in.reproducible = true;  // every timestamp of the image is the source date
       statements.push_back({trust::kSlsaProvenancePredicate, SlsaProvenance(in)});
     }
     oci::Platform platform;

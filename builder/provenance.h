@@ -25,7 +25,6 @@ struct ProvenanceInputs {
   std::vector<std::pair<std::string, oci::Digest>> urls;
   std::string builder_id;         // "https://kiln.dev/kiln@0.1.0"
   std::string started, finished;  // RFC 3339
-  bool reproducible = false;      // timestamps from a fixed source date
   int64_t source_date_epoch = 0;
 };
 

@@ -476,7 +476,7 @@ absl::Status RegistriesConf::AddMirror(absl::string_view spec) {
   return absl::OkStatus();
 }
 
-const RegistryEntry* RegistriesConf::Match(const std::string& name) const {
+const RegistryEntry* RegistriesConf::Match(const std::string& name, size_t* matched) const {
   const RegistryEntry* best = nullptr;
   size_t best_len = 0;
   for (const RegistryEntry& e : entries_) {
@@ -486,19 +486,20 @@ const RegistryEntry* RegistriesConf::Match(const std::string& name) const {
       best_len = n;
     }
   }
+  *matched = best_len;
   return best;
 }
 
 absl::StatusOr<std::vector<PullSource>> RegistriesConf::PullSources(
     const oci::Reference& ref) const {
   const std::string name = ref.String();
-  const RegistryEntry* e = Match(name);
+  size_t matched = 0;
+  const RegistryEntry* e = Match(name, &matched);
   if (e == nullptr) return std::vector<PullSource>{{ref, false, false}};
   if (e->blocked) {
     return absl::PermissionDeniedError(
         absl::StrCat("pulls of ", name, " are blocked by [[registry]] ", EffectivePrefix(*e)));
   }
-  const size_t matched = MatchLength(name, EffectivePrefix(*e));
   auto rewrite = [&](const std::string& location) -> absl::StatusOr<oci::Reference> {
     std::string text = location + name.substr(matched);
     absl::StatusOr<oci::Reference> r = oci::Reference::Parse(text);

@@ -76,7 +76,8 @@ class RegistriesConf {
   absl::StatusOr<std::vector<PullSource>> PullSources(const oci::Reference& ref) const;
 
  private:
-  const RegistryEntry* Match(const std::string& name) const;
+  // The table whose prefix matches `name` longest (its length in `matched`), or null.
+  const RegistryEntry* Match(const std::string& name, size_t* matched) const;
   std::vector<RegistryEntry> entries_;
   std::map<std::string, size_t> added_mirrors_;  // --registry-mirror entries, by prefix
 };

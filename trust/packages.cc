@@ -229,6 +229,11 @@ std::vector<Package> ParseGoBuildInfo(absl::string_view bytes) {
 }
 
 std::string PackageFileType(absl::string_view path) {
+  // Asked of every file of every layer: most end otherwise.
+  if (!absl::EndsWith(path, "/METADATA") && !absl::EndsWith(path, "/PKG-INFO") &&
+      !absl::EndsWith(path, "/package.json")) {
+    return "";
+  }
   std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
   if (parts.size() >= 2) {
     absl::string_view dir = parts[parts.size() - 2], base = parts.back();

@@ -18,7 +18,7 @@ std::string Id(absl::string_view text) {
 
 }  // namespace
 
-std::string SpdxDocument(const Inventory& inventory, const SpdxSubject& subject) {
+nlohmann::ordered_json SpdxJson(const Inventory& inventory, const SpdxSubject& subject) {
   ordered_json doc;
   doc["spdxVersion"] = "SPDX-2.3";
   doc["dataLicense"] = "CC0-1.0";
@@ -78,7 +78,11 @@ std::string SpdxDocument(const Inventory& inventory, const SpdxSubject& subject)
   }
   doc["packages"] = std::move(packages);
   doc["relationships"] = std::move(relationships);
-  return doc.dump(2) + "\n";
+  return doc;
+}
+
+std::string SpdxDocument(const Inventory& inventory, const SpdxSubject& subject) {
+  return SpdxJson(inventory, subject).dump(2) + "\n";
 }
 
 }  // namespace kiln::trust

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "oci/digest.h"
 #include "trust/inventory.h"
 
@@ -19,6 +20,8 @@ struct SpdxSubject {
   std::string tool;     // "kiln-1.2.3"
 };
 
+nlohmann::ordered_json SpdxJson(const Inventory& inventory, const SpdxSubject& subject);
+// The same, as the JSON text `kiln sbom` prints.
 std::string SpdxDocument(const Inventory& inventory, const SpdxSubject& subject);
 
 }  // namespace kiln::trust
