@@ -18,6 +18,7 @@
 #include "layers/compression.h"
 #include "oci/descriptor.h"
 #include "oci/digest.h"
+#include "oci/platform.h"
 #include "transfer/transports.h"
 #include "trust/policy.h"
 
@@ -33,6 +34,9 @@ struct BuildRequest {
   std::map<std::string, std::string> build_args;
   std::map<std::string, std::string> labels;
   std::string target;
+  // --platform: the platforms to build for, each an image of the index the build makes (one:
+  // a plain image). Empty: the host's.
+  std::vector<oci::Platform> platforms;
   bool no_cache = false;
   // Stages (by name, or index as a number) whose steps run even when cached, as BuildKit's
   // no-cache filter: what uses them is reused only if they made the same thing again.
@@ -72,6 +76,7 @@ struct BuildResult {
   oci::Descriptor config;
   int steps_run = 0;
   int steps_cached = 0;
+  std::vector<oci::Platform> platforms;  // of the images made, in order
 };
 
 }  // namespace kiln::builder

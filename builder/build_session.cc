@@ -93,31 +93,33 @@ void BuildSession::Message(const std::string& text, const StageRun* run) const {
   Event(run, BuildEvent::Kind::kMessage, [&](BuildEvent& e) { e.text = text; });
 }
 
-ImageState BuildSession::Scratch() {
+ImageState BuildSession::Scratch(const oci::Platform& platform) {
   ImageState state;
-  oci::Platform host = oci::Platform::Host();
-  state.config.os = host.os;
-  state.config.architecture = host.architecture;
-  state.config.variant = host.variant;
+  state.config.os = platform.os;
+  state.config.architecture = platform.architecture;
+  state.config.variant = platform.variant;
   state.config.config.working_dir = "/";  // as BuildKit's empty image has it
-  state.key = oci::Digest::Of("scratch " + host.str()).hex();
+  state.key = oci::Digest::Of("scratch " + platform.str()).hex();
   return state;
 }
 
-absl::StatusOr<ImageState> BuildSession::ImportImage(const std::string& name, const StageRun* run) {
+absl::StatusOr<ImageState> BuildSession::ImportImage(const std::string& name,
+                                                     const oci::Platform& platform,
+                                                     const StageRun* run) {
   std::lock_guard<std::mutex> lock(import_mu_);
-  if (auto it = imported_.find(name); it != imported_.end()) return it->second;
+  const std::string key = absl::StrCat(name, " ", platform.str());
+  if (auto it = imported_.find(key); it != imported_.end()) return it->second;
   const NamedContext* named = FindNamedContext(req_.named_contexts, name);
-  if (named == nullptr) return ImportLocked(name, run);
+  if (named == nullptr) return ImportLocked(name, platform, run);
   if (named->kind == NamedContext::Kind::kDir) {
     return absl::InvalidArgumentError(
         absl::StrCat("--build-context ", name, " is a directory, not an image"));
   }
-  if (named->source == "scratch") return imported_[name] = Scratch();
+  if (named->source == "scratch") return imported_[key] = Scratch(platform);
   Message(absl::StrCat("[context ", name, "] ", named->source), run);
-  ASSIGN_OR_RETURN_CTX(ImageState state, ImportLocked(named->source, run), "--build-context ",
-                       name);
-  return imported_[name] = state;
+  ASSIGN_OR_RETURN_CTX(ImageState state, ImportLocked(named->source, platform, run),
+                       "--build-context ", name);
+  return imported_[key] = state;
 }
 
 const context::BuildContext* BuildSession::NamedDir(const std::string& from, int from_stage) const {
@@ -140,16 +142,49 @@ absl::StatusOr<std::string> BuildSession::SourceKey(const std::string& from, int
   return state.key;
 }
 
+namespace {
+
+// The platform an image's config names (empty fields where it names none).
+oci::Platform ConfigPlatform(const oci::ImageConfig& config) {
+  oci::Platform p;
+  p.os = config.os;
+  p.architecture = config.architecture;
+  p.variant = config.variant;
+  return p;
+}
+
+// True when the image at `root` in the store serves `platform`: an index with a manifest for
+// it, or an image whose config names it (or names none).
+bool ServesPlatform(const layers::Store& store, const Descriptor& root,
+                    const oci::Platform& platform) {
+  auto source = layers::NewBlobStoreSource(&store.blobs(), root);
+  absl::StatusOr<layers::LoadedImage> image = layers::LoadImage(*source, platform);
+  if (!image.ok()) return false;
+  oci::Platform have = ConfigPlatform(image->config);
+  return have.architecture.empty() || have.Satisfies(platform);
+}
+
+}  // namespace
+
 absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
+                                                      const oci::Platform& platform,
                                                       const StageRun* run) {
-  if (auto it = imported_.find(name); it != imported_.end()) return it->second;
+  const std::string key = absl::StrCat(name, " ", platform.str());
+  if (auto it = imported_.find(key); it != imported_.end()) return it->second;
   ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
   std::unique_ptr<layers::ImageSource> source;
   if (loc.transport == transfer::Transport::kStore) {
-    auto desc = store_.Resolve(name);
-    if (!desc.ok() || req_.pull) {
-      // Not in the store: a registry image, pulled once into the store under its name.
-      ASSIGN_OR_RETURN(desc, PullBase(name, run));
+    absl::StatusOr<Descriptor> desc = store_.Resolve(name);
+    if (!desc.ok() || req_.pull || !ServesPlatform(store_, *desc, platform)) {
+      // Not in the store (or not for this platform): a registry image, pulled into the store.
+      absl::StatusOr<Descriptor> pulled = PullBase(name, platform, run);
+      if (!pulled.ok() && desc.ok() && !req_.pull) {
+        return Annotate(pulled.status(),
+                        absl::StrCat("base image ", name, ": the store's is not for ",
+                                     platform.str(), ", and pulling it failed"));
+      }
+      RETURN_IF_ERROR(pulled.status());
+      desc = *pulled;
     }
     source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
   } else {
@@ -158,10 +193,10 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
     auto sink = layers::NewBlobStoreDestination(&store_.blobs(),
                                                 [](const Descriptor&) { return absl::OkStatus(); });
     layers::CopyOptions copy;
-    copy.platform = oci::Platform::Host();
+    copy.platform = platform;
     RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *sink, copy).status(), "importing ", name);
   }
-  ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, oci::Platform::Host()),
+  ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, platform),
                        "base image ", name);
   resolved_[name] = image.top.digest;
   if (image.config.diff_ids.size() != image.parsed.layers.size()) {
@@ -169,32 +204,52 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
                                             " layers but ", image.config.diff_ids.size(),
                                             " DiffIDs"));
   }
+  if (oci::Platform have = ConfigPlatform(image.config);
+      !have.architecture.empty() && !have.Satisfies(platform)) {
+    Message(absl::StrCat("base image ", name, " is for ", have.Normalized().str(), ", not ",
+                         platform.str()),
+            run);
+  }
   ImageState state;
   state.config = image.config;
   state.layers = image.parsed.layers;
   state.key = Hex(absl::StrCat("image ", image.manifest.digest.str()));
-  imported_[name] = state;
+  imported_[key] = state;
   return state;
 }
 
-// Pulls `name` from its registry into the store (this host's platform); returns its root.
-absl::StatusOr<Descriptor> BuildSession::PullBase(const std::string& name, const StageRun* run) {
+// Pulls `name` for `platform` from its registry into the store; returns the root the store
+// has. The host's platform is named `name` (as `kiln pull` names it); another platform's image
+// is named by its manifest's digest (`repo@sha256:…`), so the tag keeps the host's image.
+absl::StatusOr<Descriptor> BuildSession::PullBase(const std::string& name,
+                                                  const oci::Platform& platform,
+                                                  const StageRun* run) {
   absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
   if (!ref.ok()) return Annotate(ref.status(), absl::StrCat("base image ", name));
-  Message(absl::StrCat("pulling ", ref->Familiar()), run);
+  const bool host = platform.SameAs(oci::Platform::Host());
+  Message(absl::StrCat("pulling ", ref->Familiar(), host ? "" : " for " + platform.str()), run);
   transfer::ImageLocation src{transfer::Transport::kRegistry, "", ref->String()};
-  transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
   const std::string what = absl::StrCat("base image ", name, " (pulling ", ref->String(), ")");
   transfer::TransportOptions transport = req_.transport;
   transport.notify = [this, run](const std::string& text) { Message(text, run); };
   ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, &store_, transport), what);
   RETURN_IF_ERROR_CTX(CheckPolicy(src, *source), "base image ", name);
-  ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
-                       what);
   layers::CopyOptions copy;
-  copy.platform = oci::Platform::Host();
-  ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
-  return top.ToDescriptor();
+  copy.platform = platform;
+  if (host) {
+    transfer::ImageLocation dst{transfer::Transport::kStore, "", ref->String()};
+    ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, &store_, req_.transport),
+                         what);
+    ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, copy), what);
+    return top.ToDescriptor();
+  }
+  auto sink = layers::NewBlobStoreDestination(&store_.blobs(),
+                                              [](const Descriptor&) { return absl::OkStatus(); });
+  ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *sink, copy), what);
+  Descriptor root = top.ToDescriptor();
+  RETURN_IF_ERROR_CTX(store_.Tag(absl::StrCat(ref->Repository(), "@", root.digest.str()), root),
+                      what);
+  return root;
 }
 
 absl::Status BuildSession::CheckPolicy(const transfer::ImageLocation& loc,
@@ -204,14 +259,14 @@ absl::Status BuildSession::CheckPolicy(const transfer::ImageLocation& loc,
   return trust::EnforcePolicy(*req_.policy, loc, top.digest, &store_, req_.transport);
 }
 
-void BuildSession::SetDone(int index, ImageState state) {
+void BuildSession::SetDone(int target, int index, ImageState state) {
   std::lock_guard<std::mutex> lock(done_mu_);
-  done_[index] = std::move(state);
+  done_[{target, index}] = std::move(state);
 }
 
-std::optional<ImageState> BuildSession::DoneState(int index) const {
+std::optional<ImageState> BuildSession::DoneState(int target, int index) const {
   std::lock_guard<std::mutex> lock(done_mu_);
-  auto it = done_.find(index);
+  auto it = done_.find({target, index});
   if (it == done_.end()) return std::nullopt;
   return it->second;
 }
@@ -219,11 +274,11 @@ std::optional<ImageState> BuildSession::DoneState(int index) const {
 absl::StatusOr<ImageState> BuildSession::SourceState(const std::string& from, int from_stage,
                                                      const StageRun& run) {
   if (from_stage >= 0) {
-    std::optional<ImageState> done = DoneState(from_stage);
+    std::optional<ImageState> done = DoneState(run.target, from_stage);
     if (!done) return absl::InternalError("source stage not built yet");
     return *std::move(done);
   }
-  return ImportImage(from, &run);
+  return ImportImage(from, run.stage.runs_on, &run);
 }
 
 absl::StatusOr<std::string> BuildSession::Materialize(const ImageState& state) {

@@ -69,14 +69,16 @@ class BuildSession {
 
   // An image from the store (pulled into it from its registry when missing or with --pull)
   // or a transport location, its blobs added to the store; each name once a build.
-  // A --build-context image of the name (see builder/named_context.h) stands in for it.
-  absl::StatusOr<ImageState> ImportImage(const std::string& name, const StageRun* run = nullptr);
+  // A --build-context image of the name (see builder/named_context.h) stands in for it. An
+  // index gives its manifest for `platform` (an error lists the platforms it has).
+  absl::StatusOr<ImageState> ImportImage(const std::string& name, const oci::Platform& platform,
+                                         const StageRun* run = nullptr);
   // What the build read from outside, for provenance: each image by name with its digest (the
   // root as pulled or imported), and each ADD URL with the digest of what was downloaded.
   std::vector<std::pair<std::string, oci::Digest>> ResolvedImages();
   std::vector<std::pair<std::string, oci::Digest>> FetchedUrls();
-  // The empty image (scratch) of this host's platform.
-  static ImageState Scratch();
+  // The empty image (scratch) of a platform.
+  static ImageState Scratch(const oci::Platform& platform);
   // The --build-context directory a COPY --from or a mount's from= names when it names no
   // stage (`from_stage` < 0), else null.
   const context::BuildContext* NamedDir(const std::string& from, int from_stage) const;
@@ -85,9 +87,10 @@ class BuildSession {
   absl::StatusOr<std::string> SourceKey(const std::string& from, int from_stage,
                                         const std::vector<std::string>& sources,
                                         const StageRun& run);
-  // Finished stages, for the stages that build on them or copy from them.
-  void SetDone(int index, ImageState state);
-  std::optional<ImageState> DoneState(int index) const;
+  // Finished stages (by the build's target platform, a StageRun's `target`, and stage index),
+  // for the stages that build on them or copy from them.
+  void SetDone(int target, int index, ImageState state);
+  std::optional<ImageState> DoneState(int target, int index) const;
   // The state a COPY --from or a mount's from= refers to: the stage the plan resolved it to
   // (`from_stage` >= 0), or an image.
   absl::StatusOr<ImageState> SourceState(const std::string& from, int from_stage,
@@ -132,11 +135,13 @@ class BuildSession {
   int NextSeq() { return seq_++; }
 
  private:
-  absl::StatusOr<oci::Descriptor> PullBase(const std::string& name, const StageRun* run);
+  absl::StatusOr<oci::Descriptor> PullBase(const std::string& name, const oci::Platform& platform,
+                                           const StageRun* run);
   // The request's signature policy applied to an image about to be pulled or imported.
   absl::Status CheckPolicy(const transfer::ImageLocation& loc, layers::ImageSource& source);
   // ImportImage of an image location, no --build-context applied. REQUIRES: import_mu_ held.
-  absl::StatusOr<ImageState> ImportLocked(const std::string& name, const StageRun* run);
+  absl::StatusOr<ImageState> ImportLocked(const std::string& name, const oci::Platform& platform,
+                                          const StageRun* run);
   // Fetches those of `layers` the store lacks (EnsureLayers' work).
   absl::Status FetchMissing(const std::vector<oci::Descriptor>& layers);
 
@@ -156,12 +161,12 @@ class BuildSession {
   std::atomic<int> seq_{0};
 
   std::mutex import_mu_;  // held over an import: each image is imported (or pulled) once
-  std::map<std::string, ImageState> imported_;
+  std::map<std::string, ImageState> imported_;   // by "name platform"
   std::map<std::string, oci::Digest> resolved_;  // image name -> the root it resolved to
   mutable std::mutex done_mu_;
-  std::map<int, ImageState> done_;
-  std::mutex materialize_mu_;  // held over an unpacking
-  std::mutex fetch_mu_;        // held over a download
+  std::map<std::pair<int, int>, ImageState> done_;  // by target and stage index
+  std::mutex materialize_mu_;                       // held over an unpacking
+  std::mutex fetch_mu_;                             // held over a download
   std::map<std::string, FetchedUrl> fetched_;
   std::once_flag file_digests_once_;
   std::optional<context::FileDigests> file_digests_;

@@ -80,26 +80,50 @@ class Executor {
                      dockerfile::Parse(text, req_.dockerfile_text ? "Dockerfile" : dockerfile));
     for (const std::string& w : df_.warnings) session_.Message(w);
     RETURN_IF_ERROR(session_.Open(dockerfile));
-    PlanOptions options;
-    options.target = req_.target;
-    options.build_args = req_.build_args;
-    options.image_env =
-        [this](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
-      ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image));
-      return state.config.config.env;
-    };
-    options.named_contexts = req_.named_contexts;
-    options.image_triggers =
-        [this](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
-      ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image));
-      return state.config.config.on_build;
-    };
-    ASSIGN_OR_RETURN(plan_, MakePlan(df_, options));
-    for (const std::string& w : plan_.warnings) session_.Message(w);
+    std::vector<oci::Platform> platforms = req_.platforms;
+    if (platforms.empty()) platforms.push_back(oci::Platform::Host());
+    for (size_t i = 0; i < platforms.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (platforms[i].SameAs(platforms[j])) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--platform names ", platforms[i].str(), " twice"));
+        }
+      }
+    }
+    for (const oci::Platform& platform : platforms) {
+      Target target;
+      target.platform = platform.Normalized();
+      PlanOptions options;
+      options.target = req_.target;
+      options.build_args = req_.build_args;
+      options.target_platform = target.platform;
+      options.build_platform = oci::Platform::Host();
+      options.image_env = [this](
+                              const std::string& image,
+                              const oci::Platform& p) -> absl::StatusOr<std::vector<std::string>> {
+        ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image, p));
+        return state.config.config.env;
+      };
+      options.named_contexts = req_.named_contexts;
+      options.image_triggers =
+          [this](const std::string& image,
+                 const oci::Platform& p) -> absl::StatusOr<std::vector<std::string>> {
+        ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image, p));
+        return state.config.config.on_build;
+      };
+      ASSIGN_OR_RETURN_CTX(target.plan, MakePlan(df_, options),
+                           platforms.size() > 1 ? "for " + target.platform.str() : "");
+      // The plans differ only by platform: their warnings are the same.
+      if (targets_.empty()) {
+        for (const std::string& w : target.plan.warnings) session_.Message(w);
+      }
+      target.first_step = total_steps_;
+      for (const Stage& s : target.plan.stages) total_steps_ += s.instructions.size();
+      targets_.push_back(std::move(target));
+    }
     for (const auto& [name, value] : req_.build_args) {
       if (LooksLikeSecret(name)) session_.Message(SecretNameWarning("--build-arg", name));
     }
-    for (const Stage& s : plan_.stages) total_steps_ += s.instructions.size();
     RETURN_IF_ERROR(PrepareSandboxes());
     RETURN_IF_ERROR(session_.StartSshAgents());
     RETURN_IF_ERROR(RunStages());
@@ -107,30 +131,76 @@ class Executor {
     result.steps_run = steps_run_;
     result.steps_cached = steps_cached_;
     session_.SaveFileDigests();
-    std::optional<ImageState> final_state = session_.DoneState(plan_.target);
-    if (!final_state) return absl::InternalError("the target stage was not built");
-    for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
-    ASSIGN_OR_RETURN(Descriptor top, Commit(*final_state, &result.config));
-    if (req_.sbom || req_.provenance) {
-      ASSIGN_OR_RETURN_CTX(top, Attest(top, *final_state), "attestations");
+    // One image per platform; several are an index of them (with their attestations).
+    std::vector<Descriptor> manifests;
+    std::vector<std::pair<std::string, ImageState>> finals;
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      const Target& target = targets_[t];
+      std::optional<ImageState> final_state =
+          session_.DoneState(static_cast<int>(t), target.plan.target);
+      if (!final_state) return absl::InternalError("the target stage was not built");
+      for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
+      ASSIGN_OR_RETURN(Descriptor image, Commit(*final_state, &result.config));
+      image.platform = ImagePlatform(*final_state);
+      manifests.push_back(image);
+      if (req_.sbom || req_.provenance) {
+        ASSIGN_OR_RETURN_CTX(Descriptor att, Attest(image, *final_state), "attestations");
+        manifests.push_back(std::move(att));
+      }
+      finals.emplace_back(PlatformDir(target.platform), *std::move(final_state));
+    }
+    Descriptor top = manifests[0];
+    top.platform.reset();
+    if (manifests.size() > 1) {
+      ASSIGN_OR_RETURN(top, layers::CommitIndex(store_.blobs(), manifests));
+      if (targets_.size() > 1) result.config = Descriptor();  // an index has no one config
     }
     for (const std::string& tag : req_.tags) RETURN_IF_ERROR(store_.Tag(tag, top));
-    RETURN_IF_ERROR(WriteOutputs(top, *final_state));
+    if (targets_.size() == 1) finals[0].first.clear();
+    RETURN_IF_ERROR(WriteOutputs(top, finals));
     RETURN_IF_ERROR(ExportCaches());
     result.manifest_digest = top.digest;
     result.manifest = top;
+    for (const Descriptor& m : manifests) {
+      if (m.platform && m.platform->os != "unknown") result.platforms.push_back(*m.platform);
+    }
     return result;
   }
 
  private:
-  // --output files and locations and, with --push, every tag's registry.
-  absl::Status WriteOutputs(const Descriptor& top, const ImageState& state) {
+  // One platform's build: its plan, and where its steps' numbers start.
+  struct Target {
+    oci::Platform platform;
+    Plan plan;
+    int first_step = 0;
+  };
+
+  // The platform an image's config names.
+  static oci::Platform ImagePlatform(const ImageState& state) {
+    oci::Platform platform;
+    platform.os = state.config.os;
+    platform.architecture = state.config.architecture;
+    platform.variant = state.config.variant;
+    return platform;
+  }
+
+  // BuildKit's directory for a platform's files in a multi-platform local or tar output.
+  static std::string PlatformDir(const oci::Platform& p) {
+    return absl::StrReplaceAll(p.str(), {{"/", "_"}});
+  }
+
+  // --output files and locations and, with --push, every tag's registry. `images` are the
+  // final states by platform directory (one, with no directory, for a single platform).
+  absl::Status WriteOutputs(const Descriptor& top,
+                            const std::vector<std::pair<std::string, ImageState>>& images) {
     if (!req_.files_outputs.empty()) {
-      RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
+      for (const auto& [dir, state] : images) {
+        RETURN_IF_ERROR_CTX(session_.EnsureLayers(state), "the image's layers");
+      }
     }
     for (const FilesOutput& out : req_.files_outputs) {
       session_.Message(absl::StrCat("writing the image's files to ", out.dest));
-      RETURN_IF_ERROR_CTX(WriteFilesOutput(store_.blobs(), state, out, req_.source_date_epoch),
+      RETURN_IF_ERROR_CTX(WriteFilesOutput(store_.blobs(), images, out, req_.source_date_epoch),
                           "--output ", out.tar ? "type=tar" : "type=local", ",dest=", out.dest);
     }
     std::vector<std::string> outputs = req_.outputs;
@@ -157,8 +227,13 @@ class Executor {
   // it is built on) or of every stage (mode=max), as this build used or made them.
   absl::Status ExportCaches() {
     if (req_.cache_to.empty()) return absl::OkStatus();
-    std::set<int> final_stages;
-    for (int s = plan_.target; s >= 0; s = plan_.stages[s].base_stage) final_stages.insert(s);
+    std::set<std::pair<int, int>> final_stages;  // by target and stage index
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      const Plan& plan = targets_[t].plan;
+      for (int s = plan.target; s >= 0; s = plan.stages[s].base_stage) {
+        final_stages.insert({static_cast<int>(t), s});
+      }
+    }
     // Each record read once, for every --cache-to.
     layers::NamedRecords all, final_only;
     {
@@ -188,28 +263,34 @@ class Executor {
   // A record this build used or made, for --cache-to.
   void Used(const StageRun& run, const std::string& name) {
     std::lock_guard<std::mutex> lock(used_mu_);
-    used_.emplace(name, run.stage.index);
+    used_.emplace(name, std::pair<int, int>{run.target, run.stage.index});
   }
 
   // What RUN steps get; the Dockerfile's own RUN --network/--security flags are checked
   // against the build's entitlements before any step runs.
   absl::Status PrepareSandboxes() {
     bool any_run = false;
-    for (const Stage& s : plan_.stages) {
-      for (const PlannedInstruction& p : s.instructions) {
-        any_run |= p.instruction == "RUN";
+    for (const Target& t : targets_) {
+      for (const Stage& s : t.plan.stages) {
+        for (const PlannedInstruction& p : s.instructions) {
+          any_run |= p.instruction == "RUN";
+        }
       }
     }
     if (!any_run) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::unique_ptr<StepSandboxes> sandboxes,
                      StepSandboxes::Create(req_.sandbox, session_.work()));
     for (const std::string& w : sandboxes->warnings()) session_.Message(w);
-    for (const Stage& s : plan_.stages) {
-      for (const PlannedInstruction& p : s.instructions) {
-        if (p.instruction != "RUN") continue;
-        absl::Status status = sandboxes->NetworkFor(p.flags).status();
-        if (status.ok()) status = sandboxes->InsecureFor(p.flags).status();
-        RETURN_IF_ERROR_CTX(status, df_.filename, ":", p.line, ": RUN");
+    for (const Target& t : targets_) {
+      for (const Stage& s : t.plan.stages) {
+        for (const PlannedInstruction& p : s.instructions) {
+          if (p.instruction != "RUN") continue;
+          absl::Status status = sandboxes->NetworkFor(p.flags).status();
+          if (status.ok()) status = sandboxes->InsecureFor(p.flags).status();
+          // A foreign platform's steps run under emulation: what it needs is checked first.
+          if (status.ok()) status = sandboxes->EmulationFor(s.runs_on).status();
+          RETURN_IF_ERROR_CTX(status, df_.filename, ":", p.line, ": RUN");
+        }
       }
     }
     session_.SetSandboxes(std::move(sandboxes));
@@ -233,14 +314,14 @@ class Executor {
   absl::StatusOr<ImageState> BaseImage(const StageRun& run) {
     const Stage& stage = run.stage;
     if (stage.base_stage >= 0) {
-      std::optional<ImageState> base = session_.DoneState(stage.base_stage);
+      std::optional<ImageState> base = session_.DoneState(run.target, stage.base_stage);
       if (!base) return absl::InternalError("base stage not built yet");
       // The stage's ONBUILD lines ran as this stage's first steps; they are not passed on.
       base->config.config.on_build.clear();
       return *std::move(base);
     }
-    if (stage.base == "scratch") return BuildSession::Scratch();
-    ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(stage.base, &run));
+    if (stage.base == "scratch") return BuildSession::Scratch(stage.runs_on);
+    ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(stage.base, stage.runs_on, &run));
     // The plan runs the image's ONBUILD triggers first; they are not passed on.
     state.config.config.on_build.clear();
     return state;
@@ -248,47 +329,51 @@ class Executor {
 
   // --- the stages ---
 
-  // Runs every stage of the plan, each on its own thread as soon as the stages it uses are
-  // done, at most as many at once as there are cores (two at least). The first error stops the
-  // build: stages not started never start, running ones stop before their next step.
+  // Runs every stage of every platform's plan, each on its own thread as soon as the stages it
+  // uses are done, at most as many at once as there are cores (two at least). The first error
+  // stops the build: stages not started never start, running ones stop before their next step.
   absl::Status RunStages() {
     std::mutex mu;
     std::condition_variable cv;
     absl::Status first_error;
-    std::set<int> finished;
+    std::set<std::pair<int, int>> finished;  // by target and stage index
     std::counting_semaphore<64> slots(
         std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 2, 64));
     std::vector<std::thread> threads;
-    int first_step = 0;
-    for (const Stage& stage : plan_.stages) {
-      threads.emplace_back([&, first_step, &stage = stage] {
-        std::vector<int> needs = stage.depends_on;
-        if (stage.base_stage >= 0) needs.push_back(stage.base_stage);
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] {
-            return failed_ || std::all_of(needs.begin(), needs.end(),
-                                          [&](int n) { return finished.count(n) > 0; });
-          });
-          if (failed_) return;
-        }
-        slots.acquire();
-        StageRun run{stage, first_step, {}, {}};
-        absl::StatusOr<ImageState> state = RunStage(run);
-        slots.release();
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          if (state.ok()) {
-            session_.SetDone(stage.index, *std::move(state));
-            finished.insert(stage.index);
-          } else if (!failed_) {
-            failed_ = true;
-            first_error = state.status();
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      const int target = static_cast<int>(t);
+      int first_step = targets_[t].first_step;
+      for (const Stage& stage : targets_[t].plan.stages) {
+        threads.emplace_back([&, target, first_step, &stage = stage] {
+          std::vector<int> needs = stage.depends_on;
+          if (stage.base_stage >= 0) needs.push_back(stage.base_stage);
+          {
+            std::unique_lock<std::mutex> lock(mu);
+            cv.wait(lock, [&] {
+              return failed_ || std::all_of(needs.begin(), needs.end(), [&](int n) {
+                       return finished.count({target, n}) > 0;
+                     });
+            });
+            if (failed_) return;
           }
-        }
-        cv.notify_all();
-      });
-      first_step += static_cast<int>(stage.instructions.size());
+          slots.acquire();
+          StageRun run{stage, first_step, {}, {}, target};
+          absl::StatusOr<ImageState> state = RunStage(run);
+          slots.release();
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (state.ok()) {
+              session_.SetDone(target, stage.index, *std::move(state));
+              finished.insert({target, stage.index});
+            } else if (!failed_) {
+              failed_ = true;
+              first_error = state.status();
+            }
+          }
+          cv.notify_all();
+        });
+        first_step += static_cast<int>(stage.instructions.size());
+      }
     }
     for (std::thread& t : threads) t.join();
     return first_error;
@@ -300,6 +385,8 @@ class Executor {
     const Stage& stage = run.stage;
     ASSIGN_OR_RETURN(ImageState state, Base(run));
     std::string label = stage.name.empty() ? absl::StrCat("stage-", stage.index) : stage.name;
+    // Several platforms: each step says which it is for, as BuildKit's progress does.
+    if (targets_.size() > 1) label = absl::StrCat(targets_[run.target].platform.str(), " ", label);
     for (const PlannedInstruction& p : stage.instructions) {
       if (failed_) return absl::CancelledError("another stage failed");
       ++run.step;
@@ -426,7 +513,7 @@ class Executor {
     return absl::OkStatus();
   }
 
-  // --sbom and --provenance: the image, beside an attestation manifest, in an index.
+  // --sbom and --provenance: the attestation manifest of an image, for the index beside it.
   absl::StatusOr<Descriptor> Attest(const Descriptor& image, const ImageState& state) {
     std::vector<trust::Statement> statements;
     std::string name = req_.tags.empty() ? "image" : req_.tags[0];
@@ -456,11 +543,8 @@ class Executor {
       in.source_date_epoch = req_.source_date_epoch;
       statements.push_back({trust::kSlsaProvenancePredicate, SlsaProvenance(in)});
     }
-    oci::Platform platform;
-    platform.os = state.config.os;
-    platform.architecture = state.config.architecture;
-    platform.variant = state.config.variant;
-    return trust::AttachAttestations(store_.blobs(), name, image, platform, statements);
+    return trust::AttestationManifest(store_.blobs(), name, image, ImagePlatform(state),
+                                      statements);
   }
 
   absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
@@ -478,12 +562,12 @@ class Executor {
   BuildSession session_;  // after lock_: its work directory goes first
   StepRecords records_;
   Dockerfile df_;
-  Plan plan_;
+  std::vector<Target> targets_;  // one per platform, in --platform order
   int total_steps_ = 0;
   std::atomic<bool> failed_{false};  // a stage failed: no step starts after it
   std::atomic<int> steps_run_{0}, steps_cached_{0};
   std::mutex used_mu_;
-  std::map<std::string, int> used_;  // record name -> stage
+  std::map<std::string, std::pair<int, int>> used_;  // record name -> target and stage
 };
 
 }  // namespace

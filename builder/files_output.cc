@@ -53,16 +53,26 @@ absl::Status CheckFilesOutput(const FilesOutput& out) {
 
 absl::Status WriteFilesOutput(const layers::BlobStore& blobs, const ImageState& state,
                               const FilesOutput& out, std::optional<int64_t> source_date_epoch) {
+  return WriteFilesOutput(blobs, {{"", state}}, out, source_date_epoch);
+}
+
+absl::Status WriteFilesOutput(const layers::BlobStore& blobs,
+                              const std::vector<std::pair<std::string, ImageState>>& images,
+                              const FilesOutput& out, std::optional<int64_t> source_date_epoch) {
   RETURN_IF_ERROR(CheckFilesOutput(out));
   ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create(ParentOf(out.dest) + "/.kiln-output-"));
   const std::string rootfs = tmp.path() + "/rootfs";
   RETURN_IF_ERROR(MakeDirs(rootfs, 0755));
-  for (const oci::Descriptor& layer : state.layers) {
-    ASSIGN_OR_RETURN(auto blob, blobs.Open(layer.digest, layer.size));
-    layers::ExtractOptions options;
-    options.devices = layers::DevicePolicy::kSkip;
-    RETURN_IF_ERROR_CTX(layers::ExtractLayer(*blob, rootfs, options).status(), "layer ",
-                        layer.digest.str());
+  for (const auto& [dir, state] : images) {
+    const std::string at = dir.empty() ? rootfs : rootfs + "/" + dir;
+    RETURN_IF_ERROR(MakeDirs(at, 0755));
+    for (const oci::Descriptor& layer : state.layers) {
+      ASSIGN_OR_RETURN(auto blob, blobs.Open(layer.digest, layer.size));
+      layers::ExtractOptions options;
+      options.devices = layers::DevicePolicy::kSkip;
+      RETURN_IF_ERROR_CTX(layers::ExtractLayer(*blob, at, options).status(), "layer ",
+                          layer.digest.str());
+    }
   }
   if (!out.tar) {
     if (::rmdir(out.dest.c_str()) != 0 && errno != ENOENT) return Errno("removing " + out.dest);

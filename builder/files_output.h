@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "builder/stage_run.h"
@@ -26,6 +28,11 @@ absl::Status CheckFilesOutput(const FilesOutput& out);
 
 // Writes the files of `state` (its layers, all in `blobs`) to `out.dest`.
 absl::Status WriteFilesOutput(const layers::BlobStore& blobs, const ImageState& state,
+                              const FilesOutput& out, std::optional<int64_t> source_date_epoch);
+// The same for several images, each in a directory of its own (a multi-platform build's:
+// "linux_amd64", "linux_arm_v7", as BuildKit names them).
+absl::Status WriteFilesOutput(const layers::BlobStore& blobs,
+                              const std::vector<std::pair<std::string, ImageState>>& images,
                               const FilesOutput& out, std::optional<int64_t> source_date_epoch);
 
 }  // namespace kiln::builder

@@ -47,6 +47,16 @@ void AddPlatformArgs(const std::string& prefix, const oci::Platform& p, Env* env
   (*env)[prefix + "VARIANT"] = p.variant;
 }
 
+// TARGETPLATFORM, BUILDARCH, ...: set for every build.
+bool IsPlatformArg(const std::string& name) {
+  for (const char* prefix : {"TARGET", "BUILD"}) {
+    for (const char* part : {"PLATFORM", "OS", "ARCH", "VARIANT"}) {
+      if (name == absl::StrCat(prefix, part)) return true;
+    }
+  }
+  return false;
+}
+
 // Flags whose values the reference expands, per instruction.
 bool FlagExpands(const std::string& instruction, const std::string& flag) {
   if (instruction == "COPY" || instruction == "ADD") {
@@ -156,6 +166,8 @@ class Planner {
         ASSIGN_OR_RETURN(value, Expand(*ins.node, word.substr(eq + 1), env));
       } else if (!global && meta_.count(name)) {
         value = meta_.at(name);  // a global ARG re-declared without a value
+      } else if (global && IsPlatformArg(name)) {
+        value = meta_.at(name);  // declared bare, an automatic ARG keeps its value
       }
       if (value) {
         (*args)[name] = *value;
@@ -177,12 +189,15 @@ class Planner {
     if (stage.base.empty()) {
       return Error(node, absl::StrCat("base name (", node.args[0], ") should not be blank"));
     }
+    stage.runs_on = options_.target_platform;
     if (std::string p = ins.Flag("platform"); !p.empty()) {
       ASSIGN_OR_RETURN(stage.platform, Expand(node, p, meta_));
-      if (!oci::Platform::Parse(stage.platform).ok()) {
+      absl::StatusOr<oci::Platform> parsed = oci::Platform::Parse(stage.platform);
+      if (!parsed.ok()) {
         return Error(node, absl::StrCat("invalid --platform ", dockerfile::GoQuote(stage.platform),
                                         ": want os/arch[/variant]"));
       }
+      stage.runs_on = *parsed;
     }
     if (node.args.size() == 3) {
       stage.name = absl::AsciiStrToLower(node.args[2]);
@@ -222,11 +237,12 @@ class Planner {
       if (context == nullptr && !s.name.empty() && s.name == base_lower) {
         stage.base_stage = s.index;
         stage.env = s.env;
+        if (stage.platform.empty()) stage.runs_on = s.runs_on;
         stage.depends_on.push_back(s.index);
       }
     }
     if (stage.base_stage < 0 && stage.base != "scratch" && options_.image_env) {
-      ASSIGN_OR_RETURN(std::vector<std::string> env, options_.image_env(stage.base));
+      ASSIGN_OR_RETURN(std::vector<std::string> env, options_.image_env(stage.base, stage.runs_on));
       for (const std::string& kv : env) {
         std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
         stage.env[p.first] = p.second;
@@ -237,11 +253,12 @@ class Planner {
     stage_args_.clear();
     bool image_base = stage.base_stage < 0 && stage.base != "scratch";
     std::string base = stage.base;
+    oci::Platform runs_on = stage.runs_on;
     stages_.push_back(std::move(stage));
     env_ = stages_.back().env;
     std::vector<std::string> triggers;
     if (image_base && options_.image_triggers) {
-      ASSIGN_OR_RETURN(triggers, options_.image_triggers(base));
+      ASSIGN_OR_RETURN(triggers, options_.image_triggers(base, runs_on));
     } else if (int b = stages_.back().base_stage; b >= 0) {
       // A stage built on a stage runs the ONBUILD lines that stage wrote, as BuildKit does.
       for (const PlannedInstruction& p : stages_[b].instructions) {

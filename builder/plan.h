@@ -42,13 +42,17 @@ struct PlanOptions {
   std::map<std::string, std::string> build_args;  // --build-arg
   oci::Platform target_platform = oci::Platform::Host();
   oci::Platform build_platform = oci::Platform::Host();
-  // The environment ("K=V") of a base image, so expansion in a stage sees the image's ENV.
-  // Unset: base images count as having no ENV.
-  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_env;
+  // The environment ("K=V") of a base image for a platform, so expansion in a stage sees the
+  // image's ENV. Unset: base images count as having no ENV.
+  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image,
+                                                         const oci::Platform& platform)>
+      image_env;
   // The ONBUILD triggers of a base image: they become the first instructions of a stage built
   // on it (a stage built on another stage runs the ONBUILD lines of that stage instead).
   // Unset: none.
-  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image)> image_triggers;
+  std::function<absl::StatusOr<std::vector<std::string>>(const std::string& image,
+                                                         const oci::Platform& platform)>
+      image_triggers;
   // --build-context: a stage of a context's name is replaced by it (an image context becomes
   // the stage's base image, named as the stage; a directory is copied onto scratch); a base
   // image of a context's name is replaced likewise. COPY --from and RUN --mount from= that
@@ -94,7 +98,9 @@ struct Stage {
   std::string base;      // expanded: an image reference, "scratch", or a stage's name
   int base_stage = -1;   // the stage it builds on, or -1 for an image
   std::string platform;  // expanded --platform, empty when not given
-  int line = 0;          // of its FROM
+  // What the stage is built for: its --platform, else its base stage's, else the target's.
+  oci::Platform runs_on;
+  int line = 0;  // of its FROM
   std::vector<PlannedInstruction> instructions;
   std::vector<int> depends_on;      // stage indexes, sorted
   std::vector<std::string> images;  // images used by COPY --from / RUN --mount from=

@@ -153,11 +153,12 @@ TEST(PlanTest, JsonShape) {
 
 TEST(PlanTest, OnbuildTriggersOfImageBases) {
   PlanOptions options;
-  options.image_env = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+  options.image_env = [](const std::string&,
+                         const oci::Platform&) -> absl::StatusOr<std::vector<std::string>> {
     return std::vector<std::string>{"DIR=/opt"};
   };
-  options.image_triggers =
-      [](const std::string& image) -> absl::StatusOr<std::vector<std::string>> {
+  options.image_triggers = [](const std::string& image,
+                              const oci::Platform&) -> absl::StatusOr<std::vector<std::string>> {
     if (image == "parent:1") return std::vector<std::string>{"COPY . $DIR/src", "RUN make"};
     return std::vector<std::string>{};
   };
@@ -178,7 +179,8 @@ TEST(PlanTest, OnbuildTriggersOfImageBases) {
   EXPECT_EQ(b.instructions[0].line, 4);
   EXPECT_EQ(b.instructions[1].args, std::vector<std::string>{"again"});
 
-  options.image_triggers = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+  options.image_triggers = [](const std::string&,
+                              const oci::Platform&) -> absl::StatusOr<std::vector<std::string>> {
     return std::vector<std::string>{"FROM other"};
   };
   auto bad = PlanOf("FROM parent:1\n", options);
@@ -186,6 +188,40 @@ TEST(PlanTest, OnbuildTriggersOfImageBases) {
   EXPECT_NE(bad.status().message().find(
                 "Dockerfile:1:1: ONBUILD trigger \"FROM other\" of parent:1: FROM is not allowed"),
             std::string::npos)
+      << bad.status();
+}
+
+// BuildKit's automatic platform ARGs, FROM --platform, and the platform each stage is built
+// for (what its base image is resolved for).
+TEST(PlanTest, PlatformsOfStages) {
+  PlanOptions options;  // PlanOf builds for linux/arm64/v8 on linux/amd64
+  std::vector<std::string> asked;
+  options.image_env = [&](const std::string& image,
+                          const oci::Platform& p) -> absl::StatusOr<std::vector<std::string>> {
+    asked.push_back(image + " " + p.str());
+    return std::vector<std::string>{};
+  };
+  auto plan = PlanOf(R"(ARG TARGETARCH
+FROM --platform=$BUILDPLATFORM golang:$TARGETARCH AS build
+ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDPLATFORM BUILDOS BUILDARCH BUILDVARIANT
+ENV V="$TARGETPLATFORM $TARGETOS $TARGETARCH $TARGETVARIANT $BUILDPLATFORM $BUILDOS $BUILDARCH x$BUILDVARIANT"
+FROM build AS more
+FROM busybox
+COPY --from=more /out /
+)",
+                     options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->stages.size(), 3u);
+  EXPECT_EQ(plan->stages[0].base, "golang:arm64");
+  EXPECT_EQ(plan->stages[0].runs_on.str(), "linux/amd64");
+  EXPECT_EQ(plan->stages[1].runs_on.str(), "linux/amd64");  // built on the build stage
+  EXPECT_EQ(plan->stages[2].runs_on.str(), "linux/arm64/v8");
+  EXPECT_EQ(plan->stages[0].env["V"], "linux/arm64/v8 linux arm64 v8 linux/amd64 linux amd64 x");
+  EXPECT_EQ(asked,
+            (std::vector<std::string>{"golang:arm64 linux/amd64", "busybox linux/arm64/v8"}));
+  auto bad = PlanOf("FROM --platform=linux/ busybox\n", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("Dockerfile:1:1: invalid --platform"), std::string::npos)
       << bad.status();
 }
 

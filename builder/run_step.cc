@@ -389,6 +389,11 @@ absl::Status RunStep(BuildSession& session, const PlannedInstruction& p, const S
       SpecOf(session, p, run, *state, command, script_fd.valid() ? script_fd.get() : -1, &extras));
   ASSIGN_OR_RETURN(std::unique_ptr<StepResources> resources,
                    session.sandboxes()->Prepare(p.flags, &spec));
+  ASSIGN_OR_RETURN(spec.binfmt, session.sandboxes()->EmulationFor(run.stage.runs_on));
+  if (!spec.binfmt.empty() && session.FirstTime("emulation " + run.stage.runs_on.str())) {
+    session.Message(
+        absl::StrCat("RUN steps for ", run.stage.runs_on.str(), " run under QEMU emulation"), &run);
+  }
   const LayeredFs image(spec.lower_dirs);
   ASSIGN_OR_RETURN(std::vector<std::string> stubs, MountStubs(spec.mounts, image));
   ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(c.user, [&](const std::string& path) {

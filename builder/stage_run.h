@@ -27,6 +27,9 @@ struct StageRun {
   int step = 0;                             // the step being run, numbered over the build
   std::map<std::string, std::string> args;  // the stage's ARG values so far
   std::vector<std::string> arg_names;       // the stage's ARGs, in the order declared
+  // Which of the build's target platforms (BuildRequest::platforms, in order) the stage is
+  // planned for: stage indexes are per target.
+  int target = 0;
 };
 
 // Adds a history entry of the build's creation time `created`.

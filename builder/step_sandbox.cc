@@ -333,6 +333,19 @@ absl::StatusOr<bool> StepSandboxes::InsecureFor(const Flags& flags) const {
       absl::StrCat("--security=", *value, ": want sandbox or insecure"));
 }
 
+absl::StatusOr<std::vector<std::string>> StepSandboxes::EmulationFor(
+    const oci::Platform& platform) {
+  std::lock_guard<std::mutex> lock(emulation_mu_);
+  const std::string key = platform.Normalized().str();
+  auto it = emulation_.find(key);
+  if (it == emulation_.end()) {
+    // A private binfmt_misc needs a user namespace that is not the host's.
+    const bool private_allowed = userns_ != nullptr || !InInitialUserNamespace();
+    it = emulation_.emplace(key, sandbox::EmulationFor(platform, private_allowed)).first;
+  }
+  return it->second;
+}
+
 absl::StatusOr<std::unique_ptr<StepResources>> StepSandboxes::Prepare(const Flags& flags,
                                                                       sandbox::SandboxSpec* spec) {
   ASSIGN_OR_RETURN(StepNetwork network, NetworkFor(flags));

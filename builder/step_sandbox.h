@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "builder/sandbox/cgroup.h"
+#include "builder/sandbox/emulation.h"
 #include "builder/sandbox/network.h"
 #include "builder/sandbox/sandbox.h"
 #include "builder/sandbox/seccomp_filter.h"
@@ -81,6 +82,11 @@ class StepSandboxes {
   absl::StatusOr<bool> InsecureFor(
       const std::map<std::string, std::vector<std::string>>& flags) const;
 
+  // What a RUN for `platform` needs to run its binaries (sandbox::EmulationFor: the register
+  // lines of a private binfmt_misc, or none), or why it cannot run here. Decided once per
+  // platform.
+  absl::StatusOr<std::vector<std::string>> EmulationFor(const oci::Platform& platform);
+
   // Fills in the security and network fields of `spec` for a RUN with `flags`.
   absl::StatusOr<std::unique_ptr<StepResources>> Prepare(
       const std::map<std::string, std::vector<std::string>>& flags, sandbox::SandboxSpec* spec);
@@ -104,6 +110,8 @@ class StepSandboxes {
   std::unique_ptr<sandbox::NetworkPool> pool_;
   std::mutex pool_mu_;
   std::vector<std::string> warnings_;
+  std::mutex emulation_mu_;
+  std::map<std::string, absl::StatusOr<std::vector<std::string>>> emulation_;  // by platform
 };
 
 }  // namespace kiln::builder

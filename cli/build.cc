@@ -42,6 +42,7 @@ struct BuildOptions {
   bool sbom = false, provenance = false;
   std::string iidfile, metadata_file;
   std::string target, network = "default", userns = "private", progress = "auto";
+  std::vector<std::string> platforms;  // --platform, each a comma-separated list
   std::optional<std::string> compression;
   builder::SandboxOptions sandbox;
   std::optional<std::string> memory, memory_swap, shm_size;
@@ -129,6 +130,13 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
   req.dockerfile_text = input.dockerfile_text;
   req.tags = o.tags;
   req.target = o.target;
+  for (const std::string& list : o.platforms) {
+    for (absl::string_view p : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+      ASSIGN_OR_RETURN_CTX(oci::Platform platform,
+                           oci::Platform::Parse(absl::StripAsciiWhitespace(p)), "--platform");
+      req.platforms.push_back(platform);
+    }
+  }
   req.no_cache = o.no_cache;
   for (const std::string& f : o.no_cache_filter) {
     for (absl::string_view name : absl::StrSplit(f, ',', absl::SkipEmpty())) {
@@ -207,9 +215,12 @@ std::string BuildMetadata(const builder::BuildResult& result,
                           const std::vector<std::string>& tags) {
   nlohmann::json doc = {
       {"containerimage.digest", result.manifest.digest.str()},
-      {"containerimage.config.digest", result.config.digest.str()},
       {"containerimage.descriptor", result.manifest.ToJson()},
   };
+  // An index of several platforms has no one config.
+  if (result.config.digest.valid()) {
+    doc["containerimage.config.digest"] = result.config.digest.str();
+  }
   if (!tags.empty()) doc["image.name"] = absl::StrJoin(tags, ",");
   return doc.dump(2) + "\n";
 }
@@ -291,7 +302,10 @@ absl::Status RunBuild(const Globals& g, const BuildOptions& flags) {
   RETURN_IF_ERROR(built.status());
   const builder::BuildResult& result = *built;
   if (!o.iidfile.empty()) {
-    RETURN_IF_ERROR_CTX(WriteFileAtomic(o.iidfile, result.config.digest.str()), "--iidfile");
+    // The config's digest, as docker writes it; a multi-platform index's own, as BuildKit does.
+    const oci::Digest& id =
+        !result.config.digest.valid() ? result.manifest_digest : result.config.digest;
+    RETURN_IF_ERROR_CTX(WriteFileAtomic(o.iidfile, id.str()), "--iidfile");
   }
   if (!o.metadata_file.empty()) {
     RETURN_IF_ERROR_CTX(WriteFileAtomic(o.metadata_file, BuildMetadata(result, o.tags)),
@@ -328,6 +342,10 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "(default: $SSH_AUTH_SOCK; key files: an agent of the build's own) (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--target", o->target, "Stage to build (default: the last)");
+  cmd->add_option("--platform", o->platforms,
+                  "os/arch[/variant],... to build for: several make an image index, foreign "
+                  "ones run under QEMU emulation (default: the host's; repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-cache", o->no_cache, "Run every step");

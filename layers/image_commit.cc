@@ -9,19 +9,28 @@ namespace kiln::layers {
 absl::StatusOr<oci::Descriptor> CommitImage(const BlobStore& blobs, const oci::ImageConfig& config,
                                             const std::vector<oci::Descriptor>& layers,
                                             oci::Descriptor* config_out) {
-  std::string config_bytes = config.Serialize();
   oci::Manifest manifest;
-  manifest.config.media_type = oci::kOciConfig;
-  ASSIGN_OR_RETURN(manifest.config.digest, blobs.Put(config_bytes));
-  manifest.config.size = static_cast<int64_t>(config_bytes.size());
+  ASSIGN_OR_RETURN(manifest.config, PutBytes(blobs, oci::kOciConfig, config.Serialize()));
   manifest.layers = layers;
   if (config_out != nullptr) *config_out = manifest.config;
-  std::string bytes = manifest.Serialize();
-  oci::Descriptor top;
-  top.media_type = oci::kOciManifest;
-  ASSIGN_OR_RETURN(top.digest, blobs.Put(bytes));
-  top.size = static_cast<int64_t>(bytes.size());
-  return top;
+  return PutBytes(blobs, oci::kOciManifest, manifest.Serialize());
+}
+
+absl::StatusOr<oci::Descriptor> PutBytes(const BlobStore& blobs, const std::string& media_type,
+                                         const std::string& bytes) {
+  oci::Descriptor d;
+  d.media_type = media_type;
+  ASSIGN_OR_RETURN(d.digest, blobs.Put(bytes));
+  d.size = static_cast<int64_t>(bytes.size());
+  return d;
+}
+
+absl::StatusOr<oci::Descriptor> CommitIndex(const BlobStore& blobs,
+                                            const std::vector<oci::Descriptor>& manifests) {
+  oci::Index index;
+  index.media_type = oci::kOciIndex;
+  index.manifests = manifests;
+  return PutBytes(blobs, oci::kOciIndex, index.Serialize());
 }
 
 }  // namespace kiln::layers

@@ -1,8 +1,10 @@
 // Stores an image made here: its config and an OCI manifest over its layers go into the blob
-// store, and the manifest's descriptor comes back (to be tagged). Stateless.
+// store, and the manifest's descriptor comes back (to be tagged); likewise an index over
+// manifests, and any bytes as a blob of a media type. Stateless.
 #ifndef KILN_LAYERS_IMAGE_COMMIT_H_
 #define KILN_LAYERS_IMAGE_COMMIT_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +19,15 @@ namespace kiln::layers {
 absl::StatusOr<oci::Descriptor> CommitImage(const BlobStore& blobs, const oci::ImageConfig& config,
                                             const std::vector<oci::Descriptor>& layers,
                                             oci::Descriptor* config_out = nullptr);
+
+// Puts `bytes` into `blobs`; returns their descriptor, of `media_type`.
+absl::StatusOr<oci::Descriptor> PutBytes(const BlobStore& blobs, const std::string& media_type,
+                                         const std::string& bytes);
+
+// An OCI image index of `manifests` (descriptors as given: platforms, annotations), put into
+// `blobs`. REQUIRES: the manifests are in `blobs`.
+absl::StatusOr<oci::Descriptor> CommitIndex(const BlobStore& blobs,
+                                            const std::vector<oci::Descriptor>& manifests);
 
 }  // namespace kiln::layers
 

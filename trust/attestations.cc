@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "layers/image_commit.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
 
@@ -30,11 +31,11 @@ std::string InTotoStatement(const Statement& s, const std::string& image_name,
   return j.dump();
 }
 
-absl::StatusOr<oci::Descriptor> AttachAttestations(const layers::BlobStore& blobs,
-                                                   const std::string& image_name,
-                                                   const oci::Descriptor& image,
-                                                   const oci::Platform& platform,
-                                                   const std::vector<Statement>& statements) {
+absl::StatusOr<oci::Descriptor> AttestationManifest(const layers::BlobStore& blobs,
+                                                    const std::string& image_name,
+                                                    const oci::Descriptor& image,
+                                                    const oci::Platform& platform,
+                                                    const std::vector<Statement>& statements) {
   oci::Manifest m;
   ordered_json config;
   config["architecture"] = "unknown";
@@ -43,40 +44,32 @@ absl::StatusOr<oci::Descriptor> AttachAttestations(const layers::BlobStore& blob
   config["rootfs"]["type"] = "layers";
   config["rootfs"]["diff_ids"] = ordered_json::array();
   for (const Statement& s : statements) {
-    std::string bytes = InTotoStatement(s, image_name, image, platform);
-    oci::Descriptor d;
-    d.media_type = kInTotoMediaType;
-    ASSIGN_OR_RETURN(d.digest, blobs.Put(bytes));
-    d.size = static_cast<int64_t>(bytes.size());
+    ASSIGN_OR_RETURN(
+        oci::Descriptor d,
+        layers::PutBytes(blobs, kInTotoMediaType, InTotoStatement(s, image_name, image, platform)));
     d.annotations["in-toto.io/predicate-type"] = s.predicate_type;
     config["rootfs"]["diff_ids"].push_back(d.digest.str());
     m.layers.push_back(std::move(d));
   }
-  std::string config_bytes = config.dump();
-  m.config.media_type = oci::kOciConfig;
-  ASSIGN_OR_RETURN(m.config.digest, blobs.Put(config_bytes));
-  m.config.size = static_cast<int64_t>(config_bytes.size());
-  std::string manifest_bytes = m.Serialize();
-  oci::Descriptor att;
-  att.media_type = oci::kOciManifest;
-  ASSIGN_OR_RETURN(att.digest, blobs.Put(manifest_bytes));
-  att.size = static_cast<int64_t>(manifest_bytes.size());
+  ASSIGN_OR_RETURN(m.config, layers::PutBytes(blobs, oci::kOciConfig, config.dump()));
+  ASSIGN_OR_RETURN(oci::Descriptor att, layers::PutBytes(blobs, oci::kOciManifest, m.Serialize()));
   att.platform = oci::Platform{"unknown", "unknown", "", "", {}};
   att.annotations["vnd.docker.reference.type"] = "attestation-manifest";
   att.annotations["vnd.docker.reference.digest"] = image.digest.str();
+  return att;
+}
 
-  oci::Index index;
-  index.media_type = oci::kOciIndex;
+absl::StatusOr<oci::Descriptor> AttachAttestations(const layers::BlobStore& blobs,
+                                                   const std::string& image_name,
+                                                   const oci::Descriptor& image,
+                                                   const oci::Platform& platform,
+                                                   const std::vector<Statement>& statements) {
+  ASSIGN_OR_RETURN(oci::Descriptor att,
+                   AttestationManifest(blobs, image_name, image, platform, statements));
   oci::Descriptor img = image;
   img.annotations.clear();
   img.platform = platform;
-  index.manifests = {img, att};
-  std::string index_bytes = index.Serialize();
-  oci::Descriptor top;
-  top.media_type = oci::kOciIndex;
-  ASSIGN_OR_RETURN(top.digest, blobs.Put(index_bytes));
-  top.size = static_cast<int64_t>(index_bytes.size());
-  return top;
+  return layers::CommitIndex(blobs, {img, att});
 }
 
 }  // namespace kiln::trust

@@ -30,6 +30,14 @@ struct Statement {
 std::string InTotoStatement(const Statement& s, const std::string& image_name,
                             const oci::Descriptor& image, const oci::Platform& platform);
 
+// Writes the statements and their attestation manifest into `blobs`; returns the manifest's
+// descriptor as an index lists it (platform unknown/unknown, the reference annotations).
+absl::StatusOr<oci::Descriptor> AttestationManifest(const layers::BlobStore& blobs,
+                                                    const std::string& image_name,
+                                                    const oci::Descriptor& image,
+                                                    const oci::Platform& platform,
+                                                    const std::vector<Statement>& statements);
+
 // Writes the statements, the attestation manifest and the index into `blobs`; returns the
 // index's descriptor (the image's new root).
 absl::StatusOr<oci::Descriptor> AttachAttestations(const layers::BlobStore& blobs,

@@ -139,7 +139,14 @@ absl::Status Plan(const SandboxSpec& spec, ChildPlan* c) {
   } else {
     RETURN_IF_ERROR_CTX(CheckIdsMapped(spec.uid, spec.gid), "the step's user");
   }
+  if (!spec.binfmt.empty() && spec.userns == nullptr && InInitialUserNamespace()) {
+    return absl::FailedPreconditionError(
+        "emulation needs a user namespace of the step's own: the host's binfmt_misc is not "
+        "changed");
+  }
   c->proc = "proc";
+  c->binfmt_dir = c->proc + "/sys/fs/binfmt_misc";
+  c->binfmt_register = c->binfmt_dir + "/register";
   c->dev = "dev";
   c->sys = "sys";
   c->sys_cgroup = c->sys + "/fs/cgroup";

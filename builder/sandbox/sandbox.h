@@ -11,6 +11,8 @@
 //   only; /proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware, ... hidden), a minimal
 //   /dev, read-only /sys, the given resolv.conf and hosts (read-only);
 // - the step's cgroup (limits, device allow-list), joined before the command starts;
+// - for a foreign platform, QEMU handlers in a binfmt_misc of the step's user namespace, never
+//   the host's;
 // - a capability set (Docker's by default) with empty inheritable and ambient sets,
 //   no_new_privs, a seccomp filter, rlimits, no inherited descriptors beyond 0, 1 and 2;
 // - when the command exits, every process left in its PID namespace is killed.
@@ -93,6 +95,12 @@ struct SandboxSpec {
   bool mask_paths = true;                  // runc's masked and read-only paths
   std::vector<SandboxRlimit> rlimits;
   uint64_t shm_size = 64 << 20;  // /dev/shm
+
+  // binfmt_misc register lines (emulation.h): PID 1 mounts an instance of the step's user
+  // namespace at /proc/sys/fs/binfmt_misc (read-only once registered) and writes them there.
+  // Empty: the kernel's handlers as they are. REQUIRES a user namespace that is not the
+  // initial one (`userns`, or rootless kiln's).
+  std::vector<std::string> binfmt;
 
   int stdin_fd = -1;  // not owned; the command's stdin (-1: /dev/null)
   int stdout_fd = 1;  // not owned; the command's stdout and stderr go here

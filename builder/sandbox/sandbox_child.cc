@@ -315,6 +315,26 @@ void MaskDirectoriesAndMakeReadOnly(const ChildPlan& c) {
   }
 }
 
+// A binfmt_misc of the step's user namespace with the emulator handlers, read-only once they
+// are registered. Registered before pivot_root: the F flag opens each emulator now, from the
+// host's file system. A handler another step of the namespace registered first is kept.
+void RegisterEmulators(const ChildPlan& c) {
+  CHECK_SYS(c,
+            mount("binfmt_misc", c.binfmt_dir.c_str(), "binfmt_misc",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+            "mount a binfmt_misc of the step's own for emulation");
+  for (const std::string& line : c.spec->binfmt) {
+    int fd = open(c.binfmt_register.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) Fail(c, "open binfmt_misc's register", errno);
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()) &&
+        errno != EEXIST) {
+      Fail(c, "register the emulator with binfmt_misc", errno);
+    }
+    close(fd);
+  }
+  MakeReadOnly(c, AT_FDCWD, c.binfmt_dir.c_str(), 0, "make binfmt_misc read-only");
+}
+
 void LoopbackUp(const ChildPlan& c) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) Fail(c, "socket for lo", errno);
@@ -404,6 +424,7 @@ int Pid1Main(void* arg) {
   EnsureDir(c.proc);
   CHECK_SYS(c, mount("proc", c.proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
             "mount /proc");
+  if (!spec.binfmt.empty()) RegisterEmulators(c);
   SetupDev(c);
   if (spec.mask_paths) MaskFiles(c);
   SetupSys(c);

@@ -66,8 +66,9 @@ struct ChildPlan {
   std::string proc, dev, sys, sys_cgroup, etc, resolv_conf, hosts;
   std::string dev_pts, dev_shm, dev_mqueue, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
   std::string shm_options;
-  std::string mask_file;       // an empty file on a scratch tmpfs at `sys`
-  bool mount_cgroup2 = false;  // the host's cgroups are v2: show the step its own
+  std::string binfmt_dir, binfmt_register;  // SandboxSpec::binfmt's instance, and its register
+  std::string mask_file;                    // an empty file on a scratch tmpfs at `sys`
+  bool mount_cgroup2 = false;               // the host's cgroups are v2: show the step its own
   struct DevNode {
     std::string path, host;
     int major, minor;
