@@ -16,6 +16,7 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
     bool quiet = false;
     std::string progress = "auto";
     bool signatures = false;
+    bool all = false;
     std::string policy;
   };
   auto opts = std::make_shared<Options>();
@@ -27,6 +28,10 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
   cmd->add_option("DST", opts->dst, "Destination")->required();
   cmd->add_option("--platform", opts->platform,
                   "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
+  cmd->add_flag("-a,--all", opts->all,
+                "Copy an index with every image in it, as skopeo's --all (what kiln does unless "
+                "--platform is given)")
+      ->excludes("--platform");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only the digest");
   AddTransferProgressFlag(cmd, &opts->progress);
   cmd->add_flag("--signatures", opts->signatures,

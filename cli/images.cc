@@ -60,11 +60,14 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
       std::map<std::string, std::vector<std::string>> held;  // by image digest
       nlohmann::json out = nlohmann::json::array();
       if (*format == "table") {
-        std::printf("%-40s %-19s %-22s %s\n", "NAME", "IMAGE ID", "CREATED", "SIZE");
+        std::printf("%-40s %-19s %-22s %-9s %s\n", "NAME", "IMAGE ID", "CREATED", "SIZE",
+                    "PLATFORMS");
       }
       for (const auto& [name, desc] : images) {
         auto source = layers::NewBlobStoreSource(&store->blobs(), desc);
-        auto image = layers::LoadImage(*source, oci::Platform::Host());
+        auto image = layers::LoadAnyImage(*source);
+        std::vector<std::string> platforms;
+        if (image.ok()) platforms = layers::ImagePlatforms(*image);
         uint64_t size = 0;
         std::string created = "-";
         if (image.ok()) {
@@ -91,14 +94,16 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
           absl::StrAppend(&display, "  (", absl::StrJoin(packages, ", "), ")");
         }
         if (*format == "table") {
-          std::printf("%-40s %-19s %-22s %s\n", display.c_str(), desc.digest.Short().c_str(),
-                      created.c_str(), image.ok() ? HumanSize(size).c_str() : "(damaged)");
+          std::printf("%-40s %-19s %-22s %-9s %s\n", display.c_str(), desc.digest.Short().c_str(),
+                      created.c_str(), image.ok() ? HumanSize(size).c_str() : "(damaged)",
+                      absl::StrJoin(platforms, ",").c_str());
         } else {
           out.push_back({{"name", name},
                          {"digest", desc.digest.str()},
                          {"mediaType", desc.media_type},
                          {"created", created},
-                         {"size", size}});
+                         {"size", size},
+                         {"platforms", platforms}});
           if (!contains->empty()) out.back()["packages"] = packages;
         }
       }

@@ -36,6 +36,7 @@ void AddInspectCommand(CLI::App& app, Globals& g) {
       out["name"] = opts->image;
       out["digest"] = image.top.digest.str();
       out["mediaType"] = image.top.media_type;
+      out["platforms"] = layers::ImagePlatforms(image);
       if (image.top.digest != image.manifest.digest) {
         out["index"] = nlohmann::json::parse(image.top.bytes);
         out["manifestDigest"] = image.manifest.digest.str();

@@ -213,6 +213,38 @@ absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& pla
   return image;
 }
 
+std::vector<std::string> ImagePlatforms(const LoadedImage& image) {
+  std::vector<std::string> out;
+  if (oci::IsIndexMediaType(image.top.media_type)) {
+    absl::StatusOr<oci::Index> index = oci::Index::Parse(image.top.bytes);
+    if (!index.ok()) return out;
+    for (const oci::Descriptor& child : index->manifests) {
+      if (child.platform && child.platform->os != "unknown") out.push_back(child.platform->str());
+    }
+    return out;
+  }
+  oci::Platform p;
+  p.os = image.config.os;
+  p.architecture = image.config.architecture;
+  p.variant = image.config.variant;
+  if (!p.architecture.empty()) out.push_back(p.str());
+  return out;
+}
+
+absl::StatusOr<LoadedImage> LoadAnyImage(ImageSource& src) {
+  absl::StatusOr<LoadedImage> image = LoadImage(src, oci::Platform::Host());
+  if (image.ok() || !absl::IsNotFound(image.status())) return image;
+  ASSIGN_OR_RETURN(oci::ManifestData top, src.GetManifest());
+  if (!oci::IsIndexMediaType(top.media_type)) return image;
+  ASSIGN_OR_RETURN(oci::Index index, oci::Index::Parse(top.bytes));
+  for (const oci::Descriptor& child : index.manifests) {
+    if (child.platform && child.platform->os != "unknown") {
+      return LoadImage(src, *child.platform);
+    }
+  }
+  return image;
+}
+
 absl::StatusOr<oci::ManifestData> CopyImage(ImageSource& src, ImageDestination& dst,
                                             const CopyOptions& options) {
   ASSIGN_OR_RETURN(oci::ManifestData top, src.GetManifest());

@@ -112,6 +112,12 @@ struct LoadedImage {
   oci::ImageConfig config;
 };
 absl::StatusOr<LoadedImage> LoadImage(ImageSource& src, const oci::Platform& platform);
+// The platforms an image is for: an index's images' (attestation manifests, platform
+// unknown/unknown, left out), else its config's. "linux/amd64", ...
+std::vector<std::string> ImagePlatforms(const LoadedImage& image);
+// LoadImage for the host's platform, else (an index without it) for the first platform the
+// index has.
+absl::StatusOr<LoadedImage> LoadAnyImage(ImageSource& src);
 
 // What happened to one blob during a copy.
 struct BlobEvent {
