@@ -166,4 +166,23 @@ as "$single" inspect attested:1 | jq -e '.mediaType == "application/vnd.oci.imag
   fail "the rootless attested build is not an index"
 ok "rootless: sbom, and a build with SBOM and provenance attestations"
 
+# Multi-platform, rootless: the arm64 RUN runs under QEMU registered in the user namespace kiln
+# made for itself; the host's binfmt_misc stays as it was.
+binfmt_state() {
+  { grep binfmt_misc /proc/self/mountinfo | awk '{print $5}'; ls -A /proc/sys/fs/binfmt_misc 2>/dev/null; } | sort | tr '\n' ' '
+}
+binfmt_before=$(binfmt_state)
+python3 "$(dirname "$0")/multiarch_base.py" "$HOMES/multi" \
+  linux/amd64=/bin/busybox linux/arm64=/usr/local/share/kiln-test/arm64/busybox
+mkdir -p "$HOMES/mp"
+printf 'FROM oci:%s:multi\nRUN uname -m >/arch\n' "$HOMES/multi" >"$HOMES/mp/Dockerfile"
+chmod -R a+rX "$HOMES/multi" "$HOMES/mp"
+as "$with_ids" build --platform linux/amd64,linux/arm64 -t mp:1 "$HOMES/mp" >/dev/null \
+  2>"$WORK/mp.log" || fail "rootless multi-platform build: $(tail -5 "$WORK/mp.log")"
+as "$with_ids" copy --platform linux/arm64 mp:1 oci:"$HOMES/$with_ids/arm":x >/dev/null
+umoci unpack --image "$HOMES/$with_ids/arm":x "$WORK/mp-arm" >/dev/null
+[ "$(cat "$WORK/mp-arm/rootfs/arch")" = aarch64 ] || fail "rootless arm64 RUN ran on $(cat "$WORK/mp-arm/rootfs/arch")"
+[ "$(binfmt_state)" = "$binfmt_before" ] || fail "the host's binfmt_misc changed"
+ok "rootless: a two-platform build, the arm64 RUN under QEMU, the host's binfmt_misc unchanged"
+
 finish
