@@ -60,6 +60,9 @@ again=$("$KILN" build --platform linux/amd64,linux/arm64 -t two:1 --source-date-
   --tls-verify=false "$WORK/two" 2>"$WORK/again.log") || fail "rebuild: $(tail -3 "$WORK/again.log")"
 grep -q "(0 steps run, 4 cached)" "$WORK/again.log" || fail "rebuild ran steps: $(tail -2 "$WORK/again.log")"
 [ "$again" = "$first" ] || fail "the rebuilt index differs"
+fresh=$("$KILN" build --no-cache --platform linux/amd64,linux/arm64 --source-date-epoch 1700000000 \
+  --tls-verify=false "$WORK/two" 2>"$WORK/fresh.log") || fail "no-cache rebuild: $(tail -3 "$WORK/fresh.log")"
+[ "$fresh" = "$first" ] || fail "a --no-cache rebuild made another index: $fresh, not $first"
 # One platform alone: a plain image, equal to that platform's image in the index; amd64 and
 # arm64 never share a step (the arm64 build alone reuses only arm64's).
 one=$("$KILN" build --platform linux/arm64 -t one:1 --source-date-epoch 1700000000 \
@@ -67,7 +70,7 @@ one=$("$KILN" build --platform linux/arm64 -t one:1 --source-date-epoch 17000000
 grep -q "(0 steps run, 2 cached)" "$WORK/one.log" || fail "arm64 alone did not reuse its steps: $(tail -2 "$WORK/one.log")"
 [ "$(skopeo inspect --raw oci:"$KILN_ROOT":one:1 | jq -r .mediaType)" = application/vnd.oci.image.manifest.v1+json ] || fail "one platform is not a plain image"
 [ "$one" = "$(jq -r '.manifests[1].digest' "$WORK/two.json")" ] || fail "the arm64 image differs from the index's"
-ok "steps are cached per platform; one --platform is a plain image, the same as in the index"
+ok "steps are cached per platform and reproducible (--no-cache: the same index); one --platform is a plain image, the same as in the index"
 
 # Pushed: the registry holds the index, skopeo reads each platform from it.
 "$KILN" build --platform linux/amd64,linux/arm64 -t $R/app:multi --push --tls-verify=false \
