@@ -47,7 +47,9 @@ for spec in sys.argv[2:]:
         plat["variant"] = parts[2]
     config = dict(plat)
     config.update({"config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-                   "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}})
+                   "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+                   "history": [{"created": "2023-11-14T22:13:20Z",
+                                "created_by": "multiarch_base.py: busybox"}]})
     cfg = put(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json")
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": cfg, "layers": [layer]}
