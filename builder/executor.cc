@@ -111,8 +111,12 @@ class Executor {
         ASSIGN_OR_RETURN(ImageState state, session_.ImportImage(image, p));
         return state.config.config.on_build;
       };
-      ASSIGN_OR_RETURN_CTX(target.plan, MakePlan(df_, options),
-                           platforms.size() > 1 ? "for " + target.platform.str() : "");
+      absl::StatusOr<Plan> plan = MakePlan(df_, options);
+      if (!plan.ok() && platforms.size() > 1) {
+        return Annotate(plan.status(), absl::StrCat("for ", target.platform.str()));
+      }
+      RETURN_IF_ERROR(plan.status());
+      target.plan = *std::move(plan);
       // The plans differ only by platform: their warnings are the same.
       if (targets_.empty()) {
         for (const std::string& w : target.plan.warnings) session_.Message(w);
