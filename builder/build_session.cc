@@ -144,24 +144,9 @@ absl::StatusOr<std::string> BuildSession::SourceKey(const std::string& from, int
 
 namespace {
 
-// The platform an image's config names (empty fields where it names none).
-oci::Platform ConfigPlatform(const oci::ImageConfig& config) {
-  oci::Platform p;
-  p.os = config.os;
-  p.architecture = config.architecture;
-  p.variant = config.variant;
-  return p;
-}
-
-// True when the image at `root` in the store serves `platform`: an index with a manifest for
-// it, or an image whose config names it (or names none).
-bool ServesPlatform(const layers::Store& store, const Descriptor& root,
-                    const oci::Platform& platform) {
-  auto source = layers::NewBlobStoreSource(&store.blobs(), root);
-  absl::StatusOr<layers::LoadedImage> image = layers::LoadImage(*source, platform);
-  if (!image.ok()) return false;
-  oci::Platform have = ConfigPlatform(image->config);
-  return have.architecture.empty() || have.Satisfies(platform);
+// True when an image of `config` is for `platform` (or names none).
+bool ServesPlatform(const oci::ImageConfig& config, const oci::Platform& platform) {
+  return config.architecture.empty() || config.platform().Satisfies(platform);
 }
 
 }  // namespace
@@ -173,9 +158,15 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
   if (auto it = imported_.find(key); it != imported_.end()) return it->second;
   ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(name));
   std::unique_ptr<layers::ImageSource> source;
+  std::optional<layers::LoadedImage> loaded;
   if (loc.transport == transfer::Transport::kStore) {
     absl::StatusOr<Descriptor> desc = store_.Resolve(name);
-    if (!desc.ok() || req_.pull || !ServesPlatform(store_, *desc, platform)) {
+    if (desc.ok() && !req_.pull) {
+      source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
+      absl::StatusOr<layers::LoadedImage> have = layers::LoadImage(*source, platform);
+      if (have.ok() && ServesPlatform(have->config, platform)) loaded = *std::move(have);
+    }
+    if (!loaded) {
       // Not in the store (or not for this platform): a registry image, pulled into the store.
       absl::StatusOr<Descriptor> pulled = PullBase(name, platform, run);
       if (!pulled.ok() && desc.ok() && !req_.pull) {
@@ -184,9 +175,8 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
                                      platform.str(), ", and pulling it failed"));
       }
       RETURN_IF_ERROR(pulled.status());
-      desc = *pulled;
+      source = layers::NewBlobStoreSource(&store_.blobs(), *pulled);
     }
-    source = layers::NewBlobStoreSource(&store_.blobs(), *desc);
   } else {
     ASSIGN_OR_RETURN(source, transfer::OpenImageSource(loc, &store_, req_.transport));
     RETURN_IF_ERROR_CTX(CheckPolicy(loc, *source), "base image ", name);
@@ -196,18 +186,19 @@ absl::StatusOr<ImageState> BuildSession::ImportLocked(const std::string& name,
     copy.platform = platform;
     RETURN_IF_ERROR_CTX(layers::CopyImage(*source, *sink, copy).status(), "importing ", name);
   }
-  ASSIGN_OR_RETURN_CTX(layers::LoadedImage image, layers::LoadImage(*source, platform),
-                       "base image ", name);
+  if (!loaded) {
+    ASSIGN_OR_RETURN_CTX(loaded, layers::LoadImage(*source, platform), "base image ", name);
+  }
+  const layers::LoadedImage& image = *loaded;
   resolved_[name] = image.top.digest;
   if (image.config.diff_ids.size() != image.parsed.layers.size()) {
     return absl::DataLossError(absl::StrCat("base image ", name, ": ", image.parsed.layers.size(),
                                             " layers but ", image.config.diff_ids.size(),
                                             " DiffIDs"));
   }
-  if (oci::Platform have = ConfigPlatform(image.config);
-      !have.architecture.empty() && !have.Satisfies(platform)) {
-    Message(absl::StrCat("base image ", name, " is for ", have.Normalized().str(), ", not ",
-                         platform.str()),
+  if (!ServesPlatform(image.config, platform)) {
+    Message(absl::StrCat("base image ", name, " is for ",
+                         image.config.platform().Normalized().str(), ", not ", platform.str()),
             run);
   }
   ImageState state;

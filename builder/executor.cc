@@ -145,7 +145,7 @@ class Executor {
       if (!final_state) return absl::InternalError("the target stage was not built");
       for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
       ASSIGN_OR_RETURN(Descriptor image, Commit(*final_state, &result.config));
-      image.platform = ImagePlatform(*final_state);
+      image.platform = final_state->config.platform();
       manifests.push_back(image);
       if (req_.sbom || req_.provenance) {
         ASSIGN_OR_RETURN_CTX(Descriptor att, Attest(image, *final_state), "attestations");
@@ -178,15 +178,6 @@ class Executor {
     Plan plan;
     int first_step = 0;
   };
-
-  // The platform an image's config names.
-  static oci::Platform ImagePlatform(const ImageState& state) {
-    oci::Platform platform;
-    platform.os = state.config.os;
-    platform.architecture = state.config.architecture;
-    platform.variant = state.config.variant;
-    return platform;
-  }
 
   // BuildKit's directory for a platform's files in a multi-platform local or tar output.
   static std::string PlatformDir(const oci::Platform& p) {
@@ -547,7 +538,7 @@ class Executor {
       in.source_date_epoch = req_.source_date_epoch;
       statements.push_back({trust::kSlsaProvenancePredicate, SlsaProvenance(in)});
     }
-    return trust::AttestationManifest(store_.blobs(), name, image, ImagePlatform(state),
+    return trust::AttestationManifest(store_.blobs(), name, image, state.config.platform(),
                                       statements);
   }
 

@@ -223,11 +223,7 @@ std::vector<std::string> ImagePlatforms(const LoadedImage& image) {
     }
     return out;
   }
-  oci::Platform p;
-  p.os = image.config.os;
-  p.architecture = image.config.architecture;
-  p.variant = image.config.variant;
-  if (!p.architecture.empty()) out.push_back(p.str());
+  if (!image.config.architecture.empty()) out.push_back(image.config.platform().str());
   return out;
 }
 

@@ -129,6 +129,14 @@ absl::StatusOr<ImageConfig> ImageConfig::Parse(absl::string_view bytes) {
   return c;
 }
 
+Platform ImageConfig::platform() const {
+  Platform p;
+  p.os = os;
+  p.architecture = architecture;
+  p.variant = variant;
+  return p;
+}
+
 std::string ImageConfig::Serialize() const {
   nlohmann::json j = nlohmann::json::object();
   if (!created.empty()) j["created"] = created;

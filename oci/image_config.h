@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "oci/digest.h"
+#include "oci/platform.h"
 
 namespace kiln::oci {
 
@@ -68,6 +69,8 @@ struct ImageConfig {
   // Validates types, the rootfs type ("layers") and every DiffID.
   static absl::StatusOr<ImageConfig> Parse(absl::string_view bytes);
   std::string Serialize() const;
+  // The platform the config names (os, architecture, variant; empty where it names none).
+  Platform platform() const;
 };
 
 }  // namespace kiln::oci
