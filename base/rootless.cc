@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
+#include "base/spawn_attr.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 
@@ -70,7 +71,8 @@ absl::Status RunHelper(const std::string& helper, pid_t pid, const std::vector<s
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t helper_pid;
-  int rc = ::posix_spawn(&helper_pid, helper.c_str(), nullptr, nullptr, argv.data(), environ);
+  int rc =
+      ::posix_spawn(&helper_pid, helper.c_str(), nullptr, SpawnAttr().get(), argv.data(), environ);
   if (rc != 0) return ErrnoError(absl::StrCat("run ", helper), rc);
   int status = 0;
   while (::waitpid(helper_pid, &status, 0) < 0) {

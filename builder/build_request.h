@@ -45,6 +45,8 @@ struct BuildRequest {
   SandboxOptions sandbox;
   layers::Compression compression = layers::Compression::kGzip;
   int64_t source_date_epoch = 0;
+  // RUN steps' known run-to-run differences made the same (builder/normalize.h).
+  bool normalize = true;
   std::vector<std::string> outputs;  // oci:DIR:TAG, oci-archive:F, docker-archive:F, docker://R
   std::vector<FilesOutput> files_outputs;  // the image's files: a directory or a tar
   // Push every tag to the registry its name points at.

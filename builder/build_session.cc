@@ -328,10 +328,11 @@ absl::StatusOr<std::vector<std::string>> BuildSession::LowerDirs(const ImageStat
 }
 
 absl::Status BuildSession::CommitDiff(const StageRun& run, const std::string& dir, bool overlay,
-                                      const std::string& text, ImageState* state) {
+                                      const std::string& text, ImageState* state,
+                                      const std::string& note) {
   if (absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
       !names.ok() || names->empty()) {
-    AddHistory(state, created_, text, /*empty=*/true);
+    AddHistory(state, created_, text, /*empty=*/true, note);
     return absl::OkStatus();
   }
   layers::LayerOptions options;
@@ -348,7 +349,7 @@ absl::Status BuildSession::CommitDiff(const StageRun& run, const std::string& di
   });
   state->layers.push_back(layer.descriptor);
   state->config.diff_ids.push_back(layer.diff_id);
-  AddHistory(state, created_, text, /*empty=*/false);
+  AddHistory(state, created_, text, /*empty=*/false, note);
   // A RUN's upper directory is already in overlay format: it is the layer's snapshot.
   if (overlay) return snapshots_.Adopt(dir, layer.diff_id);
   return absl::OkStatus();

@@ -110,9 +110,10 @@ class BuildSession {
   absl::StatusOr<std::vector<std::string>> LowerDirs(const ImageState& state);
   // Adds the layer made from `dir` (or an empty history entry when nothing changed) with the
   // history text `text`. An overlay upper directory (`overlay`) is kept as the layer's
-  // snapshot, so later steps need not unpack it.
+  // snapshot, so later steps need not unpack it. `note` is added to the history entry's
+  // comment ("kiln; NOTE").
   absl::Status CommitDiff(const StageRun& run, const std::string& dir, bool overlay,
-                          const std::string& text, ImageState* state);
+                          const std::string& text, ImageState* state, const std::string& note = "");
 
   // An ADD URL, downloaded once a build per URL and --checksum into the work directory.
   absl::StatusOr<FetchedUrl> Fetch(const std::string& url,

@@ -79,7 +79,7 @@ absl::StatusOr<RunCommand> CommandOf(const PlannedInstruction& p, const oci::Con
 std::vector<std::string> RunEnvironment(const std::map<std::string, std::string>& build_args,
                                         const std::map<std::string, std::string>& stage_args,
                                         const std::vector<std::string>& image_env,
-                                        const std::string& home) {
+                                        const std::string& home, int64_t source_date_epoch) {
   std::map<std::string, std::string> env;
   for (const auto& [k, v] : build_args) {
     if (IsProxyArg(k)) env[k] = v;
@@ -91,6 +91,9 @@ std::vector<std::string> RunEnvironment(const std::map<std::string, std::string>
   }
   if (!env.count("PATH")) env["PATH"] = oci::kDefaultPath;
   if (!env.count("HOME")) env["HOME"] = home;
+  // Tools that honour it (Python's bytecode, shadow's password dates, gzip, …) date what they
+  // write by the build's source date.
+  if (!env.count("SOURCE_DATE_EPOCH")) env["SOURCE_DATE_EPOCH"] = absl::StrCat(source_date_epoch);
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(absl::StrCat(k, "=", v));
   return out;

@@ -29,11 +29,12 @@ absl::StatusOr<RunCommand> CommandOf(const PlannedInstruction& p, const oci::Con
 
 // A RUN's environment ("K=V", sorted by name): the proxy build arguments (which reach every
 // RUN without a declaration), the stage's ARG values, then the image's ENV, which wins; PATH
-// defaults to oci::kDefaultPath and HOME to the user's home.
+// defaults to oci::kDefaultPath, HOME to the user's home and SOURCE_DATE_EPOCH to the build's
+// source date.
 std::vector<std::string> RunEnvironment(const std::map<std::string, std::string>& build_args,
                                         const std::map<std::string, std::string>& stage_args,
                                         const std::vector<std::string>& image_env,
-                                        const std::string& home);
+                                        const std::string& home, int64_t source_date_epoch);
 
 }  // namespace kiln::builder
 

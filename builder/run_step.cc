@@ -25,6 +25,7 @@
 #include "builder/history.h"
 #include "builder/image_path.h"
 #include "builder/layered_fs.h"
+#include "builder/normalize.h"
 #include "builder/run_command.h"
 #include "builder/sandbox/sandbox.h"
 #include "builder/secrets.h"
@@ -403,7 +404,8 @@ absl::Status RunStep(BuildSession& session, const PlannedInstruction& p, const S
   spec.gid = user.gid;
   spec.groups = user.groups;
   // Proxy build arguments stay out of the step's key (they are not in run.args).
-  spec.env = RunEnvironment(session.request().build_args, run.args, c.env, user.home);
+  spec.env = RunEnvironment(session.request().build_args, run.args, c.env, user.home,
+                            session.request().source_date_epoch);
   for (std::string& e : extras.env) spec.env.push_back(std::move(e));
   std::deque<std::string> tail;
   ASSIGN_OR_RETURN(sandbox::SandboxResult result, RunWithOutput(session, run, spec, &tail));
@@ -421,8 +423,16 @@ absl::Status RunStep(BuildSession& session, const PlannedInstruction& p, const S
   resources.reset();  // the network and cgroup go back before the layer is written
   (void)RemoveAll(session.StepDir(run) + "/mounts");
   RemoveMountStubs(stubs, spec.upper_dir);
+  std::string normalized;
+  if (session.request().normalize) {
+    ASSIGN_OR_RETURN(
+        std::vector<Normalized> changes,
+        NormalizeRunDiff(spec.upper_dir, spec.lower_dirs, session.request().source_date_epoch));
+    normalized = NormalizedSummary(changes);
+    if (!normalized.empty()) session.Message(normalized, &run);
+  }
   return session.CommitDiff(run, spec.upper_dir, /*overlay=*/true,
-                            RunCreatedBy(command.argv, BuildArgs(run, c)), state);
+                            RunCreatedBy(command.argv, BuildArgs(run, c)), state, normalized);
 }
 
 }  // namespace kiln::builder

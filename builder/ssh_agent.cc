@@ -56,6 +56,7 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
   }
   if (pid == 0) {  // only async-signal-safe calls from here
     ::setsid();    // no controlling terminal: nothing prompts
+    ::signal(SIGPIPE, SIG_DFL);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(devnull, 0);

@@ -32,10 +32,12 @@ struct StageRun {
   int target = 0;
 };
 
-// Adds a history entry of the build's creation time `created`.
+// Adds a history entry of the build's creation time `created`; its comment is "kiln", then
+// "; " and `note` when there is one.
 inline void AddHistory(ImageState* state, const std::string& created, const std::string& created_by,
-                       bool empty) {
-  state->config.history.push_back({created, created_by, "", "kiln", empty});
+                       bool empty, const std::string& note = "") {
+  state->config.history.push_back(
+      {created, created_by, "", note.empty() ? "kiln" : "kiln; " + note, empty});
 }
 
 }  // namespace kiln::builder

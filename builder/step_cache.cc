@@ -35,9 +35,11 @@ absl::StatusOr<std::string> StepKey(BuildSession& session, const StageRun& run,
   const BuildRequest& req = session.request();
   std::string parent = link ? absl::StrCat("link ", state.config.config.working_dir) : state.key;
   std::string material =
-      absl::StrCat("kiln-step-v3\n", parent, "\n", p.ToText(), "\n", req.source_date_epoch, " ",
+      absl::StrCat("kiln-step-v4\n", parent, "\n", p.ToText(), "\n", req.source_date_epoch, " ",
                    layers::CompressionName(req.compression), session.SandboxKey(p), "\n",
                    "platform ", run.stage.runs_on.str(), "\n");
+  // A RUN's layer depends on whether it is normalized.
+  if (p.instruction == "RUN") absl::StrAppend(&material, "normalize ", req.normalize, "\n");
   // ARG values reach RUN's environment; a linked COPY sees only its expanded arguments.
   if (!link) {
     for (const auto& [k, v] : run.args) absl::StrAppend(&material, "arg ", k, "=", v, "\n");

@@ -123,11 +123,15 @@ TEST(RunCommandTest, AnEmptyShebangIsAnError) {
 TEST(RunEnvironmentTest, ImageEnvWinsOverArgsAndProxiesNeedNoDeclaration) {
   std::vector<std::string> env =
       RunEnvironment({{"HTTP_PROXY", "http://p:3128"}, {"UNDECLARED", "x"}},
-                     {{"A", "arg"}, {"B", "arg"}}, {"B=env", "PATH=/bin"}, "/home/u");
-  EXPECT_EQ(env,
-            (Strings{"A=arg", "B=env", "HOME=/home/u", "HTTP_PROXY=http://p:3128", "PATH=/bin"}));
-  env = RunEnvironment({}, {}, {}, "/root");
-  EXPECT_EQ(env, (Strings{"HOME=/root", std::string("PATH=") + oci::kDefaultPath}));
+                     {{"A", "arg"}, {"B", "arg"}}, {"B=env", "PATH=/bin"}, "/home/u", 7);
+  EXPECT_EQ(env, (Strings{"A=arg", "B=env", "HOME=/home/u", "HTTP_PROXY=http://p:3128", "PATH=/bin",
+                          "SOURCE_DATE_EPOCH=7"}));
+  env = RunEnvironment({}, {}, {}, "/root", 0);
+  EXPECT_EQ(env, (Strings{"HOME=/root", std::string("PATH=") + oci::kDefaultPath,
+                          "SOURCE_DATE_EPOCH=0"}));
+  // A declared ARG (or ENV) of that name keeps its own value.
+  env = RunEnvironment({}, {{"SOURCE_DATE_EPOCH", "5"}}, {}, "/root", 9);
+  EXPECT_EQ(env.back(), "SOURCE_DATE_EPOCH=5");
 }
 
 }  // namespace

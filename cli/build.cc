@@ -47,7 +47,7 @@ struct BuildOptions {
   builder::SandboxOptions sandbox;
   std::optional<std::string> memory, memory_swap, shm_size;
   std::optional<int64_t> source_date_epoch;
-  bool no_cache = false, quiet = false, push = false, pull = false;
+  bool no_cache = false, quiet = false, push = false, pull = false, no_normalize = false;
   RegistryFlags registry;
 };
 
@@ -138,6 +138,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
     }
   }
   req.no_cache = o.no_cache;
+  req.normalize = !o.no_normalize;
   for (const std::string& f : o.no_cache_filter) {
     for (absl::string_view name : absl::StrSplit(f, ',', absl::SkipEmpty())) {
       req.no_cache_filter.emplace_back(name);
@@ -349,6 +350,8 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-cache", o->no_cache, "Run every step");
+  cmd->add_flag("--no-normalize", o->no_normalize,
+                "Keep RUN steps' caches and logs as written (no normalization)");
   cmd->add_option("--no-cache-filter", o->no_cache_filter,
                   "Run these stages' steps even when cached (names or indexes, repeatable or "
                   "comma-separated)")

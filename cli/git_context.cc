@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/spawn_attr.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 
@@ -49,7 +50,7 @@ absl::StatusOr<GitRun> RunGit(const std::vector<std::string>& args) {
   for (std::string& e : env_strings) env.push_back(e.data());
   env.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), env.data());
+  int rc = posix_spawnp(&pid, "git", &actions, SpawnAttr().get(), argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     return absl::FailedPreconditionError(absl::StrCat("cannot run git (", std::strerror(rc),

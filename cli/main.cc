@@ -1,6 +1,11 @@
 // kiln: a daemonless container image builder and layer store. main() parses the command line
 // and runs the one verb chosen; each verb lives in its own file.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -9,6 +14,8 @@
 #include "layers/store.h"
 
 int main(int argc, char** argv) {
+  // A pipe whose reader is gone (a step, a helper) is an EPIPE error, never the end of kiln.
+  ::signal(SIGPIPE, SIG_IGN);
   kiln::cli::Globals g;
   CLI::App app{"kiln: build, store and move OCI container images without a daemon", "kiln"};
   app.option_defaults()->always_capture_default();
@@ -55,6 +62,15 @@ int main(int argc, char** argv) {
       verb != "dockerfile") {
     // Chosen by who started kiln: inside the namespace every user is root.
     if (g.root.empty()) g.root = kiln::layers::Store::DefaultRoot();
+    // The store is reached from other working directories (a step's sandbox) too.
+    if (g.root[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof cwd) == nullptr) {
+        std::fprintf(stderr, "kiln: the working directory: %s\n", std::strerror(errno));
+        return 1;
+      }
+      g.root = std::string(cwd) + "/" + g.root;
+    }
     absl::Status entered = kiln::EnterUserNamespace();
     if (!entered.ok()) {
       std::fprintf(stderr, "kiln: %s\n", std::string(entered.message()).c_str());

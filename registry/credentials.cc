@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/file_util.h"
+#include "base/spawn_attr.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 
@@ -54,7 +55,7 @@ absl::StatusOr<HelperResult> RunHelper(const std::string& helper, const std::str
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   std::vector<char*> argv = {program.data(), const_cast<char*>(verb.c_str()), nullptr};
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, program.c_str(), &actions, SpawnAttr().get(), argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     return absl::FailedPreconditionError(

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/spawn_attr.h"
 #include "base/status_macros.h"
 #include "builder/sandbox/namespace_holder.h"
 
@@ -123,8 +124,8 @@ absl::StatusOr<std::unique_ptr<NetworkPool::Network>> NetworkPool::Start() {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int rc =
-      ::posix_spawnp(&network->pid, slirp4netns_.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = ::posix_spawnp(&network->pid, slirp4netns_.c_str(), &actions, SpawnAttr().get(),
+                          argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ready_fd.Reset();
   exit_fd.Reset();

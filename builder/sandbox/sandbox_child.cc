@@ -468,6 +468,8 @@ int Pid1Main(void* arg) {
     int err = spec.seccomp->Install();
     if (err != 0) Fail(c, "install the seccomp filter", err);
   }
+  // kiln ignores SIGPIPE; the step gets the default action, as from a shell.
+  signal(SIGPIPE, SIG_DFL);
   int err = ENOENT;
   for (const std::string& candidate : c.path_candidates) {
     execve(candidate.c_str(), c.argv.data(), c.env.data());
