@@ -19,6 +19,7 @@
 #include "builder/remote_cache.h"
 #include "builder/secrets.h"
 #include "builder/ssh_agent.h"
+#include "cli/build_check.h"
 #include "cli/build_input.h"
 #include "cli/build_output.h"
 #include "cli/build_progress.h"
@@ -48,6 +49,8 @@ struct BuildOptions {
   std::optional<std::string> memory, memory_swap, shm_size;
   std::optional<int64_t> source_date_epoch;
   bool no_cache = false, quiet = false, push = false, pull = false, no_normalize = false;
+  bool check_reproducible = false;
+  std::string check_against;
   RegistryFlags registry;
 };
 
@@ -245,6 +248,16 @@ absl::StatusOr<builder::BuildResult> BuildImage(const Globals& g, const BuildOpt
                      progress.OnEvent(e);
                    }));
   progress.Built(result.manifest_digest, result.steps_run, result.steps_cached);
+  auto say = [&progress](const std::string& text) {
+    builder::BuildEvent e;
+    e.kind = builder::BuildEvent::Kind::kMessage;
+    e.text = text;
+    progress.OnEvent(e);
+  };
+  if (o.check_reproducible) RETURN_IF_ERROR(CheckReproducible(*store, req, result, say));
+  if (!o.check_against.empty()) {
+    RETURN_IF_ERROR(CheckAgainst(*store, o.check_against, req.transport, result, say));
+  }
   return result;
 }
 
@@ -350,6 +363,10 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
   cmd->add_option("--label", o->labels, "KEY=VALUE added to the image (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-cache", o->no_cache, "Run every step");
+  cmd->add_flag("--check-reproducible", o->check_reproducible,
+                "Build again in a scratch store and fail if the image differs");
+  cmd->add_option("--check-against", o->check_against,
+                  "Fail if the image built differs from IMAGE (store name or transport:...)");
   cmd->add_flag("--no-normalize", o->no_normalize,
                 "Keep RUN steps' caches and logs as written (no normalization)");
   cmd->add_option("--no-cache-filter", o->no_cache_filter,

@@ -26,6 +26,8 @@ struct Globals {
   std::function<absl::Status()> run;  // set by the chosen verb's parse callback
   // The verb reported its own error (a JSON progress stream's last event): main prints none.
   mutable bool error_reported = false;
+  // What main() returns when the verb succeeded (kiln diff: 1 when the images differ).
+  int exit_code = 0;
 };
 
 absl::StatusOr<std::unique_ptr<layers::Store>> OpenStore(const Globals& g);
@@ -69,6 +71,7 @@ absl::StatusOr<transfer::TransportOptions> MakeTransportOptions(const RegistryFl
 void AddCopyCommand(CLI::App& app, Globals& g);
 void AddImagesCommand(CLI::App& app, Globals& g);
 void AddInspectCommand(CLI::App& app, Globals& g);
+void AddDiffCommand(CLI::App& app, Globals& g);
 void AddTagCommand(CLI::App& app, Globals& g);
 void AddRmiCommand(CLI::App& app, Globals& g);
 void AddGcCommand(CLI::App& app, Globals& g);

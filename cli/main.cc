@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddSbomCommand(app, g);
   kiln::cli::AddImagesCommand(app, g);
   kiln::cli::AddInspectCommand(app, g);
+  kiln::cli::AddDiffCommand(app, g);
   kiln::cli::AddTagCommand(app, g);
   kiln::cli::AddRmiCommand(app, g);
   kiln::cli::AddGcCommand(app, g);
@@ -83,5 +84,5 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
     return 1;
   }
-  return 0;
+  return g.exit_code;
 }
