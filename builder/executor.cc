@@ -144,7 +144,8 @@ class Executor {
           session_.DoneState(static_cast<int>(t), target.plan.target);
       if (!final_state) return absl::InternalError("the target stage was not built");
       for (const auto& [k, v] : req_.labels) final_state->config.config.labels[k] = v;
-      ASSIGN_OR_RETURN(Descriptor image, Commit(*final_state, &result.config));
+      ASSIGN_OR_RETURN(Descriptor image,
+                       Commit(*final_state, &result.config, BaseAnnotations(target.plan)));
       image.platform = final_state->config.platform();
       manifests.push_back(image);
       if (req_.sbom || req_.provenance) {
@@ -542,11 +543,34 @@ class Executor {
                                       statements);
   }
 
-  absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config) {
+  absl::StatusOr<Descriptor> Commit(const ImageState& state, Descriptor* config,
+                                    const std::map<std::string, std::string>& annotations) {
     RETURN_IF_ERROR_CTX(session_.DeferLayers(state), "the image's layers");
     oci::ImageConfig image_config = state.config;
     image_config.created = session_.created();
-    return layers::CommitImage(store_.blobs(), image_config, state.layers, config);
+    return layers::CommitImage(store_.blobs(), image_config, state.layers, config, annotations);
+  }
+
+  // The OCI annotations naming the image the target stage is built on (through the stages it
+  // builds on): its reference and the digest it resolved to, so `kiln rebase` knows which
+  // layers are the base's. None for an image built from scratch.
+  std::map<std::string, std::string> BaseAnnotations(const Plan& plan) {
+    auto stage_of = [&](int index) -> const Stage* {
+      for (const Stage& s : plan.stages) {
+        if (s.index == index) return &s;
+      }
+      return nullptr;
+    };
+    const Stage* s = stage_of(plan.target);
+    while (s != nullptr && s->base_stage >= 0) s = stage_of(s->base_stage);
+    if (s == nullptr || s->base == "scratch") return {};
+    for (const auto& [name, digest] : session_.ResolvedImages()) {
+      if (name != s->base) continue;
+      absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(name);
+      return {{"org.opencontainers.image.base.name", ref.ok() ? ref->String() : name},
+              {"org.opencontainers.image.base.digest", digest.str()}};
+    }
+    return {};
   }
 
   layers::Store& store_;

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddImagesCommand(app, g);
   kiln::cli::AddInspectCommand(app, g);
   kiln::cli::AddDiffCommand(app, g);
+  kiln::cli::AddRebaseCommand(app, g);
   kiln::cli::AddTagCommand(app, g);
   kiln::cli::AddRmiCommand(app, g);
   kiln::cli::AddGcCommand(app, g);

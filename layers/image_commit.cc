@@ -8,8 +8,10 @@ namespace kiln::layers {
 
 absl::StatusOr<oci::Descriptor> CommitImage(const BlobStore& blobs, const oci::ImageConfig& config,
                                             const std::vector<oci::Descriptor>& layers,
-                                            oci::Descriptor* config_out) {
+                                            oci::Descriptor* config_out,
+                                            const std::map<std::string, std::string>& annotations) {
   oci::Manifest manifest;
+  manifest.annotations = annotations;
   ASSIGN_OR_RETURN(manifest.config, PutBytes(blobs, oci::kOciConfig, config.Serialize()));
   manifest.layers = layers;
   if (config_out != nullptr) *config_out = manifest.config;

@@ -4,6 +4,7 @@
 #ifndef KILN_LAYERS_IMAGE_COMMIT_H_
 #define KILN_LAYERS_IMAGE_COMMIT_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,10 +16,11 @@
 namespace kiln::layers {
 
 // REQUIRES: the layer blobs are in `blobs`, one per config.diff_ids entry, bottom first.
-// `config_out`, when given, gets the config's descriptor.
-absl::StatusOr<oci::Descriptor> CommitImage(const BlobStore& blobs, const oci::ImageConfig& config,
-                                            const std::vector<oci::Descriptor>& layers,
-                                            oci::Descriptor* config_out = nullptr);
+// `config_out`, when given, gets the config's descriptor; the manifest carries `annotations`.
+absl::StatusOr<oci::Descriptor> CommitImage(
+    const BlobStore& blobs, const oci::ImageConfig& config,
+    const std::vector<oci::Descriptor>& layers, oci::Descriptor* config_out = nullptr,
+    const std::map<std::string, std::string>& annotations = {});
 
 // Puts `bytes` into `blobs`; returns their descriptor, of `media_type`.
 absl::StatusOr<oci::Descriptor> PutBytes(const BlobStore& blobs, const std::string& media_type,
