@@ -39,10 +39,11 @@ absl::StatusOr<Opened> Open(const std::string& where, layers::Store& store,
   return o;
 }
 
-// The old base the image's annotations name: by its digest, from the store's blobs (the name
-// may point at a newer image by now).
+// The old base the image's annotations name: by its digest (the name may point at a newer
+// image by now), from the store's blobs, else from the named repository's registry.
 absl::StatusOr<Opened> AnnotatedBase(const std::string& image_name,
                                      const layers::LoadedImage& image, layers::Store& store,
+                                     const transfer::TransportOptions& options,
                                      const oci::Platform& platform) {
   const auto& a = image.parsed.annotations;
   auto name = a.find(layers::kBaseNameAnnotation);
@@ -55,8 +56,17 @@ absl::StatusOr<Opened> AnnotatedBase(const std::string& image_name,
   const std::string what = absl::StrCat(name == a.end() ? "" : name->second + "@", digest->second);
   ASSIGN_OR_RETURN_CTX(oci::Digest d, oci::Digest::Parse(digest->second), "the old base ", what);
   if (!store.blobs().Has(d)) {
-    return absl::NotFoundError(
-        absl::StrCat("the old base ", what, " is not in the store: pull it or give --from"));
+    absl::StatusOr<oci::Reference> ref =
+        name == a.end() ? absl::NotFoundError("no name") : oci::Reference::Parse(name->second);
+    if (!ref.ok()) {
+      return absl::NotFoundError(
+          absl::StrCat("the old base ", what, " is not in the store: give --from"));
+    }
+    ASSIGN_OR_RETURN_CTX(
+        Opened o,
+        Open(absl::StrCat("docker://", ref->Repository(), "@", d.str()), store, options, platform),
+        "the old base ", what, " (not in the store)");
+    return o;
   }
   ASSIGN_OR_RETURN(std::string bytes, store.blobs().ReadAll(d, 4 << 20));
   nlohmann::json j = nlohmann::json::parse(bytes, nullptr, false);
@@ -101,7 +111,7 @@ absl::Status RunRebase(Globals& g, const RebaseOptions& o) {
   if (!o.from.empty()) {
     ASSIGN_OR_RETURN_CTX(old_base, Open(o.from, *store, options, platform), "--from");
   } else {
-    ASSIGN_OR_RETURN(old_base, AnnotatedBase(o.image, image.image, *store, platform));
+    ASSIGN_OR_RETURN(old_base, AnnotatedBase(o.image, image.image, *store, options, platform));
   }
   ASSIGN_OR_RETURN_CTX(Opened new_base, Open(o.onto, *store, options, platform), "--onto");
   ASSIGN_OR_RETURN_CTX(layers::Rebased rebased,
@@ -111,9 +121,11 @@ absl::Status RunRebase(Globals& g, const RebaseOptions& o) {
   RETURN_IF_ERROR_CTX(Gather(*image.source, *store, platform), o.image);
   std::map<std::string, std::string> annotations = image.image.parsed.annotations;
   ASSIGN_OR_RETURN(transfer::ImageLocation onto_loc, transfer::ParseImageLocation(o.onto));
+  // A reference where there is one (the store's names and registries), else the location.
   std::string base_name = o.onto;
-  if (onto_loc.transport == transfer::Transport::kStore) {
-    if (absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(o.onto); ref.ok()) {
+  if (onto_loc.transport == transfer::Transport::kStore ||
+      onto_loc.transport == transfer::Transport::kRegistry) {
+    if (absl::StatusOr<oci::Reference> ref = oci::Reference::Parse(onto_loc.name); ref.ok()) {
       base_name = ref->String();
     }
   }

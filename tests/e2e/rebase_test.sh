@@ -93,4 +93,28 @@ expect_fail 1 'not-there' "$KILN" rebase app:1 --onto not-there:1 -t x:1
 if "$KILN" inspect x:1 >/dev/null 2>&1; then fail "a refused rebase left an image"; fi
 ok "kiln rebase: --from; not built on the base, no base named, no new base: one clear error, nothing made"
 
+# A base from a registry: rebuilt and pushed again, the old one gone from the store (rmi, gc);
+# rebase fetches the old base by the digest the annotation records.
+start_registry reg ""
+R=127.0.0.1:$PORT
+base_version 1 >/dev/null
+"$KILN" push -q base:1 "$R/lib/base:1" >/dev/null
+sed "s|^FROM base:1|FROM $R/lib/base:1|" "$ctx/app.Dockerfile" >"$ctx/reg.Dockerfile"
+"$KILN" build -q -t regapp:1 -f "$ctx/reg.Dockerfile" "$ctx" >/dev/null
+[ "$("$KILN" inspect regapp:1 | jq -r '.manifest.annotations["org.opencontainers.image.base.name"]')" = "$R/lib/base:1" ] ||
+  fail "a registry base's name annotation"
+base_version 2 >/dev/null
+"$KILN" push -q base:1 "$R/lib/base:1" >/dev/null
+"$KILN" rmi "$R/lib/base:1" >/dev/null
+"$KILN" gc >/dev/null
+[ ! -e "$KILN_ROOT/blobs/sha256/${old_base#sha256:}" ] || fail "gc kept the old base's manifest"
+"$KILN" rebase regapp:1 --onto "docker://$R/lib/base:1" -t regapp:rebased >/dev/null 2>"$WORK/reg.err" ||
+  fail "rebase with the old base only in the registry: $(cat "$WORK/reg.err")"
+"$KILN" copy regapp:rebased "oci:$WORK/out:reg" >/dev/null
+(cd "$WORK" && umoci unpack --rootless --image out:reg regbundle >/dev/null) || fail "umoci unpack"
+[ "$(cat "$WORK/regbundle/rootfs/etc/base-release")" = "base 2" ] || fail "registry rebase: the base file"
+[ "$("$KILN" inspect regapp:rebased | jq -r '.manifest.annotations["org.opencontainers.image.base.name"]')" = "$R/lib/base:1" ] ||
+  fail "the rebased image's base name"
+ok "rebase onto a registry's new base, the old one fetched from the registry by its digest"
+
 echo "$PASSED passed"
