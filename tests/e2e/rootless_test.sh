@@ -185,4 +185,27 @@ umoci unpack --image "$HOMES/$with_ids/arm":x "$WORK/mp-arm" >/dev/null
 [ "$(binfmt_state)" = "$binfmt_before" ] || fail "the host's binfmt_misc changed"
 ok "rootless: a two-platform build, the arm64 RUN under QEMU, the host's binfmt_misc unchanged"
 
+# Normalized RUN output, rootless: a cache the image below has is hidden by a whiteout kiln
+# makes in the user namespace; the digest is root's.
+mkdir -p "$HOMES/norm/bin"
+cp /bin/busybox "$HOMES/norm/bin/busybox"
+echo one >"$HOMES/norm/aux-cache"
+cat >"$HOMES/norm/Dockerfile" <<'EOF'
+FROM scratch
+COPY bin/busybox /bin/busybox
+COPY aux-cache /var/cache/ldconfig/aux-cache
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo two >/var/cache/ldconfig/aux-cache"]
+EOF
+chmod -R a+rX "$HOMES/norm"
+root_norm=$("$KILN" build -q --source-date-epoch 1700000000 "$HOMES/norm" 2>"$WORK/norm-root.log") ||
+  fail "root build of the normalized case: $(tail -3 "$WORK/norm-root.log")"
+as "$with_ids" build --source-date-epoch 1700000000 -t norm:1 -o type=local,dest="$HOMES/$with_ids/norm-out" \
+  "$HOMES/norm" >"$WORK/norm.out" 2>&1 || fail "rootless normalized build: $(tail -5 "$WORK/norm.out")"
+grep -qx 'normalized 1 file: /var/cache/ldconfig/aux-cache (dropped)' "$WORK/norm.out" ||
+  fail "rootless: the normalization is not listed: $(grep normalized "$WORK/norm.out")"
+[ ! -e "$HOMES/$with_ids/norm-out/var/cache/ldconfig/aux-cache" ] || fail "rootless: the cache is still there"
+[ "$(as "$with_ids" inspect norm:1 | jq -r .digest)" = "$root_norm" ] ||
+  fail "rootless normalized digest differs from root's $root_norm"
+ok "rootless: a dropped cache hidden by a whiteout, the same digest as root's"
+
 finish
