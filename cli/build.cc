@@ -34,7 +34,7 @@ namespace kiln::cli {
 namespace {
 
 struct BuildOptions {
-  std::string context = ".";
+  std::string context;  // required: docker build takes no default either
   std::string file;
   std::vector<std::string> tags, build_args, labels, outputs, no_cache_filter, secrets, ssh,
       cache_from, cache_to, build_contexts;
@@ -433,7 +433,9 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "max (every stage), compression=gzip|zstd, ignore-error=true (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--source-date-epoch", o->source_date_epoch,
-                  "Timestamps (default: $SOURCE_DATE_EPOCH, else the context's git HEAD, else 0)");
+                  "The image's one date (created, history, file times at most it; RUN steps' "
+                  "SOURCE_DATE_EPOCH): default $SOURCE_DATE_EPOCH, else the context's git HEAD "
+                  "commit time, else 0 (1970-01-01), so builds are reproducible");
   cmd->add_option("-o,--output", o->outputs,
                   "Also write the image to oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE, "
                   "docker://REFERENCE, or as BuildKit's type=oci|docker,dest=FILE, "

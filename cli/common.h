@@ -73,6 +73,7 @@ void AddImagesCommand(CLI::App& app, Globals& g);
 void AddInspectCommand(CLI::App& app, Globals& g);
 void AddDiffCommand(CLI::App& app, Globals& g);
 void AddRebaseCommand(CLI::App& app, Globals& g);
+void AddHistoryCommand(CLI::App& app, Globals& g);
 void AddTagCommand(CLI::App& app, Globals& g);
 void AddRmiCommand(CLI::App& app, Globals& g);
 void AddGcCommand(CLI::App& app, Globals& g);

@@ -6,10 +6,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "base/rootless.h"
+#include "cli/command_line.h"
 #include "cli/common.h"
 #include "layers/store.h"
 
@@ -36,6 +41,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddInspectCommand(app, g);
   kiln::cli::AddDiffCommand(app, g);
   kiln::cli::AddRebaseCommand(app, g);
+  kiln::cli::AddHistoryCommand(app, g);
   kiln::cli::AddTagCommand(app, g);
   kiln::cli::AddRmiCommand(app, g);
   kiln::cli::AddGcCommand(app, g);
@@ -44,14 +50,40 @@ int main(int argc, char** argv) {
   kiln::cli::AddLayerCommand(app, g);
   kiln::cli::AddDockerfileCommand(app, g);
   kiln::cli::AddVersionCommand(app, g);
+  app.set_version_flag("--version", std::string("kiln ") + kiln::cli::kVersion);
+  // Docker's spellings first; a verb kiln lacks is one line saying what kiln calls it.
+  std::vector<std::string> args =
+      kiln::cli::KilnSpelling(std::vector<std::string>(argv, argv + argc));
+  std::vector<std::string> verbs;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    verbs.push_back(sub->get_name());
+  }
+  if (std::optional<std::string> unknown = kiln::cli::UnknownCommand(args, verbs)) {
+    std::fprintf(stderr, "kiln: %s\n", unknown->c_str());
+    return 2;
+  }
+  const size_t verb_at = kiln::cli::VerbIndex(args);
+  const std::string typed = verb_at < args.size() ? args[verb_at] : "";
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11's order
+    app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::string message = e.what();
+    const std::string where = typed.empty() ? "kiln" : "kiln " + typed;
+    // "The following argument(s) was/were not expected: --x": the flag alone.
+    if (size_t colon = message.find(" not expected: "); colon != std::string::npos) {
+      std::string what = message.substr(colon + 15);
+      message = absl::StartsWith(what, "-")
+                    ? absl::StrCat("unknown flag ", what, " for ", where)
+                    : absl::StrCat("unexpected argument ", what, " for ", where);
+    }
+    std::fprintf(stderr, "kiln: %s (see %s --help)\n", message.c_str(), where.c_str());
     return 2;
   }
   if (!g.run) {
