@@ -27,6 +27,27 @@ using dockerfile::ShellLexOptions;
 
 namespace {
 
+// Why an EXPOSE value is not a port spec Docker takes ([IP:[HOST:]]PORT[-PORT][/tcp|udp|sctp]),
+// in Docker's words; empty when it is one.
+std::string BadPort(const std::string& spec) {
+  std::string port = spec, proto = "tcp";
+  if (size_t slash = port.rfind('/'); slash != std::string::npos) {
+    proto = absl::AsciiStrToLower(port.substr(slash + 1));
+    port = port.substr(0, slash);
+  }
+  if (proto != "tcp" && proto != "udp" && proto != "sctp") return "invalid proto: " + proto;
+  if (size_t colon = port.rfind(':'); colon != std::string::npos) port = port.substr(colon + 1);
+  std::vector<std::string> range = absl::StrSplit(port, absl::MaxSplits('-', 1));
+  for (const std::string& r : range) {
+    uint32_t v = 0;
+    if (r.empty() || !absl::SimpleAtoi(r, &v) || v > 65535 ||
+        r.find_first_not_of("0123456789") != std::string::npos) {
+      return "invalid containerPort: " + port;
+    }
+  }
+  return "";
+}
+
 const std::set<std::string>& ProxyArgs() {
   static const auto* args = new std::set<std::string>{
       "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
@@ -397,6 +418,9 @@ class Planner {
       for (const std::string& a : node.args) {
         auto words = lex_.ProcessWords(a, env);
         if (!words.ok()) return Error(node, words.status().message());
+        for (const std::string& w : *words) {
+          if (std::string bad = BadPort(w); !bad.empty()) return Error(node, bad);
+        }
         p.args.insert(p.args.end(), words->begin(), words->end());
       }
     } else if (n == "USER" || n == "WORKDIR" || n == "STOPSIGNAL") {

@@ -15,7 +15,7 @@ const std::map<std::string, std::string>& ImageVerbs() {
       {"ls", "images"},       {"list", "images"}, {"rm", "rmi"},    {"remove", "rmi"},
       {"inspect", "inspect"}, {"tag", "tag"},     {"push", "push"}, {"pull", "pull"},
       {"history", "history"}, {"save", "save"},   {"load", "load"}, {"build", "build"},
-      {"import", "image"},
+      {"import", "image"},    {"prune", "gc"},
   };
   return *verbs;
 }

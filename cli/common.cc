@@ -17,6 +17,15 @@ absl::StatusOr<std::unique_ptr<layers::Store>> OpenStore(const Globals& g) {
   return layers::Store::Open(g.root.empty() ? layers::Store::DefaultRoot() : g.root);
 }
 
+std::pair<std::string, std::string> RepositoryAndTag(const std::string& name) {
+  if (size_t at = name.find('@'); at != std::string::npos) return {name.substr(0, at), "<none>"};
+  size_t colon = name.rfind(':');
+  if (colon == std::string::npos || name.find('/', colon) != std::string::npos) {
+    return {name, "latest"};
+  }
+  return {name.substr(0, colon), name.substr(colon + 1)};
+}
+
 std::string HumanSize(uint64_t bytes) {
   static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB"};
   double v = static_cast<double>(bytes);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
@@ -31,6 +32,9 @@ struct Globals {
 };
 
 absl::StatusOr<std::unique_ptr<layers::Store>> OpenStore(const Globals& g);
+
+// A store name as docker splits it: repository and tag ("<none>" for a digest name).
+std::pair<std::string, std::string> RepositoryAndTag(const std::string& name);
 
 // "12.3MB", as docker prints sizes.
 std::string HumanSize(uint64_t bytes);
@@ -74,6 +78,7 @@ void AddInspectCommand(CLI::App& app, Globals& g);
 void AddDiffCommand(CLI::App& app, Globals& g);
 void AddRebaseCommand(CLI::App& app, Globals& g);
 void AddHistoryCommand(CLI::App& app, Globals& g);
+void AddSaveLoadCommands(CLI::App& app, Globals& g);
 void AddTagCommand(CLI::App& app, Globals& g);
 void AddRmiCommand(CLI::App& app, Globals& g);
 void AddGcCommand(CLI::App& app, Globals& g);

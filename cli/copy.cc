@@ -45,6 +45,12 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
           [&]() -> absl::Status {
             ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
             ASSIGN_OR_RETURN(transfer::ImageLocation dst, transfer::ParseImageLocation(opts->dst));
+            // docker-archive:FILE of a store image: its name is the RepoTag, as docker save.
+            if (dst.transport == transfer::Transport::kDockerArchive && dst.name.empty() &&
+                src.transport == transfer::Transport::kStore &&
+                layers::Store::CanonicalName(src.name).ok()) {
+              dst.name = src.name;
+            }
             ASSIGN_OR_RETURN(transfer::TransportOptions topts,
                              MakeTransportOptions(opts->registry));
             layers::CopyOptions options;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
@@ -77,7 +78,9 @@ absl::Status RunHistory(const Globals& g, const HistoryOptions& o) {
   }
   std::printf("%-14s %-18s %-45s %-9s %s\n", "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
   for (const nlohmann::json& r : rows) {
-    std::string by = r["CreatedBy"];
+    // One row per step: a heredoc's lines and tabs become spaces.
+    std::string by =
+        absl::StrReplaceAll(r["CreatedBy"].get<std::string>(), {{"\n", " "}, {"\t", " "}});
     if (!o.no_trunc && by.size() > 45) by = by.substr(0, 44) + "…";
     std::printf("%-14s %-18s %-45s %-9s %s\n", r["ID"].get<std::string>().c_str(),
                 r["CreatedSince"].get<std::string>().c_str(), by.c_str(),

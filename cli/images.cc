@@ -42,16 +42,6 @@ absl::StatusOr<std::vector<std::string>> Holds(layers::Store& store,
   return out;
 }
 
-// A store name as docker splits it: repository and tag ("<none>" for a digest name).
-std::pair<std::string, std::string> RepositoryAndTag(const std::string& name) {
-  if (size_t at = name.find('@'); at != std::string::npos) return {name.substr(0, at), "<none>"};
-  size_t colon = name.rfind(':');
-  if (colon == std::string::npos || name.find('/', colon) != std::string::npos) {
-    return {name, "latest"};
-  }
-  return {name.substr(0, colon), name.substr(colon + 1)};
-}
-
 // docker images REPOSITORY[:TAG]: the name itself, or every tag of the repository.
 bool Matches(const std::string& name, const std::string& want) {
   if (want.empty() || name == want) return true;

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddDiffCommand(app, g);
   kiln::cli::AddRebaseCommand(app, g);
   kiln::cli::AddHistoryCommand(app, g);
+  kiln::cli::AddSaveLoadCommands(app, g);
   kiln::cli::AddTagCommand(app, g);
   kiln::cli::AddRmiCommand(app, g);
   kiln::cli::AddGcCommand(app, g);

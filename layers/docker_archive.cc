@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <vector>
@@ -60,6 +61,11 @@ class DockerArchiveSource : public ImageSource {
     if (!doc.is_array() || doc.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(file, ": manifest.json is not a non-empty array"));
+    }
+    for (const auto& entry : doc) {
+      std::vector<std::string> tags;
+      if (entry.is_object()) RETURN_IF_ERROR(oci::GetStringList(entry, "RepoTags", &tags));
+      all_tags_.push_back(std::move(tags));
     }
     const nlohmann::json* chosen = nullptr;
     uint64_t position = 0;
@@ -129,7 +135,11 @@ class DockerArchiveSource : public ImageSource {
                                    absl::StrCat("archive member ", it->second));
   }
 
+  // Every image's RepoTags, in the archive's order.
+  const std::vector<std::vector<std::string>>& all_tags() const { return all_tags_; }
+
  private:
+  std::vector<std::vector<std::string>> all_tags_;
   // Opens a member as a regular file; symlinks in the archive resolve inside it.
   absl::StatusOr<UniqueFd> OpenMember(const std::string& path) {
     ASSIGN_OR_RETURN(std::string rel, CleanMemberPath(path));
@@ -180,20 +190,34 @@ class DockerArchiveSource : public ImageSource {
 
 class DockerArchiveDestination : public ImageDestination {
  public:
-  DockerArchiveDestination(std::string file, std::string ref)
-      : file_(std::move(file)), ref_(std::move(ref)) {}
+  // `several`: Commit adds the image to the archive, Finish writes it (docker save IMAGE...).
+  DockerArchiveDestination(std::string file, bool several)
+      : file_(std::move(file)), several_(several) {}
 
   absl::Status Init() {
     ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
     dir_.emplace(std::move(dir));
-    if (!ref_.empty()) {
-      ASSIGN_OR_RETURN(oci::Reference r, oci::Reference::Parse(ref_));
+    return absl::OkStatus();
+  }
+
+  // The RepoTags of the image the next Commit adds (Docker's short forms).
+  absl::Status SetTags(const std::vector<std::string>& tags) {
+    refs_.clear();
+    for (const std::string& t : tags) {
+      ASSIGN_OR_RETURN(oci::Reference r, oci::Reference::Parse(t));
       if (r.digest()) {
         return absl::InvalidArgumentError("a docker-archive tag cannot carry a digest");
       }
-      ref_ = r.Familiar();
+      refs_.push_back(r.Familiar());
     }
     return absl::OkStatus();
+  }
+
+  absl::Status Finish() {
+    RETURN_IF_ERROR(
+        WriteFileAtomic(absl::StrCat(dir_->path(), "/manifest.json"),
+                        entries_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    return PackArchiveFile(dir_->path(), file_);
   }
 
   bool AcceptsIndex() const override { return false; }
@@ -252,13 +276,23 @@ class DockerArchiveDestination : public ImageDestination {
       }
       layers.push_back(absl::StrCat(it->second.hex(), ".tar"));
     }
-    nlohmann::json entry = {
-        {"Config", config_name}, {"RepoTags", nlohmann::json::array()}, {"Layers", layers}};
-    if (!ref_.empty()) entry["RepoTags"].push_back(ref_);
-    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir_->path(), "/manifest.json"),
-                                    nlohmann::json::array({entry}).dump(
-                                        -1, ' ', false, nlohmann::json::error_handler_t::replace)));
-    return PackArchiveFile(dir_->path(), file_);
+    // The same image saved under several names is one entry with all of them.
+    nlohmann::json* entry = nullptr;
+    for (nlohmann::json& e : entries_) {
+      if (e["Config"] == config_name) entry = &e;
+    }
+    if (entry == nullptr) {
+      entries_.push_back(
+          {{"Config", config_name}, {"RepoTags", nlohmann::json::array()}, {"Layers", layers}});
+      entry = &entries_.back();
+    }
+    for (const std::string& r : refs_) {
+      if (std::find((*entry)["RepoTags"].begin(), (*entry)["RepoTags"].end(), r) ==
+          (*entry)["RepoTags"].end()) {
+        (*entry)["RepoTags"].push_back(r);
+      }
+    }
+    return several_ ? absl::OkStatus() : Finish();
   }
 
  private:
@@ -267,12 +301,44 @@ class DockerArchiveDestination : public ImageDestination {
   }
 
   std::string file_;
-  std::string ref_;
+  bool several_ = false;
+  std::vector<std::string> refs_;
+  nlohmann::json entries_ = nlohmann::json::array();
   std::optional<TempDir> dir_;
   std::map<oci::Digest, oci::Digest> diff_ids_;
 };
 
 }  // namespace
+
+class DockerArchiveWriter::Impl {
+ public:
+  explicit Impl(std::string file) : dst(std::move(file), /*several=*/true) {}
+  DockerArchiveDestination dst;
+};
+
+DockerArchiveWriter::DockerArchiveWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DockerArchiveWriter::~DockerArchiveWriter() = default;
+
+absl::StatusOr<std::unique_ptr<DockerArchiveWriter>> DockerArchiveWriter::Open(
+    const std::string& file) {
+  auto impl = std::make_unique<Impl>(file);
+  RETURN_IF_ERROR_CTX(impl->dst.Init(), "docker-archive ", file);
+  return std::unique_ptr<DockerArchiveWriter>(new DockerArchiveWriter(std::move(impl)));
+}
+
+absl::Status DockerArchiveWriter::Add(ImageSource& src, const std::vector<std::string>& tags,
+                                      const CopyOptions& options) {
+  RETURN_IF_ERROR(impl_->dst.SetTags(tags));
+  return CopyImage(src, impl_->dst, options).status();
+}
+
+absl::Status DockerArchiveWriter::Finish() { return impl_->dst.Finish(); }
+
+absl::StatusOr<std::vector<std::vector<std::string>>> DockerArchiveTags(const std::string& file) {
+  DockerArchiveSource src;
+  RETURN_IF_ERROR_CTX(src.Init(file, "@0"), "docker-archive ", file);
+  return src.all_tags();
+}
 
 absl::StatusOr<std::unique_ptr<ImageSource>> OpenDockerArchiveSource(const std::string& file,
                                                                      const std::string& ref) {
@@ -283,8 +349,9 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenDockerArchiveSource(const std::
 
 absl::StatusOr<std::unique_ptr<ImageDestination>> OpenDockerArchiveDestination(
     const std::string& file, const std::string& ref) {
-  auto dst = std::make_unique<DockerArchiveDestination>(file, ref);
+  auto dst = std::make_unique<DockerArchiveDestination>(file, /*several=*/false);
   RETURN_IF_ERROR_CTX(dst->Init(), "docker-archive ", file);
+  if (!ref.empty()) RETURN_IF_ERROR_CTX(dst->SetTags({ref}), "docker-archive ", file);
   return dst;
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "layers/image_transfer.h"
@@ -21,6 +22,25 @@ absl::StatusOr<std::unique_ptr<ImageSource>> OpenDockerArchiveSource(const std::
 // Writes `file` on Commit, tagging the image `ref` (Docker's short form) when not empty.
 absl::StatusOr<std::unique_ptr<ImageDestination>> OpenDockerArchiveDestination(
     const std::string& file, const std::string& ref);
+
+// Several images into one docker-archive (docker save IMAGE...): each Add copies an image with
+// its RepoTags (one entry per image, its names merged), Finish writes `file` atomically.
+class DockerArchiveWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<DockerArchiveWriter>> Open(const std::string& file);
+  ~DockerArchiveWriter();
+  absl::Status Add(ImageSource& src, const std::vector<std::string>& tags,
+                   const CopyOptions& options);
+  absl::Status Finish();
+
+ private:
+  class Impl;
+  explicit DockerArchiveWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The RepoTags of each image in a docker-archive, in manifest.json's order.
+absl::StatusOr<std::vector<std::vector<std::string>>> DockerArchiveTags(const std::string& file);
 
 }  // namespace kiln::layers
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# What a docker user types, typed as they type it: unknown verbs and flags, --version, the
+# image verbs' two-word forms, history, images -q/REPOSITORY/--digests/--format, inspect
+# --format, rmi by ID and -f, save/load (read by skopeo, and archives skopeo made), EXPOSE
+# checks; and the README's "coming from docker" table holds.
+source "$(dirname "$0")/lib.sh" "$1"
+README=$(dirname "$0")/../../README.md
+
+app_context "$WORK/app"
+"$KILN" build -q -t app:1 "$WORK/app" >/dev/null
+"$KILN" tag app:1 app:2
+
+# Verbs and flags.
+expect_fail 2 '^kiln: unknown command "ps": kiln keeps no containers$' "$KILN" ps
+expect_fail 2 '^kiln: unknown command "histroy" \(did you mean history\?\)$' "$KILN" histroy app:1
+expect_fail 2 '^kiln: unknown flag --squash for kiln build \(see kiln build --help\)$' \
+  "$KILN" build --squash "$WORK/app"
+expect_fail 2 '^kiln: CONTEXT is required' "$KILN" build
+"$KILN" build --help | grep -q 'CONTEXT TEXT REQUIRED' || fail "build --help: CONTEXT"
+"$KILN" build --help | grep -q -- '--source-date-epoch.*git HEAD' || fail "build --help: the source date"
+[ "$("$KILN" --version)" = "$("$KILN" version | head -n 1)" ] || fail "kiln --version: $("$KILN" --version)"
+"$KILN" image ls | grep -q '^app:1 ' || fail "kiln image ls"
+"$KILN" image inspect app:1 | jq -e .digest >/dev/null || fail "kiln image inspect"
+ok "unknown verbs and flags are one line, --version, image ls/inspect"
+
+# history.
+"$KILN" history app:1 >"$WORK/history"
+head -n 1 "$WORK/history" | grep -q '^IMAGE  *CREATED  *CREATED BY  *SIZE  *COMMENT$' || fail "history header"
+[ "$(wc -l <"$WORK/history")" = "$(("$("$KILN" inspect app:1 | jq '.config.history | length')" + 1))" ] ||
+  fail "history rows: $(cat "$WORK/history")"
+sed -n 2p "$WORK/history" | grep -q '^[0-9a-f]\{12\} .*CMD \["cat /srv/app/greeting"\]' ||
+  fail "history: newest first, with the image ID: $(sed -n 2p "$WORK/history")"
+sed -n 3p "$WORK/history" | grep -q '^<missing> ' || fail "history: older entries"
+grep -q '…' "$WORK/history" || fail "history does not cut long CREATED BY"
+"$KILN" history --no-trunc app:1 | grep -q '…' && fail "--no-trunc cut"
+[ "$("$KILN" history --format '{{.CreatedBy}}' app:1 | tail -n 1)" = 'COPY bin/busybox /bin/busybox' ] ||
+  fail "history --format: $("$KILN" history --format '{{.CreatedBy}}' app:1 | tail -n 1)"
+"$KILN" history --format json app:1 | head -n 1 | jq -e '.ID and .CreatedSince and .Size' >/dev/null ||
+  fail "history --format json"
+ok "history: docker's columns, newest first, --no-trunc, --format template and json"
+
+# images and inspect.
+[ "$("$KILN" images -q | sort -u | wc -l)" = "$("$KILN" images -q | wc -l)" ] || fail "images -q repeats IDs"
+"$KILN" images -q | grep -qx "$("$KILN" images --format '{{.ID}}' app)" || fail "images -q"
+[ "$("$KILN" images --format '{{.Repository}}:{{.Tag}}' app | sort | tr '\n' ' ')" = "app:1 app:2 " ] ||
+  fail "images REPOSITORY --format: $("$KILN" images --format '{{.Repository}}:{{.Tag}}' app)"
+[ "$("$KILN" images app:2 | tail -n +2 | wc -l)" = 1 ] || fail "images REPOSITORY:TAG"
+digest=$("$KILN" inspect app:1 | jq -r .digest)
+"$KILN" images --digests app:1 | grep -q "$digest" || fail "images --digests"
+"$KILN" images app | grep -q ' ago ' || fail "images: CREATED is not relative"
+[ "$("$KILN" inspect --format '{{.Config.User}}' app:1)" = app ] || fail "inspect --format .Config.User"
+"$KILN" inspect --format '{{json .Config.Env}}' app:1 | jq -e 'index("APP_HOME=/srv/app") != null' >/dev/null ||
+  fail "inspect --format json .Config.Env"
+[ "$("$KILN" inspect --format '{{.Id}}' app:1)" = "$("$KILN" inspect app:1 | jq -r .manifest.config.digest)" ] ||
+  fail "inspect --format .Id"
+[ "$("$KILN" inspect --format '{{.RepoTags}}' app:1)" = "[app:1 app:2]" ] || fail "inspect --format .RepoTags"
+expect_fail 1 'no field "Nope"' "$KILN" inspect --format '{{.Nope}}' app:1
+ok "images -q, REPOSITORY, --digests, --format; inspect --format over docker's fields"
+
+# save and load.
+"$KILN" save -o "$WORK/save.tar" app:1 app:2 >/dev/null
+tar -xOf "$WORK/save.tar" manifest.json | jq -e '.[0].RepoTags == ["app:1", "app:2"] and length == 1' >/dev/null ||
+  fail "save: RepoTags: $(tar -xOf "$WORK/save.tar" manifest.json)"
+skopeo inspect docker-archive:"$WORK/save.tar":app:2 >/dev/null || fail "skopeo reads the saved archive"
+"$KILN" save app:1 >"$WORK/stdout.tar"
+skopeo inspect docker-archive:"$WORK/stdout.tar" >/dev/null || fail "save to stdout"
+"$KILN" copy app:1 docker-archive:"$WORK/copy.tar" >/dev/null 2>&1
+tar -xOf "$WORK/copy.tar" manifest.json | jq -e '.[0].RepoTags == ["app:1"]' >/dev/null ||
+  fail "copy to docker-archive: RepoTags"
+config=$("$KILN" inspect --format '{{.Id}}' app:1)
+KILN_ROOT=$WORK/other "$KILN" load -i "$WORK/save.tar" >"$WORK/load.out"
+[ "$(cat "$WORK/load.out")" = "$(printf 'Loaded image: app:1\nLoaded image: app:2')" ] ||
+  fail "load's output: $(cat "$WORK/load.out")"
+[ "$(KILN_ROOT=$WORK/other "$KILN" inspect --format '{{.Id}}' app:2)" = "$config" ] ||
+  fail "the loaded image has another config"
+skopeo copy -q docker-archive:"$WORK/save.tar":app:1 oci-archive:"$WORK/sk.tar":skopeo-made:1
+KILN_ROOT=$WORK/other "$KILN" load <"$WORK/sk.tar" | grep -qx 'Loaded image: skopeo-made:1' ||
+  fail "load of an oci-archive skopeo made"
+echo junk >"$WORK/junk"
+expect_fail 1 'neither a docker-archive .* nor an oci-archive' "$KILN" load -i "$WORK/junk"
+ok "save (several names, stdout) read by skopeo; load of docker- and oci-archives with their names"
+
+# rmi by ID.
+id=$("$KILN" images --format '{{.ID}}' app:1)
+expect_fail 1 'must be forced' "$KILN" rmi "$id"
+"$KILN" rmi -f "$id" | sort | tr '\n' ' ' | grep -qx 'Untagged: app:1 Untagged: app:2 ' || fail "rmi -f ID"
+"$KILN" images app | tail -n +2 | grep -q . && fail "rmi -f left a name"
+"$KILN" rmi -f not-there:1 || fail "rmi -f of a missing image"
+expect_fail 1 'no such image: not-there:1' "$KILN" rmi not-there:1
+ok "rmi by image ID (-f for several names), -f passes over missing images"
+
+# EXPOSE as BuildKit checks it.
+printf 'FROM scratch\nEXPOSE 80 8000-8010/udp\nEXPOSE abc\n' >"$WORK/app/expose.Dockerfile"
+rc=0
+"$KILN" build -f "$WORK/app/expose.Dockerfile" "$WORK/app" >/dev/null 2>"$WORK/expose.err" || rc=$?
+[ "$rc" = 1 ] && head -n 1 "$WORK/expose.err" | grep -q 'expose.Dockerfile:3:1: invalid containerPort: abc$' ||
+  fail "EXPOSE abc: rc $rc, $(cat "$WORK/expose.err")"
+ok "EXPOSE abc is refused with file:line"
+
+# The README's table: every kiln command it names exists, with the flags it shows.
+sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kiln [a-z]\+' |
+  sort -u | while read -r _ verb; do
+    "$KILN" "$verb" --help >/dev/null 2>&1 || fail "the README's table names kiln $verb, which has no --help"
+  done
+for flag in "images -q" "images --digests" "history --no-trunc" "rmi -f" "gc --build-cache" \
+  "inspect --format" "load -i" "save -o"; do
+  # shellcheck disable=SC2086
+  "$KILN" ${flag%% *} --help | grep -q -- "${flag#* }" || fail "kiln $flag is not in its --help"
+done
+ok "the README's docker table: each kiln verb and flag exists"
+
+echo "$PASSED passed"
