@@ -97,6 +97,32 @@ rc=0
   fail "EXPOSE abc: rc $rc, $(cat "$WORK/expose.err")"
 ok "EXPOSE abc is refused with file:line"
 
+# login and logout as docker's: a prompt on a terminal, docker's words for a wrong password, a
+# warning for -p, and a second logout that is not an error.
+export REGISTRY_AUTH_FILE=$WORK/auth.json
+htpasswd -Bbn alice s3cret >"$WORK/htpasswd"
+start_registry basic "auth:
+  htpasswd:
+    realm: kiln-test
+    path: $WORK/htpasswd"
+B=127.0.0.1:$PORT
+expect_fail 1 "^kiln: login to $B: unauthorized: incorrect username or password$" \
+  sh -c "echo wrong | '$KILN' login -u alice --password-stdin $B"
+"$KILN" login -u alice -p s3cret "$B" >"$WORK/login.out" 2>"$WORK/login.err" || fail "login -p"
+grep -qx 'WARNING! Using --password via the CLI is insecure. Use --password-stdin.' "$WORK/login.err" ||
+  fail "login -p: no warning: $(cat "$WORK/login.err")"
+"$KILN" logout "$B" | grep -qx "Removed login credentials for $B" || fail logout
+"$KILN" logout "$B" | grep -qx "Not logged in to $B" || fail "a second logout"
+# On a terminal (script's pty): the user name asked, then the password without echo.
+printf 'alice\ns3cret\n' | script -qec "'$KILN' login $B" /dev/null >"$WORK/tty.out" 2>&1 ||
+  fail "login on a terminal: $(cat "$WORK/tty.out")"
+grep -q 'Username: ' "$WORK/tty.out" && grep -q 'Password: ' "$WORK/tty.out" && grep -q 'Login Succeeded' "$WORK/tty.out" ||
+  fail "login prompts: $(cat "$WORK/tty.out")"
+jq -e --arg h "$B" '.auths[$h].auth' "$REGISTRY_AUTH_FILE" >/dev/null || fail "the prompted login was not saved"
+expect_fail 1 'a user name is required: -u USER' sh -c "'$KILN' login $B </dev/null"
+"$KILN" login --help | grep -q -- '--jobs' && fail "login --help lists --jobs"
+ok "login: prompts on a terminal, docker's words for a wrong password, -p warns; logout twice"
+
 # The README's table: every kiln command it names exists, with the flags it shows.
 sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kiln [a-z]\+' |
   sort -u | while read -r _ verb; do

@@ -162,7 +162,7 @@ start_registry basic "auth:
     path: $WORK/htpasswd"
 B=127.0.0.1:$PORT
 expect_fail 1 'requires a user name and password' "$KILN" push app:1 "$B/app:1"
-expect_fail 1 'login to 127.0.0.1:[0-9]+ failed|UNAUTHORIZED|401' \
+expect_fail 1 'login to 127.0.0.1:[0-9]+: unauthorized: incorrect username or password' \
   sh -c "echo wrong | '$KILN' login -u alice --password-stdin $B"
 [ ! -e "$REGISTRY_AUTH_FILE" ] || fail "a failed login wrote credentials"
 echo s3cret | "$KILN" login -u alice --password-stdin "$B" | grep -q 'Login Succeeded' || fail login
