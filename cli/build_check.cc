@@ -43,8 +43,8 @@ absl::Status Compare(layers::ImageSource& first_source, const std::string& first
   return absl::OkStatus();
 }
 
-// The store's blobs linked into the scratch store's (copied where a link cannot be made),
-// and its names.
+// The store's blob files hard-linked into the scratch store's (it lies under the store's root:
+// the same file system), and its names.
 absl::Status ShareImages(layers::Store& store, layers::Store& scratch) {
   const std::string from = Dirname(store.blobs().PathOf(oci::Digest::Of("")));
   const std::string to = Dirname(scratch.blobs().PathOf(oci::Digest::Of("")));
@@ -52,9 +52,9 @@ absl::Status ShareImages(layers::Store& store, layers::Store& scratch) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(from));
   for (const std::string& name : names) {
     const std::string src = from + "/" + name, dst = to + "/" + name;
-    if (::link(src.c_str(), dst.c_str()) == 0 || errno == EEXIST) continue;
-    ASSIGN_OR_RETURN(std::string bytes, ReadFile(src, uint64_t{1} << 40));
-    RETURN_IF_ERROR(WriteFileAtomic(dst, bytes, 0444));
+    if (::link(src.c_str(), dst.c_str()) != 0 && errno != EEXIST) {
+      return ErrnoError(absl::StrCat("link ", src, " to ", dst));
+    }
   }
   ASSIGN_OR_RETURN(auto images, store.List());
   for (const auto& [name, desc] : images) RETURN_IF_ERROR(scratch.Tag(name, desc));

@@ -9,6 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace kiln::cli {
 namespace {
@@ -93,6 +95,13 @@ absl::StatusOr<std::string> RenderTemplate(absl::string_view tmpl, const nlohman
     tmpl.remove_prefix(close + 2);
   }
   return out;
+}
+
+std::string HumanAgoOf(const std::string& rfc3339) {
+  absl::Time t;
+  std::string err;
+  if (rfc3339.empty() || !absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &err)) return "N/A";
+  return HumanAgo(absl::ToInt64Seconds(absl::Now() - t));
 }
 
 std::string HumanAgo(int64_t seconds) {

@@ -18,6 +18,8 @@ absl::StatusOr<std::string> RenderTemplate(absl::string_view tmpl, const nlohman
 // Docker's "2 years ago" form of how long ago `seconds` were ("Less than a second ago", "About
 // an hour ago", "3 weeks ago").
 std::string HumanAgo(int64_t seconds);
+// HumanAgo of an RFC 3339 time until now; "N/A" when `rfc3339` is empty or not one.
+std::string HumanAgoOf(const std::string& rfc3339);
 
 }  // namespace kiln::cli
 

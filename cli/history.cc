@@ -6,8 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
 #include "cli/go_template.h"
@@ -21,14 +19,6 @@ struct HistoryOptions {
   std::string image, format = "table", platform;
   bool no_trunc = false, quiet = false, human = true;
 };
-
-// "2 years ago" of an RFC 3339 time; "N/A" when there is none.
-std::string Since(const std::string& created) {
-  absl::Time t;
-  std::string err;
-  if (created.empty() || !absl::ParseTime(absl::RFC3339_full, created, &t, &err)) return "N/A";
-  return HumanAgo(absl::ToInt64Seconds(absl::Now() - t));
-}
 
 absl::Status RunHistory(const Globals& g, const HistoryOptions& o) {
   ASSIGN_OR_RETURN(transfer::ImageLocation loc, transfer::ParseImageLocation(o.image));
@@ -56,7 +46,7 @@ absl::Status RunHistory(const Globals& g, const HistoryOptions& o) {
     const oci::HistoryEntry& h = history[k];
     rows.push_back({{"ID", k + 1 == history.size() ? id : "<missing>"},
                     {"CreatedAt", h.created},
-                    {"CreatedSince", Since(h.created)},
+                    {"CreatedSince", HumanAgoOf(h.created)},
                     {"CreatedBy", h.created_by},
                     {"Size", HumanSize(static_cast<uint64_t>(sizes[k]))},
                     {"Comment", h.comment}});

@@ -8,8 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
 #include "cli/go_template.h"
@@ -119,11 +117,7 @@ void AddImagesCommand(CLI::App& app, Globals& g) {
           // RFC 3339 to the second: "2024-01-02T03:04:05Z".
           if (image->config.created.size() >= 19) {
             created = image->config.created.substr(0, 19) + "Z";
-            absl::Time t;
-            std::string err;
-            if (absl::ParseTime(absl::RFC3339_full, created, &t, &err)) {
-              since = HumanAgo(absl::ToInt64Seconds(absl::Now() - t));
-            }
+            since = HumanAgoOf(created);
           }
         }
         std::string display = name.empty() ? "<none>" : name;
