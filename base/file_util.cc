@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/interrupt.h"
 #include "base/status_macros.h"
 
 namespace kiln {
@@ -219,6 +220,7 @@ absl::StatusOr<TempDir> TempDir::Create(const std::string& prefix) {
     (void)RemoveAll(path);
     return s;
   }
+  interrupt::AddPath(path);
   return TempDir(std::move(path), std::move(fd));
 }
 
@@ -226,6 +228,7 @@ TempDir::~TempDir() {
   if (path_.empty()) return;
   (void)RemoveAll(path_);
   ::unlink((path_ + ".owner").c_str());
+  interrupt::RemovePath(path_);
 }
 
 }  // namespace kiln

@@ -25,6 +25,7 @@
 #include "cli/build_progress.h"
 #include "cli/common.h"
 #include "cli/git_context.h"
+#include "cli/sandbox_flags.h"
 #include "nlohmann/json.hpp"
 #include "transfer/image_location.h"
 
@@ -42,11 +43,10 @@ struct BuildOptions {
   std::vector<std::string> attest;
   bool sbom = false, provenance = false;
   std::string iidfile, metadata_file;
-  std::string target, network = "default", userns = "private", progress = "auto";
+  std::string target, progress = "auto";
   std::vector<std::string> platforms;  // --platform, each a comma-separated list
   std::optional<std::string> compression;
-  builder::SandboxOptions sandbox;
-  std::optional<std::string> memory, memory_swap, shm_size;
+  SandboxFlags sandbox;
   std::optional<int64_t> source_date_epoch;
   bool no_cache = false, quiet = false, push = false, pull = false, no_normalize = false;
   bool check_reproducible = false;
@@ -68,19 +68,6 @@ absl::StatusOr<std::map<std::string, std::string>> KeyValues(const std::vector<s
     out[p.first] = p.second;
   }
   return out;
-}
-
-// The sandbox of RUN steps: --network, --userns and the limits beside the flags CLI11 sets.
-builder::SandboxOptions SandboxOf(const BuildOptions& o) {
-  builder::SandboxOptions sandbox = o.sandbox;
-  sandbox.network = o.network == "none"   ? builder::StepNetwork::kNone
-                    : o.network == "host" ? builder::StepNetwork::kHost
-                                          : builder::StepNetwork::kDefault;
-  sandbox.userns_host = o.userns == "host";
-  sandbox.memory = o.memory;
-  sandbox.memory_swap = o.memory_swap;
-  sandbox.shm_size = o.shm_size;
-  return sandbox;
 }
 
 // Source date: the flag, then the build arg SOURCE_DATE_EPOCH (as BuildKit takes it), then
@@ -147,7 +134,7 @@ absl::StatusOr<builder::BuildRequest> RequestOf(const BuildOptions& o, const Bui
       req.no_cache_filter.emplace_back(name);
     }
   }
-  req.sandbox = SandboxOf(o);
+  req.sandbox = o.sandbox.Options();
   req.push = o.push;
   req.pull = o.pull;
   ASSIGN_OR_RETURN(req.transport, MakeTransportOptions(o.registry));
@@ -373,43 +360,12 @@ void AddBuildCommand(CLI::App& app, Globals& g) {
                   "Run these stages' steps even when cached (names or indexes, repeatable or "
                   "comma-separated)")
       ->allow_extra_args(false);
-  cmd->add_option("--network", o->network,
-                  "Network for RUN: default (private, outbound only), none or host")
-      ->check(CLI::IsMember({"default", "none", "host"}));
-  cmd->add_option("--userns", o->userns,
-                  "private: RUN as root maps to an unprivileged host range (default when kiln "
-                  "runs as root); host: the host's ids")
-      ->check(CLI::IsMember({"private", "host"}));
-  cmd->add_option("--allow", o->sandbox.allow,
+  AddSandboxFlags(cmd, &o->sandbox, "RUN steps");
+  cmd->add_option("--allow", o->sandbox.sandbox.allow,
                   "Let the Dockerfile use network.host (RUN --network=host) or security.insecure "
                   "(RUN --security=insecure) (repeatable)")
       ->allow_extra_args(false)
       ->delimiter(',');
-  cmd->add_option("--security-opt", o->sandbox.security_opts,
-                  "seccomp=unconfined or seccomp=PROFILE.json (Docker's format)")
-      ->allow_extra_args(false);
-  cmd->add_option("--cap-add", o->sandbox.cap_add, "Capabilities RUN steps also get (or ALL)")
-      ->allow_extra_args(false)
-      ->delimiter(',');
-  cmd->add_option("--cap-drop", o->sandbox.cap_drop, "Capabilities RUN steps lose (or ALL)")
-      ->allow_extra_args(false)
-      ->delimiter(',');
-  cmd->add_option("--ulimit", o->sandbox.ulimits, "NAME=SOFT[:HARD] for RUN steps (repeatable)")
-      ->allow_extra_args(false);
-  cmd->add_option("--add-host", o->sandbox.add_hosts,
-                  "NAME:IP added to RUN steps' /etc/hosts (IP may be host-gateway)")
-      ->allow_extra_args(false);
-  cmd->add_option("--hostname", o->sandbox.hostname,
-                  "Hostname of RUN steps (default kiln; the build arg BUILDKIT_SANDBOX_HOSTNAME "
-                  "wins)");
-  cmd->add_option("--shm-size", o->shm_size, "Size of RUN steps' /dev/shm (default 64m)");
-  cmd->add_option("-m,--memory", o->memory, "Memory limit of each RUN step (e.g. 512m)");
-  cmd->add_option("--memory-swap", o->memory_swap,
-                  "Memory plus swap of each RUN step; -1 for unlimited swap");
-  cmd->add_option("--cpu-shares", o->sandbox.cpu_shares, "Relative CPU weight of RUN steps");
-  cmd->add_option("--cpus", o->sandbox.cpus, "CPU time each RUN step may use, in CPUs");
-  cmd->add_option("--pids-limit", o->sandbox.pids_limit,
-                  "Processes and threads per RUN step (default 4096; -1: unlimited)");
   cmd->add_option("--compression", o->compression, "Layer compression: gzip or zstd")
       ->check(CLI::IsMember({"gzip", "zstd"}));
   AddPolicyFlag(cmd, &o->signature_policy);

@@ -27,7 +27,8 @@ struct Globals {
   std::function<absl::Status()> run;  // set by the chosen verb's parse callback
   // The verb reported its own error (a JSON progress stream's last event): main prints none.
   mutable bool error_reported = false;
-  // What main() returns when the verb succeeded (kiln diff: 1 when the images differ).
+  // What main() returns when the verb succeeded (kiln diff: 1 when the images differ), or,
+  // when not 0, when it failed (kiln run: 125, as docker run).
   int exit_code = 0;
 };
 
@@ -88,6 +89,7 @@ void AddLayerCommand(CLI::App& app, Globals& g);
 void AddImageCommand(CLI::App& app, Globals& g);
 void AddDockerfileCommand(CLI::App& app, Globals& g);
 void AddBuildCommand(CLI::App& app, Globals& g);
+void AddRunCommand(CLI::App& app, Globals& g);
 void AddPullCommand(CLI::App& app, Globals& g);
 void AddPushCommand(CLI::App& app, Globals& g);
 void AddLoginCommands(CLI::App& app, Globals& g);

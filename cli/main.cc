@@ -13,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/interrupt.h"
 #include "base/rootless.h"
 #include "cli/command_line.h"
 #include "cli/common.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   kiln::cli::AddBuildCommand(app, g);
+  kiln::cli::AddRunCommand(app, g);
   kiln::cli::AddCopyCommand(app, g);
   kiln::cli::AddPullCommand(app, g);
   kiln::cli::AddPushCommand(app, g);
@@ -112,11 +114,13 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Ctrl-C or SIGTERM: what the verb started and made in the store goes with it.
+  kiln::interrupt::Install();
   absl::Status status = g.run();
   if (!status.ok()) {
     if (!g.error_reported)
       std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
-    return 1;
+    return g.exit_code != 0 ? g.exit_code : 1;
   }
   return g.exit_code;
 }

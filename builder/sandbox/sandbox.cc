@@ -22,6 +22,7 @@
 #include "base/id_map.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "base/interrupt.h"
 #include "builder/sandbox/cgroup.h"
 #include "builder/sandbox/sandbox_child.h"
 #include "builder/sandbox/step_userns.h"
@@ -300,6 +301,7 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   joined_read.Reset();
   pid_write.Reset();
   if (pid < 0) return ErrnoError("start the sandbox", clone_errno);
+  interrupt::AddProcess(pid);
   // Joining a cgroup waits for an RCU grace period per hierarchy: done here, while the
   // intermediate mounts the root.
   absl::Status joined = absl::OkStatus();
@@ -324,6 +326,7 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
   ssize_t got;
   while ((got = read(pid_read.get(), &pid1, sizeof pid1)) < 0 && errno == EINTR) {
   }
+  if (got == sizeof pid1) interrupt::AddProcess(pid1);
   int status = 0;
   auto wait_for = [](pid_t p, int* st) {
     while (waitpid(p, st, 0) < 0) {
@@ -331,8 +334,14 @@ absl::StatusOr<SandboxResult> RunInSandbox(const SandboxSpec& spec) {
     }
     return true;
   };
-  if (!wait_for(pid, &status)) return ErrnoError("wait for the sandbox");
-  if (got == sizeof pid1 && !wait_for(pid1, &status)) return ErrnoError("wait for the step");
+  const bool waited = wait_for(pid, &status);
+  interrupt::RemoveProcess(pid);
+  if (!waited) return ErrnoError("wait for the sandbox");
+  if (got == sizeof pid1) {
+    const bool step_waited = wait_for(pid1, &status);
+    interrupt::RemoveProcess(pid1);
+    if (!step_waited) return ErrnoError("wait for the step");
+  }
   if (!empty_lower.empty()) ::rmdir(empty_lower.c_str());
   RemoveMountPoints(with_lower);
   RETURN_IF_ERROR_CTX(joined, "sandbox");

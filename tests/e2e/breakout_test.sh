@@ -107,6 +107,15 @@ grep -q 'PROBE-INFO uid_map *0 1879048192 *65536' "$WORK/root.log" ||
   fail "root's steps do not run in the steps' user namespace: $(grep PROBE-INFO "$WORK/root.log")"
 ok "as root (steps' user namespace): every breakout probe is contained, the host unchanged"
 
+# kiln run gives a container the same walls: the probe image's last step, run as a container.
+"$KILN" build -q -t probe-image "$ctx" >/dev/null 2>&1 || fail "probe image build"
+"$KILN" run --rm probe-image /probe all $port $abstract $netns $mac $marker $disk_major $disk_minor \
+  >"$WORK/run.log" 2>&1 || fail "kiln run of the probe: $(tail -5 "$WORK/run.log")"
+check_probes "$WORK/run.log" "kiln run"
+grep -q 'PROBE-INFO uid_map *0 1879048192 *65536' "$WORK/run.log" ||
+  fail "kiln run's container is not in the steps' user namespace: $(grep PROBE-INFO "$WORK/run.log")"
+ok "kiln run: every breakout probe is contained in the container, the host unchanged"
+
 "$KILN" build --no-cache --progress plain --userns host "$ctx" >"$WORK/host.log" 2>&1 || fail "--userns=host probe build: $(tail -5 "$WORK/host.log")"
 check_probes "$WORK/host.log" "root --userns=host"
 grep -q 'PROBE device-kvm contained /tmp: mknod succeeded, open: Permission denied; /dev: mknod succeeded, open: Operation not permitted' "$WORK/host.log" ||

@@ -123,13 +123,76 @@ expect_fail 1 'a user name is required: -u USER' sh -c "'$KILN' login $B </dev/n
 "$KILN" login --help | grep -q -- '--jobs' && fail "login --help lists --jobs"
 ok "login: prompts on a terminal, docker's words for a wrong password, -p warns; logout twice"
 
+# run: a throwaway container over the image, typed as docker run is.
+"$KILN" build -q -t app:1 "$WORK/app" >/dev/null
+[ "$("$KILN" run --rm app:1)" = "$(printf 'hello from /srv/app\nhello from a script')" ] ||
+  fail "run: the image's ENTRYPOINT and CMD: $("$KILN" run --rm app:1 2>&1)"
+rc=0
+"$KILN" run app:1 'id -un; pwd; echo "$APP_HOME $X $FROMHOST"; exit 7' >"$WORK/run.out" 2>&1 || rc=$?
+[ "$rc" = 7 ] || fail "run: the command's exit status is kiln's: $rc"
+[ "$(cat "$WORK/run.out")" = "$(printf 'app\n/srv/app\n/srv/app  ')" ] || fail "run: USER, WORKDIR, ENV: $(cat "$WORK/run.out")"
+out=$(FROMHOST=here "$KILN" run --rm -e X=1 -e FROMHOST -e NOTSET -u root -w /tmp --entrypoint /bin/sh app:1 \
+  -c 'id -u; pwd; echo "$X $FROMHOST ${NOTSET-unset}"')
+[ "$out" = "$(printf '0\n/tmp\n1 here unset')" ] || fail "run -e -u -w --entrypoint: $out"
+printf 'A=from-file\n# comment\n\nB=2\n' >"$WORK/env"
+[ "$("$KILN" run --env-file "$WORK/env" -e B=3 app:1 'echo $A $B')" = "from-file 3" ] || fail "run --env-file"
+[ "$(echo piped | "$KILN" run -i --entrypoint cat app:1)" = piped ] || fail "run -i: stdin"
+[ -z "$(echo piped | "$KILN" run --entrypoint cat app:1)" ] || fail "run without -i reads stdin"
+# Volumes: a host directory read and written (as root, the host sees root's files), :ro,
+# one made when missing, a scratch directory; the image's VOLUME exists.
+mkdir -p "$WORK/vol"
+echo in >"$WORK/vol/in"
+"$KILN" run -v "$WORK/vol:/mnt" -v "$WORK/vol:/ro:ro" -v "$WORK/made/here:/made" -v /scratch -u root \
+  app:1 'cat /mnt/in && echo out >/mnt/out && touch /made/x && touch /scratch/y && test -d /data &&
+    ! touch /ro/z 2>/dev/null' || fail "run -v"
+[ "$(cat "$WORK/vol/out")" = out ] && [ "$(stat -c %u "$WORK/vol/out")" = 0 ] || fail "run -v: the host's file"
+[ -f "$WORK/made/here/x" ] || fail "run -v: a missing host directory is made"
+[ ! -e "$WORK/vol/z" ] || fail "run -v :ro wrote"
+expect_fail 125 'the host path must be absolute' "$KILN" run -v data:/data app:1 true
+# Networks: none has only lo; the container's writes are gone afterwards.
+[ "$("$KILN" run --network none --entrypoint ip app:1 -o addr | awk '{print $2}' | sort -u | tr '\n' ' ')" = "lo " ] ||
+  fail "run --network none"
+"$KILN" run app:1 'touch /srv/app/left-behind'
+"$KILN" run app:1 'test ! -e /srv/app/left-behind' || fail "run kept a container's write"
+# docker run's exit codes: 125 kiln's own failure, 126 not executable, 127 not found.
+expect_fail 127 'exec nosuch: No such file or directory' "$KILN" run --entrypoint nosuch app:1
+expect_fail 126 'exec /etc/passwd: Permission denied' "$KILN" run --entrypoint /etc/passwd app:1
+expect_fail 125 'no image missing:1 in the store' "$KILN" run missing:1
+expect_fail 125 'kiln keeps no containers' "$KILN" run -d app:1
+expect_fail 125 'no terminal' "$KILN" run -it app:1
+ok "run: ENTRYPOINT/CMD, exit status, -e/--env-file/-u/-w/--entrypoint, -i, -v (rw, ro, made, scratch), --network none, nothing kept, docker's exit codes"
+
+# An interrupted build or container leaves nothing in the store's run/ and dies of the signal.
+printf 'FROM app:1\nRUN sleep 61\n' >"$WORK/app/sleep.Dockerfile"
+root=${KILN_ROOT}
+for what in build run; do
+  if [ "$what" = build ]; then
+    "$KILN" build --no-cache -f "$WORK/app/sleep.Dockerfile" "$WORK/app" >/dev/null 2>&1 &
+  else
+    "$KILN" run app:1 'sleep 61' >/dev/null 2>&1 &
+  fi
+  pid=$!
+  for _ in $(seq 100); do
+    [ -n "$(ls "$root/run" 2>/dev/null)" ] && pgrep -f '^sleep 61$' >/dev/null && break
+    sleep 0.1
+  done
+  pgrep -f '^sleep 61$' >/dev/null || fail "$what: the sleep did not start"
+  if [ "$what" = build ]; then kill -INT "$pid"; else kill -TERM "$pid"; fi
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" = "$([ "$what" = build ] && echo 130 || echo 143)" ] || fail "interrupted $what: rc $rc"
+  [ -z "$(ls "$root/run")" ] || fail "interrupted $what left $(ls "$root/run")"
+  pgrep -f '^sleep 61$' >/dev/null && fail "interrupted $what left its process"
+done
+ok "Ctrl-C or SIGTERM: a build or container is cleaned up at once, the exit status says the signal"
+
 # The README's table: every kiln command it names exists, with the flags it shows.
 sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kiln [a-z]\+' |
   sort -u | while read -r _ verb; do
     "$KILN" "$verb" --help >/dev/null 2>&1 || fail "the README's table names kiln $verb, which has no --help"
   done
 for flag in "images -q" "images --digests" "history --no-trunc" "rmi -f" "gc --build-cache" \
-  "inspect --format" "load -i" "save -o"; do
+  "inspect --format" "load -i" "save -o" "run --rm" "run -v" "run -e" "run --network"; do
   # shellcheck disable=SC2086
   "$KILN" ${flag%% *} --help | grep -q -- "${flag#* }" || fail "kiln $flag is not in its --help"
 done
