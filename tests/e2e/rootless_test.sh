@@ -112,6 +112,18 @@ done
 [ "$(cat "$WORK/iso-none/rootfs/nics")" = 1 ] || fail "--network none rootless has $(cat "$WORK/iso-none/rootfs/nics") interfaces"
 ok "rootless RUN sees only its own processes and a read-only /sys, with and without network"
 
+# kiln run as the user (the image's ENTRYPOINT is sh -c): the same walls as its RUN steps, the
+# user's own files in a volume.
+mkdir -p "$HOMES/$with_ids/vol"
+chown "$with_ids" "$HOMES/$with_ids/vol"
+out=$(as "$with_ids" run --rm -u root -v "$HOMES/$with_ids/vol:/vol" iso-none:1 \
+  'ls /proc | grep -c "^[0-9]"; touch /vol/made; if touch /sys/x 2>/dev/null; then echo rw; else echo ro; fi' 2>&1) ||
+  fail "rootless kiln run: $out"
+[ "$(echo "$out" | head -n 1)" -le 3 ] && [ "$(echo "$out" | tail -n 1)" = ro ] || fail "rootless kiln run: $out"
+[ "$(stat -c %U "$HOMES/$with_ids/vol/made")" = "$with_ids" ] || fail "rootless kiln run: the volume's file is not the user's"
+[ -z "$(ls "$store/run")" ] || fail "rootless kiln run left $(ls "$store/run")"
+ok "rootless kiln run: its own processes, a read-only /sys, the user's files in a volume, nothing left"
+
 # gc --build-cache as the user removes what only the user's namespace can: files of
 # subordinate ids.
 as "$with_ids" rmi app:1 opq:1 iso-host:1 iso-none:1 >/dev/null
