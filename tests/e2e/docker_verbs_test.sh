@@ -123,6 +123,20 @@ expect_fail 1 'a user name is required: -u USER' sh -c "'$KILN' login $B </dev/n
 "$KILN" login --help | grep -q -- '--jobs' && fail "login --help lists --jobs"
 ok "login: prompts on a terminal, docker's words for a wrong password, -p warns; logout twice"
 
+# pull by digest, as docker pull REPO@sha256:... : kept under the digest reference.
+echo s3cret | "$KILN" login -u alice --password-stdin "$B" >/dev/null
+"$KILN" build -q -t app:1 "$WORK/app" >/dev/null
+"$KILN" push -q --tls-verify=false app:1 "$B/app:1" >/dev/null
+pinned=$B/app@$("$KILN" inspect app:1 | jq -r .digest)
+got=$(KILN_ROOT=$WORK/pinned "$KILN" pull -q --tls-verify=false "$pinned") || fail "pull by digest"
+[ "$got" = "${pinned#*@}" ] || fail "pull by digest printed $got"
+KILN_ROOT=$WORK/pinned "$KILN" images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}' |
+  grep -qx "$B/app <none> ${pinned#*@}" || fail "the pinned image's name: $(KILN_ROOT=$WORK/pinned "$KILN" images)"
+[ "$(KILN_ROOT=$WORK/pinned "$KILN" run --rm "$pinned" 'cat greeting' | head -n 1)" = "hello from /srv/app" ] ||
+  fail "run REPO@DIGEST"
+"$KILN" logout "$B" >/dev/null
+ok "pull REPO@sha256:... keeps the image under its digest reference (images shows <none>), run takes it"
+
 # run: a throwaway container over the image, typed as docker run is.
 "$KILN" build -q -t app:1 "$WORK/app" >/dev/null
 [ "$("$KILN" run --rm app:1)" = "$(printf 'hello from /srv/app\nhello from a script')" ] ||
