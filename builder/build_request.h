@@ -76,6 +76,8 @@ struct BuildResult {
   oci::Digest manifest_digest;
   oci::Descriptor manifest;  // the image's root in the store
   oci::Descriptor config;
+  // Steps that change the file system (RUN, COPY, ADD, WORKDIR) run or taken from the cache;
+  // config-only instructions (ENV, LABEL, ARG, ...) are in neither count.
   int steps_run = 0;
   int steps_cached = 0;
   std::vector<oci::Platform> platforms;  // of the images made, in order

@@ -78,8 +78,8 @@ absl::StatusOr<Volume> ParseVolume(absl::string_view text) {
         absl::StrCat("-v ", text, ": want HOST:CONTAINER[:ro|rw] or CONTAINER"));
   }
   if (!v.host.empty() && !Absolute(v.host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "-v ", text, ": the host path must be absolute (kiln has no named volumes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("-v ", text, ": the host path must be absolute (kiln has no named volumes)"));
   }
   if (!Absolute(v.target)) {
     return absl::InvalidArgumentError(
@@ -94,8 +94,9 @@ absl::StatusOr<Volume> ParseVolume(absl::string_view text) {
 
 absl::StatusOr<std::vector<std::string>> ContainerArgv(const oci::ContainerConfig& config,
                                                        const ContainerOptions& options) {
-  std::vector<std::string> argv =
-      options.entrypoint ? *options.entrypoint : config.entrypoint.value_or(std::vector<std::string>{});
+  std::vector<std::string> argv = options.entrypoint
+                                      ? *options.entrypoint
+                                      : config.entrypoint.value_or(std::vector<std::string>{});
   // Docker: a new entrypoint drops the image's CMD; a command given replaces it.
   if (!options.command.empty()) {
     argv.insert(argv.end(), options.command.begin(), options.command.end());
@@ -124,8 +125,9 @@ std::vector<std::string> ContainerEnv(const std::vector<std::string>& image_env,
   return env;
 }
 
-absl::StatusOr<ContainerResult> RunContainer(const layers::Store& store, const layers::LoadedImage& image,
-                                 const ContainerOptions& options) {
+absl::StatusOr<ContainerResult> RunContainer(const layers::Store& store,
+                                             const layers::LoadedImage& image,
+                                             const ContainerOptions& options) {
   const oci::ContainerConfig& config = image.config.config;
   ASSIGN_OR_RETURN(std::vector<std::string> argv, ContainerArgv(config, options));
   if (image.config.diff_ids.size() != image.parsed.layers.size()) {
@@ -169,7 +171,7 @@ absl::StatusOr<ContainerResult> RunContainer(const layers::Store& store, const l
   spec.groups = user.groups;
   spec.argv = std::move(argv);
   spec.env = ContainerEnv(config.env, options.env, spec.hostname, user.home);
-  spec.cwd = !options.workdir.empty()        ? options.workdir
+  spec.cwd = !options.workdir.empty()      ? options.workdir
              : !config.working_dir.empty() ? config.working_dir
                                            : "/";
   if (!Absolute(spec.cwd)) {

@@ -29,9 +29,9 @@ struct Volume {
 absl::StatusOr<Volume> ParseVolume(absl::string_view text);
 
 struct ContainerOptions {
-  std::vector<std::string> command;                  // replaces the image's CMD when not empty
+  std::vector<std::string> command;                    // replaces the image's CMD when not empty
   std::optional<std::vector<std::string>> entrypoint;  // --entrypoint ({}: none)
-  std::vector<std::string> env;                      // KEY=VALUE, over the image's
+  std::vector<std::string> env;                        // KEY=VALUE, over the image's
   std::vector<Volume> volumes;
   std::string user;     // empty: the image's USER
   std::string workdir;  // empty: the image's WORKDIR
@@ -61,8 +61,9 @@ struct ContainerResult {
 // Runs the container to completion. An error means it could not start (a bad option, a
 // missing user, the sandbox); a command that cannot be executed is a FailedPrecondition
 // starting "sandbox: exec ".
-absl::StatusOr<ContainerResult> RunContainer(const layers::Store& store, const layers::LoadedImage& image,
-                                 const ContainerOptions& options);
+absl::StatusOr<ContainerResult> RunContainer(const layers::Store& store,
+                                             const layers::LoadedImage& image,
+                                             const ContainerOptions& options);
 
 }  // namespace kiln::builder
 

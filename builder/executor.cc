@@ -425,7 +425,7 @@ class Executor {
       ASSIGN_OR_RETURN(bool hit, FromCache(p, run, *key, &link_key, state));
       if (hit) {
         Used(run, *key);
-        ++steps_cached_;
+        if (!IsMetadataStep(p)) ++steps_cached_;
         session_.Event(&run, BuildEvent::Kind::kStepCached);
         return absl::OkStatus();
       }
@@ -447,7 +447,7 @@ class Executor {
       RETURN_IF_ERROR(records_.SaveLinkedLayer(link_key, state, layers_before));
       Used(run, "link-" + link_key);
     }
-    ++steps_run_;
+    if (!IsMetadataStep(p)) ++steps_run_;
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     session_.Event(&run, BuildEvent::Kind::kStepDone, [&](BuildEvent& e) { e.seconds = secs; });
     return absl::OkStatus();

@@ -1,13 +1,55 @@
-// kiln copy SRC DST: moves an image between the store, OCI layouts and archives.
+// kiln copy SRC [DST]: moves an image between the store, OCI layouts and archives. Without DST
+// a docker-archive's image goes into the store under its own RepoTags, as `docker load` puts it.
 #include <cstdio>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
 #include "cli/transfer_progress.h"
+#include "layers/docker_archive.h"
 #include "transfer/transports.h"
 
 namespace kiln::cli {
+
+namespace {
+
+// The store names a docker-archive source gives its image when no destination is named: its
+// RepoTags (the image `src` picks: by one of them, by "@N", or the archive's only one).
+absl::StatusOr<std::vector<std::string>> ArchiveNames(const transfer::ImageLocation& src) {
+  if (src.transport != transfer::Transport::kDockerArchive) {
+    return absl::InvalidArgumentError(
+        "DST is required (only a docker-archive source names its image in the store)");
+  }
+  ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> tags, layers::DockerArchiveTags(src.path));
+  std::optional<size_t> pick;
+  if (src.name.empty()) {
+    if (tags.size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src.path, " holds ", tags.size(),
+          " images: name one (docker-archive:FILE:NAME or :@N) or kiln load them all"));
+    }
+    pick = 0;
+  } else if (size_t n;
+             absl::StartsWith(src.name, "@") && absl::SimpleAtoi(src.name.substr(1), &n)) {
+    if (n < tags.size()) pick = n;
+  } else {
+    for (size_t i = 0; i < tags.size() && !pick; ++i) {
+      for (const std::string& t : tags[i]) {
+        if (t == src.name) pick = i;
+      }
+    }
+  }
+  if (!pick) return absl::NotFoundError(absl::StrCat(src.path, ": no image ", src.name));
+  if (tags[*pick].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src.String(), " has no names (RepoTags): give a destination"));
+  }
+  return tags[*pick];
+}
+
+}  // namespace
 
 void AddCopyCommand(CLI::App& app, Globals& g) {
   struct Options {
@@ -25,7 +67,9 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
                          "Copy an image between locations: NAME (the local store), oci:DIR[:TAG], "
                          "oci-archive:FILE[:TAG], docker-archive:FILE[:REF], docker://REFERENCE");
   cmd->add_option("SRC", opts->src, "Source image")->required();
-  cmd->add_option("DST", opts->dst, "Destination")->required();
+  cmd->add_option("DST", opts->dst,
+                  "Destination (default for a docker-archive: the store, under the archive's "
+                  "names)");
   cmd->add_option("--platform", opts->platform,
                   "Copy only this platform (os/arch[/variant]) out of a multi-platform image");
   cmd->add_flag("-a,--all", opts->all,
@@ -40,10 +84,21 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
   AddRegistryFlags(cmd, &opts->registry);
   cmd->callback([&g, opts] {
     g.run = [&g, opts]() -> absl::Status {
+      if (opts->dst.empty() && !absl::StartsWith(opts->src, "docker-archive:")) {
+        g.exit_code = 2;  // a usage error, as CLI11's
+        return absl::InvalidArgumentError(
+            "DST is required (only a docker-archive source names its image in the store)");
+      }
       TransferProgress progress(ChooseProgressMode(opts->progress, opts->quiet));
       return progress.Run(
           [&]() -> absl::Status {
             ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
+            std::vector<std::string> more_names;  // the archive's names beyond the first
+            if (opts->dst.empty()) {
+              ASSIGN_OR_RETURN(more_names, ArchiveNames(src));
+              opts->dst = more_names.front();
+              more_names.erase(more_names.begin());
+            }
             ASSIGN_OR_RETURN(transfer::ImageLocation dst, transfer::ParseImageLocation(opts->dst));
             // docker-archive:FILE of a store image: its name is the RepoTag, as docker save.
             if (dst.transport == transfer::Transport::kDockerArchive && dst.name.empty() &&
@@ -72,6 +127,9 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
                                  "writing ", opts->dst);
             ASSIGN_OR_RETURN_CTX(oci::ManifestData top, layers::CopyImage(*source, *dest, options),
                                  "copying ", opts->src, " to ", opts->dst);
+            for (const std::string& name : more_names) {
+              RETURN_IF_ERROR(store->Tag(name, top.ToDescriptor()));
+            }
             if (opts->signatures) {
               RETURN_IF_ERROR(CarrySignatures(src, dst, top.digest, store.get(), topts,
                                               [&](const std::string& t) { progress.Message(t); }));

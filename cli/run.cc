@@ -123,8 +123,9 @@ absl::Status RunRun(Globals& g, const RunOptions& o, const std::vector<std::stri
     return result.status();
   }
   if (result->out_of_memory) {
-    std::fprintf(stderr, "kiln: the container was killed: %s\n",
-                 std::string(absl::StripPrefix(*result->out_of_memory, "RUN was killed: ")).c_str());
+    std::fprintf(
+        stderr, "kiln: the container was killed: %s\n",
+        std::string(absl::StripPrefix(*result->out_of_memory, "RUN was killed: ")).c_str());
   }
   g.exit_code = result->exit_code;
   return absl::OkStatus();
@@ -135,8 +136,7 @@ absl::Status RunRun(Globals& g, const RunOptions& o, const std::vector<std::stri
 void AddRunCommand(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "run",
-      "Run a command in a throwaway container: kiln run [OPTIONS] IMAGE [COMMAND [ARG...]]");
+      "run", "Run a command in a throwaway container: kiln run [OPTIONS] IMAGE [COMMAND [ARG...]]");
   // IMAGE and what follows it are the container's: kiln's flags come before the image.
   cmd->prefix_command();
   cmd->fallthrough(false);

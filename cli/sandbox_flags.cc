@@ -15,9 +15,9 @@ builder::SandboxOptions SandboxFlags::Options() const {
 }
 
 void AddSandboxFlags(CLI::App* cmd, SandboxFlags* f, const std::string& who) {
-  cmd->add_option("--network", f->network,
-                  "Network of " + who +
-                      ": default (private, outbound only; docker's bridge), none or host")
+  cmd->add_option(
+         "--network", f->network,
+         "Network of " + who + ": default (private, outbound only; docker's bridge), none or host")
       ->check(CLI::IsMember({"default", "bridge", "none", "host"}));
   cmd->add_option("--userns", f->userns,
                   "private: root in " + who +

@@ -84,20 +84,19 @@ absl::Status RunSave(const Globals& g, const SaveOptions& o) {
 
 // One image from `loc` into the store under `names` ("Loaded image: NAME" each); without
 // names, "Loaded image ID: sha256:…".
-absl::Status LoadOne(layers::Store& store, const transfer::ImageLocation& loc,
+absl::Status LoadOne(layers::Store& store, layers::ImageSource& source,
                      const std::vector<std::string>& names, bool quiet) {
-  ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(loc, &store));
   if (names.empty()) {
-    ASSIGN_OR_RETURN(layers::LoadedImage image, layers::LoadAnyImage(*source));
+    ASSIGN_OR_RETURN(layers::LoadedImage image, layers::LoadAnyImage(source));
     auto sink = layers::NewBlobStoreDestination(
         &store.blobs(), [](const oci::Descriptor&) { return absl::OkStatus(); });
-    RETURN_IF_ERROR(layers::CopyImage(*source, *sink, {}).status());
+    RETURN_IF_ERROR(layers::CopyImage(source, *sink, {}).status());
     if (!quiet) std::printf("Loaded image ID: %s\n", image.parsed.config.digest.str().c_str());
     return absl::OkStatus();
   }
   transfer::ImageLocation dst{transfer::Transport::kStore, "", names[0]};
   ASSIGN_OR_RETURN(auto sink, transfer::OpenImageDestination(dst, &store));
-  ASSIGN_OR_RETURN(oci::ManifestData top, layers::CopyImage(*source, *sink, {}));
+  ASSIGN_OR_RETURN(oci::ManifestData top, layers::CopyImage(source, *sink, {}));
   for (size_t i = 1; i < names.size(); ++i) {
     RETURN_IF_ERROR(store.Tag(names[i], top.ToDescriptor()));
   }
@@ -119,7 +118,8 @@ absl::Status LoadOciArchive(layers::Store& store, const std::string& file, bool 
                                 ref == d.annotations.end() ? d.digest.str() : ref->second};
     std::vector<std::string> names;
     if (ref != d.annotations.end()) names.push_back(ref->second);
-    RETURN_IF_ERROR_CTX(LoadOne(store, loc, names, quiet), file);
+    ASSIGN_OR_RETURN(auto source, transfer::OpenImageSource(loc, &store));
+    RETURN_IF_ERROR_CTX(LoadOne(store, *source, names, quiet), file);
   }
   return absl::OkStatus();
 }
@@ -139,18 +139,20 @@ absl::Status RunLoad(const Globals& g, const LoadOptions& o) {
     RETURN_IF_ERROR_CTX(CopyFd(STDIN_FILENO, fd.get()), "reading stdin");
   }
   ASSIGN_OR_RETURN(auto store, OpenStore(g));
-  absl::StatusOr<std::vector<std::vector<std::string>>> tags = layers::DockerArchiveTags(file);
-  if (!tags.ok()) {
+  // Unpacked once for all its images.
+  absl::StatusOr<std::unique_ptr<layers::DockerArchive>> archive =
+      layers::DockerArchive::Open(file);
+  if (!archive.ok()) {
     // Not a docker-archive: an oci-archive, or neither (that error is the one to see).
     absl::Status oci = LoadOciArchive(*store, file, o.quiet);
     if (oci.ok()) return oci;
     return absl::InvalidArgumentError(absl::StrCat(file, ": neither a docker-archive (",
-                                                   tags.status().message(),
+                                                   archive.status().message(),
                                                    ") nor an oci-archive (", oci.message(), ")"));
   }
-  for (size_t i = 0; i < tags->size(); ++i) {
-    transfer::ImageLocation loc{transfer::Transport::kDockerArchive, file, absl::StrCat("@", i)};
-    RETURN_IF_ERROR_CTX(LoadOne(*store, loc, (*tags)[i], o.quiet), file);
+  for (size_t i = 0; i < (*archive)->tags().size(); ++i) {
+    ASSIGN_OR_RETURN(auto source, (*archive)->Image(i));
+    RETURN_IF_ERROR_CTX(LoadOne(*store, *source, (*archive)->tags()[i], o.quiet), file);
   }
   return absl::OkStatus();
 }

@@ -46,72 +46,157 @@ std::string NormalizeTag(const std::string& ref) {
   return parsed.ok() ? parsed->Familiar() : ref;
 }
 
-class DockerArchiveSource : public ImageSource {
- public:
-  absl::Status Init(const std::string& file, const std::string& ref) {
-    ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
-    dir_.emplace(std::move(dir));
-    RETURN_IF_ERROR(UnpackArchiveFile(file, dir_->path()));
-    root_ = UniqueFd(::open(dir_->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root_.valid()) return ErrnoError("open unpacked archive");
+// Where a blob is in the archive's OCI view: "blobs/sha256/<hex>".
+std::string BlobPath(const oci::Digest& d) { return absl::StrCat("blobs/sha256/", d.hex()); }
 
-    ASSIGN_OR_RETURN_CTX(std::string text, ReadMember("manifest.json", kMaxArchiveManifestSize),
+// An archive unpacked once into a temporary directory; the sources of its images share it.
+class UnpackedArchive {
+ public:
+  static absl::StatusOr<std::shared_ptr<UnpackedArchive>> Open(const std::string& file) {
+    auto a = std::shared_ptr<UnpackedArchive>(new UnpackedArchive());
+    a->file_ = file;
+    ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(absl::StrCat(TempRoot(), "/kiln-archive-")));
+    a->dir_.emplace(std::move(dir));
+    RETURN_IF_ERROR(UnpackArchiveFile(file, a->dir_->path()));
+    a->root_ = UniqueFd(::open(a->dir_->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!a->root_.valid()) return ErrnoError("open unpacked archive");
+    ASSIGN_OR_RETURN_CTX(std::string text, a->ReadMember("manifest.json", kMaxArchiveManifestSize),
                          file, ": not a docker-archive");
-    nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_array() || doc.empty()) {
+    a->doc_ = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!a->doc_.is_array() || a->doc_.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(file, ": manifest.json is not a non-empty array"));
     }
-    for (const auto& entry : doc) {
+    for (const auto& entry : a->doc_) {
+      if (!entry.is_object()) return absl::InvalidArgumentError("manifest.json: bad entry");
       std::vector<std::string> tags;
-      if (entry.is_object()) RETURN_IF_ERROR(oci::GetStringList(entry, "RepoTags", &tags));
-      all_tags_.push_back(std::move(tags));
+      RETURN_IF_ERROR_CTX(oci::GetStringList(entry, "RepoTags", &tags), "manifest.json");
+      a->tags_.push_back(std::move(tags));
     }
-    const nlohmann::json* chosen = nullptr;
+    return a;
+  }
+
+  const std::string& file() const { return file_; }
+  const nlohmann::json& entry(size_t i) const { return doc_[i]; }
+  const std::vector<std::vector<std::string>>& tags() const { return tags_; }
+
+  // The image `ref` names: one of its RepoTags, "@N", or (empty) the archive's only one.
+  absl::StatusOr<size_t> Pick(const std::string& ref) const {
     uint64_t position = 0;
     if (ref.empty()) {
-      if (doc.size() != 1) {
+      if (tags_.size() != 1) {
         return absl::InvalidArgumentError(absl::StrCat(
-            file, " holds ", doc.size(), " images; name one (docker-archive:FILE:REF or :@N)"));
+            file_, " holds ", tags_.size(), " images; name one (docker-archive:FILE:REF or :@N)"));
       }
-      chosen = &doc[0];
-    } else if (ref[0] == '@' && absl::SimpleAtoi(ref.substr(1), &position)) {
-      if (position >= doc.size()) {
-        return absl::NotFoundError(absl::StrCat(file, " has no image @", position));
-      }
-      chosen = &doc[position];
-    } else {
-      std::string want = NormalizeTag(ref);
-      for (const auto& entry : doc) {
-        if (!entry.is_object()) continue;
-        std::vector<std::string> tags;
-        RETURN_IF_ERROR(oci::GetStringList(entry, "RepoTags", &tags));
-        for (const std::string& t : tags) {
-          if (NormalizeTag(t) == want) chosen = &entry;
-        }
-      }
-      if (chosen == nullptr) return absl::NotFoundError(absl::StrCat(file, " has no image ", ref));
+      return 0;
     }
-    if (!chosen->is_object()) return absl::InvalidArgumentError("manifest.json: bad entry");
+    if (ref[0] == '@' && absl::SimpleAtoi(ref.substr(1), &position)) {
+      if (position >= tags_.size()) {
+        return absl::NotFoundError(absl::StrCat(file_, " has no image @", position));
+      }
+      return position;
+    }
+    const std::string want = NormalizeTag(ref);
+    for (size_t i = 0; i < tags_.size(); ++i) {
+      for (const std::string& t : tags_[i]) {
+        if (NormalizeTag(t) == want) return i;
+      }
+    }
+    return absl::NotFoundError(absl::StrCat(file_, " has no image ", ref));
+  }
+
+  // Opens a member as a regular file; symlinks in the archive resolve inside it.
+  absl::StatusOr<UniqueFd> OpenMember(const std::string& path) const {
+    ASSIGN_OR_RETURN(std::string rel, CleanMemberPath(path));
+    ASSIGN_OR_RETURN_CTX(UniqueFd fd, OpenInRoot(root_.get(), rel, O_RDONLY), "archive member ",
+                         path);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("archive member ", path, " is not a regular file"));
+    }
+    return fd;
+  }
+
+  absl::StatusOr<std::string> ReadMember(const std::string& path, uint64_t max_size) const {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(path));
+    FdReader r(fd.get());
+    auto data = ReadAllFrom(r, max_size);
+    if (!data.ok()) return Annotate(data.status(), absl::StrCat("archive member ", path));
+    return data;
+  }
+
+  // The manifest (exact bytes) of the archive's OCI view (index.json, as docker save writes
+  // it since Docker 25 and kiln save writes it) whose config is `config` and whose layers are
+  // the members at `layer_paths`; nullopt when the archive has none.
+  std::optional<oci::ManifestData> ExactManifest(
+      const oci::Digest& config, const std::vector<std::string>& layer_paths) const {
+    absl::StatusOr<std::string> text = ReadMember("index.json", oci::kMaxManifestSize);
+    if (!text.ok()) return std::nullopt;
+    absl::StatusOr<oci::Index> index = oci::Index::Parse(*text);
+    if (!index.ok()) return std::nullopt;
+    for (const oci::Descriptor& d : index->manifests) {
+      if (d.media_type != oci::kOciManifest && d.media_type != oci::kDockerManifest) continue;
+      absl::StatusOr<std::string> bytes = ReadMember(BlobPath(d.digest), oci::kMaxManifestSize);
+      if (!bytes.ok() || oci::Digest::Of(*bytes) != d.digest) continue;
+      absl::StatusOr<oci::Manifest> m = oci::Manifest::Parse(*bytes);
+      if (!m.ok() || m->config.digest != config || m->layers.size() != layer_paths.size()) continue;
+      bool same_files = true;
+      for (size_t i = 0; i < layer_paths.size(); ++i) {
+        absl::StatusOr<std::string> a = CleanMemberPath(layer_paths[i]);
+        same_files &= a.ok() && *a == BlobPath(m->layers[i].digest);
+      }
+      if (!same_files) continue;
+      absl::StatusOr<oci::ManifestData> data = oci::ManifestData::FromBytes(*std::move(bytes));
+      if (data.ok()) return *std::move(data);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  UnpackedArchive() = default;
+  std::string file_;
+  std::optional<TempDir> dir_;
+  UniqueFd root_;
+  nlohmann::json doc_;
+  std::vector<std::vector<std::string>> tags_;
+};
+
+// One image of a docker-archive: the manifest the archive's OCI view has for it, else one
+// synthesized over the files as they are.
+class DockerArchiveSource : public ImageSource {
+ public:
+  absl::Status Init(std::shared_ptr<const UnpackedArchive> archive, size_t index) {
+    archive_ = std::move(archive);
+    const nlohmann::json& chosen = archive_->entry(index);
     std::string config_path;
     std::vector<std::string> layer_paths;
-    RETURN_IF_ERROR_CTX(oci::GetString(*chosen, "Config", &config_path), "manifest.json");
-    RETURN_IF_ERROR_CTX(oci::GetStringList(*chosen, "Layers", &layer_paths), "manifest.json");
+    RETURN_IF_ERROR_CTX(oci::GetString(chosen, "Config", &config_path), "manifest.json");
+    RETURN_IF_ERROR_CTX(oci::GetStringList(chosen, "Layers", &layer_paths), "manifest.json");
     if (config_path.empty()) return absl::InvalidArgumentError("manifest.json: no Config");
 
-    ASSIGN_OR_RETURN(std::string config_bytes, ReadMember(config_path, oci::kMaxConfigSize));
+    ASSIGN_OR_RETURN(std::string config_bytes,
+                     archive_->ReadMember(config_path, oci::kMaxConfigSize));
     ASSIGN_OR_RETURN_CTX(oci::ImageConfig config, oci::ImageConfig::Parse(config_bytes),
                          config_path);
     if (config.diff_ids.size() != layer_paths.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": the config lists ",
+      return absl::InvalidArgumentError(absl::StrCat(archive_->file(), ": the config lists ",
                                                      config.diff_ids.size(), " DiffIDs for ",
                                                      layer_paths.size(), " layers"));
     }
+    const oci::Digest config_digest = oci::Digest::Of(config_bytes);
+    files_[config_digest] = config_path;
+    if (std::optional<oci::ManifestData> exact =
+            archive_->ExactManifest(config_digest, layer_paths)) {
+      ASSIGN_OR_RETURN(oci::Manifest m, oci::Manifest::Parse(exact->bytes));
+      for (size_t i = 0; i < layer_paths.size(); ++i) files_[m.layers[i].digest] = layer_paths[i];
+      manifest_ = *std::move(exact);
+      return absl::OkStatus();
+    }
     oci::Manifest manifest;
     manifest.config.media_type = oci::kOciConfig;
-    manifest.config.digest = oci::Digest::Of(config_bytes);
+    manifest.config.digest = config_digest;
     manifest.config.size = static_cast<int64_t>(config_bytes.size());
-    files_[manifest.config.digest] = config_path;
     for (const std::string& path : layer_paths) {
       ASSIGN_OR_RETURN(oci::Descriptor layer, DescribeLayer(path));
       files_[layer.digest] = path;
@@ -130,39 +215,14 @@ class DockerArchiveSource : public ImageSource {
     if (it == files_.end()) {
       return absl::NotFoundError(absl::StrCat("no blob ", d.digest.str(), " in the archive"));
     }
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(it->second));
+    ASSIGN_OR_RETURN(UniqueFd fd, archive_->OpenMember(it->second));
     return oci::NewVerifyingReader(std::make_unique<OwnedFdReader>(std::move(fd)), d.digest, d.size,
                                    absl::StrCat("archive member ", it->second));
   }
 
-  // Every image's RepoTags, in the archive's order.
-  const std::vector<std::vector<std::string>>& all_tags() const { return all_tags_; }
-
  private:
-  std::vector<std::vector<std::string>> all_tags_;
-  // Opens a member as a regular file; symlinks in the archive resolve inside it.
-  absl::StatusOr<UniqueFd> OpenMember(const std::string& path) {
-    ASSIGN_OR_RETURN(std::string rel, CleanMemberPath(path));
-    ASSIGN_OR_RETURN_CTX(UniqueFd fd, OpenInRoot(root_.get(), rel, O_RDONLY), "archive member ",
-                         path);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("archive member ", path, " is not a regular file"));
-    }
-    return fd;
-  }
-
-  absl::StatusOr<std::string> ReadMember(const std::string& path, uint64_t max_size) {
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(path));
-    FdReader r(fd.get());
-    auto data = ReadAllFrom(r, max_size);
-    if (!data.ok()) return Annotate(data.status(), absl::StrCat("archive member ", path));
-    return data;
-  }
-
   absl::StatusOr<oci::Descriptor> DescribeLayer(const std::string& path) {
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenMember(path));
+    ASSIGN_OR_RETURN(UniqueFd fd, archive_->OpenMember(path));
     oci::Sha256 hash;
     std::vector<char> buf(1 << 20);
     int64_t size = 0;
@@ -182,8 +242,7 @@ class DockerArchiveSource : public ImageSource {
     return d;
   }
 
-  std::optional<TempDir> dir_;
-  UniqueFd root_;
+  std::shared_ptr<const UnpackedArchive> archive_;
   oci::ManifestData manifest_;
   std::map<oci::Digest, std::string> files_;
 };
@@ -217,39 +276,52 @@ class DockerArchiveDestination : public ImageDestination {
     RETURN_IF_ERROR(
         WriteFileAtomic(absl::StrCat(dir_->path(), "/manifest.json"),
                         entries_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir_->path(), "/oci-layout"),
+                                    R"({"imageLayoutVersion":"1.0.0"})"));
+    oci::Index index;
+    index.media_type = oci::kOciIndex;
+    index.manifests = index_;
+    RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir_->path(), "/index.json"), index.Serialize()));
     return PackArchiveFile(dir_->path(), file_);
   }
 
   bool AcceptsIndex() const override { return false; }
   bool HasBlob(const oci::Descriptor& d) override { return false; }
 
+  // Blobs are stored as they come (layers compressed as they are), at blobs/sha256/<hex>: the
+  // archive is then also an OCI layout with the image's own manifest, as Docker 25's save
+  // writes it, and loads back to the same image. A layer's DiffID is checked on Commit.
   absl::Status PutBlob(const oci::Descriptor& d, Reader& from) override {
     std::unique_ptr<Reader> verified = oci::NewVerifyingReader(
         std::make_unique<BorrowedReader>(&from), d.digest, d.size, d.digest.str());
+    const std::string path = absl::StrCat(dir_->path(), "/", BlobPath(d.digest));
+    RETURN_IF_ERROR(MakeDirs(Dirname(path), 0755));
     if (!IsLayer(d.media_type)) {
       ASSIGN_OR_RETURN(std::string bytes, ReadAllFrom(*verified, oci::kMaxConfigSize));
-      return WriteFileAtomic(absl::StrCat(dir_->path(), "/", d.digest.hex(), ".json"), bytes);
+      return WriteFileAtomic(path, bytes);
     }
-    // Layers are stored uncompressed and named by their DiffID.
-    ASSIGN_OR_RETURN(auto plain, NewDecompressor(std::move(verified)));
-    std::string tmp = absl::StrCat(dir_->path(), "/layer-XXXXXX");
+    std::string tmp = path + ".tmp-XXXXXX";
     UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
     if (!fd.valid()) return ErrnoError("create layer file");
-    oci::Sha256 hash;
     std::vector<char> buf(1 << 20);
+    while (true) {
+      ASSIGN_OR_RETURN(size_t n, verified->Read(buf.data(), buf.size()));
+      if (n == 0) break;
+      RETURN_IF_ERROR(WriteAll(fd.get(), absl::string_view(buf.data(), n)));
+    }
+    ::fchmod(fd.get(), 0644);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename layer file");
+    // The DiffID: the stored bytes read back through their decompressor.
+    UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return ErrnoError("open " + path);
+    ASSIGN_OR_RETURN(auto plain, NewDecompressor(std::make_unique<OwnedFdReader>(std::move(in))));
+    oci::Sha256 hash;
     while (true) {
       ASSIGN_OR_RETURN(size_t n, plain->Read(buf.data(), buf.size()));
       if (n == 0) break;
       hash.Update(absl::string_view(buf.data(), n));
-      RETURN_IF_ERROR(WriteAll(fd.get(), absl::string_view(buf.data(), n)));
     }
-    oci::Digest diff_id = hash.Finish();
-    ::fchmod(fd.get(), 0644);
-    std::string name = absl::StrCat(diff_id.hex(), ".tar");
-    if (::rename(tmp.c_str(), absl::StrCat(dir_->path(), "/", name).c_str()) != 0) {
-      return ErrnoError("rename layer file");
-    }
-    diff_ids_[d.digest] = diff_id;
+    diff_ids_[d.digest] = hash.Finish();
     return absl::OkStatus();
   }
 
@@ -257,7 +329,7 @@ class DockerArchiveDestination : public ImageDestination {
 
   absl::Status Commit(const oci::ManifestData& top) override {
     ASSIGN_OR_RETURN(oci::Manifest manifest, oci::Manifest::Parse(top.bytes));
-    std::string config_name = absl::StrCat(manifest.config.digest.hex(), ".json");
+    const std::string config_name = BlobPath(manifest.config.digest);
     ASSIGN_OR_RETURN(std::string config_bytes,
                      ReadFile(absl::StrCat(dir_->path(), "/", config_name), oci::kMaxConfigSize));
     ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ImageConfig::Parse(config_bytes));
@@ -274,8 +346,10 @@ class DockerArchiveDestination : public ImageDestination {
                                                 " uncompresses to ", it->second.str(),
                                                 " but the config says ", config.diff_ids[i].str()));
       }
-      layers.push_back(absl::StrCat(it->second.hex(), ".tar"));
+      layers.push_back(BlobPath(manifest.layers[i].digest));
     }
+    RETURN_IF_ERROR(
+        WriteFileAtomic(absl::StrCat(dir_->path(), "/", BlobPath(top.digest)), top.bytes));
     // The same image saved under several names is one entry with all of them.
     nlohmann::json* entry = nullptr;
     for (nlohmann::json& e : entries_) {
@@ -292,6 +366,23 @@ class DockerArchiveDestination : public ImageDestination {
         (*entry)["RepoTags"].push_back(r);
       }
     }
+    // The OCI view: one descriptor per name (containerd's and the OCI layout's annotations),
+    // or one without a name.
+    const oci::Descriptor desc = top.ToDescriptor();
+    std::vector<std::string> names = refs_;
+    if (names.empty()) names.push_back("");
+    for (const std::string& name : names) {
+      oci::Descriptor d = desc;
+      if (!name.empty()) {
+        ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(name));
+        d.annotations["io.containerd.image.name"] = ref.String();
+        d.annotations["org.opencontainers.image.ref.name"] = name;
+      }
+      const bool seen = std::any_of(index_.begin(), index_.end(), [&](const oci::Descriptor& o) {
+        return o.digest == d.digest && o.annotations == d.annotations;
+      });
+      if (!seen) index_.push_back(std::move(d));
+    }
     return several_ ? absl::OkStatus() : Finish();
   }
 
@@ -306,6 +397,7 @@ class DockerArchiveDestination : public ImageDestination {
   nlohmann::json entries_ = nlohmann::json::array();
   std::optional<TempDir> dir_;
   std::map<oci::Digest, oci::Digest> diff_ids_;
+  std::vector<oci::Descriptor> index_;  // index.json's manifests
 };
 
 }  // namespace
@@ -335,15 +427,40 @@ absl::Status DockerArchiveWriter::Add(ImageSource& src, const std::vector<std::s
 absl::Status DockerArchiveWriter::Finish() { return impl_->dst.Finish(); }
 
 absl::StatusOr<std::vector<std::vector<std::string>>> DockerArchiveTags(const std::string& file) {
-  DockerArchiveSource src;
-  RETURN_IF_ERROR_CTX(src.Init(file, "@0"), "docker-archive ", file);
-  return src.all_tags();
+  ASSIGN_OR_RETURN_CTX(auto archive, UnpackedArchive::Open(file), "docker-archive ", file);
+  return archive->tags();
 }
 
 absl::StatusOr<std::unique_ptr<ImageSource>> OpenDockerArchiveSource(const std::string& file,
                                                                      const std::string& ref) {
+  ASSIGN_OR_RETURN_CTX(auto archive, UnpackedArchive::Open(file), "docker-archive ", file);
+  ASSIGN_OR_RETURN_CTX(size_t index, archive->Pick(ref), "docker-archive ", file);
   auto src = std::make_unique<DockerArchiveSource>();
-  RETURN_IF_ERROR_CTX(src->Init(file, ref), "docker-archive ", file);
+  RETURN_IF_ERROR_CTX(src->Init(std::move(archive), index), "docker-archive ", file);
+  return src;
+}
+
+struct DockerArchive::Impl {
+  std::shared_ptr<UnpackedArchive> archive;
+};
+
+DockerArchive::DockerArchive(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DockerArchive::~DockerArchive() = default;
+
+absl::StatusOr<std::unique_ptr<DockerArchive>> DockerArchive::Open(const std::string& file) {
+  auto impl = std::make_unique<Impl>();
+  ASSIGN_OR_RETURN_CTX(impl->archive, UnpackedArchive::Open(file), "docker-archive ", file);
+  return std::unique_ptr<DockerArchive>(new DockerArchive(std::move(impl)));
+}
+
+const std::vector<std::vector<std::string>>& DockerArchive::tags() const {
+  return impl_->archive->tags();
+}
+
+absl::StatusOr<std::unique_ptr<ImageSource>> DockerArchive::Image(size_t i) const {
+  if (i >= tags().size()) return absl::OutOfRangeError(absl::StrCat("no image @", i));
+  auto src = std::make_unique<DockerArchiveSource>();
+  RETURN_IF_ERROR_CTX(src->Init(impl_->archive, i), "docker-archive ", impl_->archive->file());
   return src;
 }
 

@@ -1,7 +1,11 @@
 // `docker save` tarballs (docker-archive): manifest.json listing each image's config file,
-// RepoTags and layer tars. Reading synthesizes an OCI manifest over the files as they are
-// (layer bytes unchanged, so uncompressed layers keep digest = DiffID); writing stores
-// uncompressed layers named by DiffID, the format `docker load`, `podman load` and skopeo read.
+// RepoTags and layer tars. Reading takes an image's manifest from the archive's OCI view
+// (index.json and blobs/, as Docker 25 and kiln write them) when it has one, exact bytes and
+// all, else synthesizes one over the files as they are (layer bytes unchanged, so
+// uncompressed layers keep digest = DiffID). Writing stores every blob as it comes (layers
+// compressed as they are) at blobs/sha256/<hex> with manifest.json over them and the image's
+// own manifest in index.json: `docker load`, `podman load` and skopeo read it, and it loads
+// back to the same image (same digest, same size).
 #ifndef KILN_LAYERS_DOCKER_ARCHIVE_H_
 #define KILN_LAYERS_DOCKER_ARCHIVE_H_
 
@@ -36,6 +40,21 @@ class DockerArchiveWriter {
  private:
   class Impl;
   explicit DockerArchiveWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A docker-archive unpacked once: every image's RepoTags (manifest.json's order) and a source
+// for each (docker load of several images).
+class DockerArchive {
+ public:
+  static absl::StatusOr<std::unique_ptr<DockerArchive>> Open(const std::string& file);
+  ~DockerArchive();
+  const std::vector<std::vector<std::string>>& tags() const;
+  absl::StatusOr<std::unique_ptr<ImageSource>> Image(size_t i) const;
+
+ private:
+  struct Impl;
+  explicit DockerArchive(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

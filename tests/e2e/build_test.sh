@@ -258,7 +258,7 @@ jq -se --arg d "$digest" '
   (map(select(.event == "output" and .step == 1 and .line == "streamed-line")) | length) == 1 and
   (map(select(.event == "layer" and .step == 1 and (.digest | startswith("sha256:")))) | length) == 1 and
   (map(select(.event == "done")) | length) == 2 and
-  (map(select(.event == "built" and .digest == $d and .steps_run == 2)) | length) == 1' \
+  (map(select(.event == "built" and .digest == $d and .steps_run == 1)) | length) == 1' \
   "$WORK/prog.json" >/dev/null || fail "json events: $(cat "$WORK/prog.json")"
 TERM=xterm script -qec "$KILN build --no-cache $WORK/prog" "$WORK/prog.tty" >/dev/null \
   || fail "build on a terminal failed: $(tail -3 "$WORK/prog.tty")"
@@ -418,7 +418,7 @@ KILN_ROOT=$WORK/envstore "$KILN" build -q -t envs:1 "$WORK/envs" >/dev/null 2>"$
 bytes=$(find "$WORK/envstore/cache" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 [ "$bytes" -lt 5000000 ] || fail "3000 ENV lines wrote $bytes bytes of cache records"
 KILN_ROOT=$WORK/envstore "$KILN" build -t envs:1 "$WORK/envs" >/dev/null 2>"$WORK/envs2.log"
-grep -q '(0 steps run, 3001 cached)' "$WORK/envs2.log" || fail "rebuild of 3000 ENV lines: $(tail -1 "$WORK/envs2.log")"
+grep -q '(0 steps run, 1 cached)' "$WORK/envs2.log" || fail "rebuild of 3000 ENV lines: $(tail -1 "$WORK/envs2.log")"
 ok "metadata steps' cache records are small; a rebuild reuses them all"
 
 # Work a killed kiln left behind is removed by the next kiln to need that place, no gc

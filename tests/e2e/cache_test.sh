@@ -23,7 +23,7 @@ messages() { jq -r 'select(.event == "message") | .text' "$WORK/events"; }
 
 # --- A exports, B builds it all from the cache ------------------------------------------------
 read -r run cached A_DIGEST < <(counts "$WORK/a" -t app:1 --cache-to "type=registry,ref=$R/cache/app:main,mode=max" "$WORK/app")
-[ "$run" -gt 10 ] && [ "$cached" = 0 ] || fail "A's first build: $run run, $cached cached"
+[ "$run" = 9 ] && [ "$cached" = 0 ] || fail "A's first build: $run run, $cached cached"
 skopeo inspect --raw --tls-verify=false "docker://$R/cache/app:main" >"$WORK/cache.json"
 [ "$(jq -r .config.mediaType "$WORK/cache.json")" = application/vnd.buildkit.cacheconfig.v0 ] ||
   fail "cache manifest config: $(jq -c .config "$WORK/cache.json")"
@@ -47,7 +47,10 @@ ran=$(jq -r 'select(.event == "done") | .step' "$WORK/events" | sort -n | head -
 copy_step=$(jq -r 'select(.event == "start" and (.instruction | startswith("COPY --chown=app:app src/"))) | .step' "$WORK/events")
 [ -n "$copy_step" ] || fail "no COPY src step in the events: $(head -c 400 "$WORK/events")"
 [ "$ran" = "$copy_step" ] || fail "B re-ran from step $ran, the changed COPY is step $copy_step"
-[ "$cached" = $((copy_step - 1)) ] || fail "B cached $cached steps before the COPY (step $copy_step)"
+# The file system steps before it came from the cache (config-only steps are not counted).
+before=$(jq -r --argjson c "$copy_step" 'select(.event == "start" and .step < $c and
+  (.instruction | test("^(RUN|COPY|ADD|WORKDIR)"))) | .step' "$WORK/events" | wc -l)
+[ "$cached" = "$before" ] || fail "B cached $cached steps before the COPY (step $copy_step), want $before"
 [ "$digest" != "$A_DIGEST" ] || fail "a changed file made the same image"
 ok "a changed source file re-runs B's build from its COPY only ($cached cached, $run run)"
 rm -rf "$WORK/app" && app_context "$WORK/app"
@@ -189,11 +192,10 @@ for from in cache/hostile:badjson cache/hostile:many cache/hostile:huge cache/ho
   read -r run _ digest < <(counts "$WORK/h" -t app:1 --cache-from "type=registry,ref=$R/$from" "$WORK/app")
   [ "$digest" = "$A_DIGEST" ] || fail "$from: built $digest, want $A_DIGEST"
   case $from in
-    # A readable cache: its markers (metadata steps, no blobs) hit, every step with a layer
-    # (9 of the 19) runs.
+    # A readable cache whose blobs are gone: every step with a layer (the 9 that count) runs.
     cache/gone:x) [ "$run" = 9 ] || fail "$from: $run steps ran, want the 9 with layers" ;;
     *)
-      [ "$run" = 19 ] || fail "$from: $run steps ran, want all 19"
+      [ "$run" = 9 ] || fail "$from: $run steps ran, want all 9"
       messages | grep -q "cache $R/$from not used" || fail "$from: no warning: $(messages)"
       ;;
   esac

@@ -59,6 +59,9 @@ ok "images -q, REPOSITORY, --digests, --format; inspect --format over docker's f
 
 # save and load.
 "$KILN" save -o "$WORK/save.tar" app:1 app:2 >/dev/null
+printf 'FROM app:1\nLABEL other=1\n' >"$WORK/app/other.Dockerfile"
+"$KILN" build -q -t other:1 -f "$WORK/app/other.Dockerfile" "$WORK/app" >/dev/null
+"$KILN" save -o "$WORK/two.tar" app:1 other:1 >/dev/null
 tar -xOf "$WORK/save.tar" manifest.json | jq -e '.[0].RepoTags == ["app:1", "app:2"] and length == 1' >/dev/null ||
   fail "save: RepoTags: $(tar -xOf "$WORK/save.tar" manifest.json)"
 skopeo inspect docker-archive:"$WORK/save.tar":app:2 >/dev/null || fail "skopeo reads the saved archive"
@@ -73,12 +76,26 @@ KILN_ROOT=$WORK/other "$KILN" load -i "$WORK/save.tar" >"$WORK/load.out"
   fail "load's output: $(cat "$WORK/load.out")"
 [ "$(KILN_ROOT=$WORK/other "$KILN" inspect --format '{{.Id}}' app:2)" = "$config" ] ||
   fail "the loaded image has another config"
+# The round trip keeps the image: ID, size, digest (the archive carries its own manifest in an
+# OCI view, which skopeo reads as an oci-archive too).
+for root in "$KILN_ROOT" "$WORK/other"; do
+  KILN_ROOT=$root "$KILN" images --format '{{.ID}} {{.Size}}' app:1
+done | uniq | wc -l | grep -qx 1 || fail "save/load changed the image's ID or size"
+[ "$(skopeo inspect --raw oci-archive:"$WORK/save.tar":app:2 | sha256sum | cut -c1-64)" = \
+  "$("$KILN" inspect app:2 | jq -r .digest | cut -d: -f2)" ] || fail "the archive's OCI view is not the image's manifest"
+# kiln copy docker-archive:FILE with no destination: the store, under the archive's names.
+"$KILN" save -o "$WORK/one.tar" app:2 >/dev/null
+KILN_ROOT=$WORK/third "$KILN" copy -q docker-archive:"$WORK/one.tar" >/dev/null || fail "copy docker-archive:F"
+[ "$(KILN_ROOT=$WORK/third "$KILN" images --format '{{.Repository}}:{{.Tag}} {{.ID}}')" = \
+  "app:2 $("$KILN" images --format '{{.ID}}' app:2)" ] || fail "copy docker-archive:F: $(KILN_ROOT=$WORK/third "$KILN" images)"
+expect_fail 2 'DST is required' "$KILN" copy app:2
+expect_fail 1 'holds 2 images' "$KILN" copy docker-archive:"$WORK/two.tar"
 skopeo copy -q docker-archive:"$WORK/save.tar":app:1 oci-archive:"$WORK/sk.tar":skopeo-made:1
 KILN_ROOT=$WORK/other "$KILN" load <"$WORK/sk.tar" | grep -qx 'Loaded image: skopeo-made:1' ||
   fail "load of an oci-archive skopeo made"
 echo junk >"$WORK/junk"
 expect_fail 1 'neither a docker-archive .* nor an oci-archive' "$KILN" load -i "$WORK/junk"
-ok "save (several names, stdout) read by skopeo; load of docker- and oci-archives with their names"
+ok "save (several names, stdout) read by skopeo; load of docker- and oci-archives with their names, the same ID and size; copy docker-archive:F takes its names"
 
 # rmi by ID.
 id=$("$KILN" images --format '{{.ID}}' app:1)

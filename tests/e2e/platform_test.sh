@@ -58,7 +58,7 @@ ok "images and inspect show the index's platforms"
 first=$(cat "$WORK/two.out")
 again=$("$KILN" build --platform linux/amd64,linux/arm64 -t two:1 --source-date-epoch 1700000000 \
   --tls-verify=false "$WORK/two" 2>"$WORK/again.log") || fail "rebuild: $(tail -3 "$WORK/again.log")"
-grep -q "(0 steps run, 4 cached)" "$WORK/again.log" || fail "rebuild ran steps: $(tail -2 "$WORK/again.log")"
+grep -q "(0 steps run, 2 cached)" "$WORK/again.log" || fail "rebuild ran steps: $(tail -2 "$WORK/again.log")"
 [ "$again" = "$first" ] || fail "the rebuilt index differs"
 fresh=$("$KILN" build --no-cache --platform linux/amd64,linux/arm64 --source-date-epoch 1700000000 \
   --tls-verify=false "$WORK/two" 2>"$WORK/fresh.log") || fail "no-cache rebuild: $(tail -3 "$WORK/fresh.log")"
@@ -67,7 +67,7 @@ fresh=$("$KILN" build --no-cache --platform linux/amd64,linux/arm64 --source-dat
 # arm64 never share a step (the arm64 build alone reuses only arm64's).
 one=$("$KILN" build --platform linux/arm64 -t one:1 --source-date-epoch 1700000000 \
   --tls-verify=false "$WORK/two" 2>"$WORK/one.log") || fail "one-platform build: $(tail -3 "$WORK/one.log")"
-grep -q "(0 steps run, 2 cached)" "$WORK/one.log" || fail "arm64 alone did not reuse its steps: $(tail -2 "$WORK/one.log")"
+grep -q "(0 steps run, 1 cached)" "$WORK/one.log" || fail "arm64 alone did not reuse its steps: $(tail -2 "$WORK/one.log")"
 [ "$(skopeo inspect --raw oci:"$KILN_ROOT":one:1 | jq -r .mediaType)" = application/vnd.oci.image.manifest.v1+json ] || fail "one platform is not a plain image"
 [ "$one" = "$(jq -r '.manifests[1].digest' "$WORK/two.json")" ] || fail "the arm64 image differs from the index's"
 ok "steps are cached per platform and reproducible (--no-cache: the same index); one --platform is a plain image, the same as in the index"
