@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -127,6 +129,31 @@ absl::Status RemoveAll(const std::string& path) {
       FTW_DEPTH | FTW_PHYS);
   if (rc != 0) return ErrnoError(absl::StrCat("remove ", path));
   return absl::OkStatus();
+}
+
+uint64_t DiskUsageOf(const std::string& path) {
+  // nftw's callback takes no context: this thread's walk keeps its state here.
+  struct Walk {
+    uint64_t bytes = 0;
+    std::set<std::pair<dev_t, ino_t>> linked;
+  };
+  static thread_local Walk* walk = nullptr;
+  Walk w;
+  walk = &w;
+  ::nftw(
+      path.c_str(),
+      [](const char*, const struct stat* st, int type, struct FTW*) -> int {
+        if (type == FTW_NS) return 0;
+        if (st->st_nlink > 1 && !S_ISDIR(st->st_mode) &&
+            !walk->linked.emplace(st->st_dev, st->st_ino).second) {
+          return 0;
+        }
+        walk->bytes += static_cast<uint64_t>(st->st_blocks) * 512;
+        return 0;
+      },
+      64, FTW_PHYS);
+  walk = nullptr;
+  return w.bytes;
 }
 
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {

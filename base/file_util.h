@@ -34,6 +34,9 @@ absl::Status MakeDirs(const std::string& path, int mode = 0755);
 
 // Removes `path` and everything below it; missing is not an error.
 absl::Status RemoveAll(const std::string& path);
+// The bytes `path` and everything below it take on disk (allocated blocks; a file with
+// several links under it counted once); 0 when it is missing.
+uint64_t DiskUsageOf(const std::string& path);
 
 absl::Status FsyncDir(const std::string& dir);
 

@@ -31,8 +31,7 @@ const std::map<std::string, std::string>& OtherNames() {
       {"container", "kiln keeps no containers"},
       {"commit", "kiln keeps no containers; build the change with a Dockerfile"},
       {"buildx", "kiln build takes buildx's flags (--platform, --push, --cache-to, -o)"},
-      {"builder", "kiln build; kiln gc --build-cache prunes the build cache"},
-      {"system", "kiln gc frees what no image needs; kiln fsck checks the store"},
+      {"builder", "kiln build builds; kiln gc --build-cache is builder prune"},
       {"prune", "kiln gc"},
       {"search", "kiln tags REPOSITORY lists a repository's tags"},
       {"manifest", "kiln inspect shows manifests and indexes; kiln build --platform makes them"},
@@ -60,6 +59,13 @@ size_t VerbIndex(const std::vector<std::string>& args) {
 
 std::vector<std::string> KilnSpelling(std::vector<std::string> args) {
   const size_t v = VerbIndex(args);
+  // docker system prune and docker builder prune: unused data and the build cache.
+  if (v + 1 < args.size() && (args[v] == "system" || args[v] == "builder") &&
+      args[v + 1] == "prune") {
+    args[v] = "gc";
+    args[v + 1] = "--build-cache";
+    return args;
+  }
   if (v + 1 < args.size() && args[v] == "image") {
     auto it = ImageVerbs().find(args[v + 1]);
     if (it != ImageVerbs().end() && it->second != "image") {

@@ -14,7 +14,9 @@ void AddGcCommand(CLI::App& app, Globals& g) {
   auto drop_cache = std::make_shared<bool>(false);
   cmd->add_flag("--build-cache", *drop_cache,
                 "Also drop the build cache (then only named images are kept)");
-  cmd->callback([&g, drop_cache] {
+  auto force = std::make_shared<bool>(false);  // docker's prune asks first; kiln gc never
+  cmd->add_flag("-f,--force", *force, "Taken for docker's prune: kiln gc asks nothing");
+  cmd->callback([&g, drop_cache, force] {
     g.run = [&g, drop_cache]() -> absl::Status {
       ASSIGN_OR_RETURN(auto store, OpenStore(g));
       ASSIGN_OR_RETURN(layers::Store::GcStats stats, store->Gc(*drop_cache));

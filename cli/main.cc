@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddTagCommand(app, g);
   kiln::cli::AddRmiCommand(app, g);
   kiln::cli::AddGcCommand(app, g);
+  kiln::cli::AddSystemCommand(app, g);
   kiln::cli::AddFsckCommand(app, g);
   kiln::cli::AddImageCommand(app, g);
   kiln::cli::AddLayerCommand(app, g);

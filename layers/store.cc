@@ -149,6 +149,75 @@ absl::StatusOr<Store::Lock> Store::TakeLock(int operation) const {
 
 absl::StatusOr<Store::Lock> Store::LockShared() const { return TakeLock(LOCK_SH); }
 
+absl::StatusOr<Store::Marks> Store::Mark(const oci::Index& index,
+                                         const std::vector<BuildCache::Entry>& records) const {
+  Marks m;
+  for (const Descriptor& root : index.manifests) {
+    ASSIGN_OR_RETURN_CTX(std::vector<Descriptor> reachable, CollectReachable(blobs(), root),
+                         "image ", RefName(root), " (", root.digest.Short(), ")");
+    for (const Descriptor& d : reachable) {
+      if (!m.image_blobs.insert(d.digest).second) continue;
+      // Configs name the DiffIDs whose snapshots stay; layers are never read here.
+      if (d.media_type != oci::kOciConfig && d.media_type != oci::kDockerConfig) continue;
+      auto bytes = blobs().ReadAll(d.digest, oci::kMaxConfigSize);
+      if (!bytes.ok()) continue;
+      auto config = oci::ImageConfig::Parse(*bytes);
+      if (!config.ok()) continue;
+      for (const Digest& diff_id : config->diff_ids) m.image_snapshots.insert(diff_id.hex());
+    }
+  }
+  for (const BuildCache::Entry& r : records) {
+    if (!r.record) continue;
+    for (const oci::Descriptor& d : r.record->layers) m.cache_blobs.insert(d.digest);
+    for (const Digest& id : r.record->diff_ids) m.cache_snapshots.insert(id.hex());
+  }
+  return m;
+}
+
+absl::StatusOr<Store::Usage> Store::DiskUsage() const {
+  ASSIGN_OR_RETURN(oci::Index index, layout_->ReadIndex());
+  ASSIGN_OR_RETURN(std::vector<BuildCache::Entry> records, BuildCache(root()).List());
+  ASSIGN_OR_RETURN(Marks marks, Mark(index, records));
+  Usage u;
+  absl::flat_hash_set<Digest> roots;
+  for (const Descriptor& d : index.manifests) roots.insert(d.digest);
+  u.images.count = roots.size();
+  u.build_cache.count = records.size();
+  ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
+  for (const Digest& d : all) {
+    absl::StatusOr<uint64_t> size = blobs().Size(d);
+    const uint64_t bytes = size.ok() ? *size : 0;
+    if (marks.image_blobs.contains(d)) {
+      u.images.bytes += bytes;
+    } else if (marks.cache_blobs.contains(d)) {
+      u.build_cache.bytes += bytes;  // only the build cache keeps it
+      u.build_cache.reclaimable += bytes;
+    } else {
+      ++u.unused.count;
+      u.unused.bytes += bytes;
+      u.unused.reclaimable += bytes;
+    }
+  }
+  const Snapshots snapshots(root());
+  ASSIGN_OR_RETURN(std::vector<std::string> unpacked, ListDir(absl::StrCat(root(), "/snapshots")));
+  for (const std::string& hex : unpacked) {
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      continue;  // a writer's temporary directory
+    }
+    ++u.snapshots.count;
+    const uint64_t bytes = DiskUsageOf(absl::StrCat(root(), "/snapshots/", hex));
+    u.snapshots.bytes += bytes;
+    if (!marks.image_snapshots.contains(hex)) u.snapshots.reclaimable += bytes;
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> mounts, ListDir(absl::StrCat(root(), "/cache-mounts")));
+  for (const std::string& name : mounts) {
+    ++u.cache_mounts.count;
+    u.cache_mounts.bytes += DiskUsageOf(absl::StrCat(root(), "/cache-mounts/", name));
+  }
+  u.cache_mounts.reclaimable = u.cache_mounts.bytes;
+  return u;
+}
+
 // Long by design: gc's phases in the one order that keeps the store consistent (mark from
 // the images, the cache records, sweep blobs, drop stale records, snapshots, debris).
 absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
@@ -157,31 +226,19 @@ absl::StatusOr<Store::GcStats> Store::Gc(bool drop_build_cache) {
   GcStats stats;
   // What stays: every blob the named images reach, and the layers (and their snapshots) the
   // build cache records name, unless the build cache goes too.
-  absl::flat_hash_set<Digest> live;
-  absl::flat_hash_set<std::string> wanted_snapshots;  // DiffID hex
-  for (const Descriptor& root : index.manifests) {
-    ASSIGN_OR_RETURN_CTX(std::vector<Descriptor> reachable, CollectReachable(blobs(), root),
-                         "gc: image ", RefName(root), " (", root.digest.Short(), ")");
-    for (const Descriptor& d : reachable) {
-      if (!live.insert(d.digest).second) continue;
-      // Configs name the DiffIDs whose snapshots stay; layers are never read here.
-      if (d.media_type != oci::kOciConfig && d.media_type != oci::kDockerConfig) continue;
-      auto bytes = blobs().ReadAll(d.digest, oci::kMaxConfigSize);
-      if (!bytes.ok()) continue;
-      auto config = oci::ImageConfig::Parse(*bytes);
-      if (!config.ok()) continue;
-      for (const Digest& diff_id : config->diff_ids) wanted_snapshots.insert(diff_id.hex());
-    }
-  }
   ASSIGN_OR_RETURN(std::vector<BuildCache::Entry> records, BuildCache(root()).List());
+  ASSIGN_OR_RETURN(Marks marks, Mark(index, records));
+  absl::flat_hash_set<Digest> live = std::move(marks.image_blobs);
+  absl::flat_hash_set<std::string> wanted_snapshots = std::move(marks.image_snapshots);
+  if (!drop_build_cache) {
+    live.insert(marks.cache_blobs.begin(), marks.cache_blobs.end());
+    wanted_snapshots.insert(marks.cache_snapshots.begin(), marks.cache_snapshots.end());
+  }
   for (const BuildCache::Entry& r : records) {
     if (drop_build_cache || !r.record) {
       if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + r.path);
       ++stats.removed_cache_records;
-      continue;
     }
-    for (const oci::Descriptor& d : r.record->layers) live.insert(d.digest);
-    for (const Digest& id : r.record->diff_ids) wanted_snapshots.insert(id.hex());
   }
   ASSIGN_OR_RETURN(std::vector<Digest> all, blobs().List());
   for (const Digest& d : all) {

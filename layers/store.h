@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "base/unique_fd.h"
+#include "layers/build_cache.h"
 #include "layers/oci_layout.h"
 
 namespace kiln::layers {
@@ -86,6 +87,21 @@ class Store {
   // and the RUN --mount cache directories (cache-mounts/).
   absl::StatusOr<GcStats> Gc(bool drop_build_cache = false);
 
+  // What the store holds (kiln system df). Reclaimable: what `kiln gc` frees (unused blobs,
+  // snapshots no image needs once the build cache goes) or `kiln gc --build-cache` frees too
+  // (the build cache's own layers and its RUN --mount caches).
+  struct Usage {
+    struct Row {
+      uint64_t count = 0, bytes = 0, reclaimable = 0;
+    };
+    Row images;        // named images (distinct roots); bytes: the blobs they reach
+    Row build_cache;   // cache records; bytes: the layers only they keep
+    Row unused;        // blobs nothing reaches
+    Row snapshots;     // unpacked layers (disk usage)
+    Row cache_mounts;  // RUN --mount=type=cache directories (disk usage)
+  };
+  absl::StatusOr<Usage> DiskUsage() const;
+
   struct FsckReport {
     uint64_t blobs_checked = 0;
     // Layers images refer to that the store does not hold but knows origins of (left in a
@@ -101,6 +117,13 @@ class Store {
  private:
   explicit Store(std::unique_ptr<OciLayout> layout) : layout_(std::move(layout)) {}
   absl::StatusOr<Lock> TakeLock(int operation) const;
+  // What the names and the build cache records each keep: blobs, and snapshots (DiffID hex).
+  struct Marks {
+    absl::flat_hash_set<oci::Digest> image_blobs, cache_blobs;
+    absl::flat_hash_set<std::string> image_snapshots, cache_snapshots;
+  };
+  absl::StatusOr<Marks> Mark(const oci::Index& index,
+                             const std::vector<BuildCache::Entry>& records) const;
   std::string OriginsPath(const oci::Digest& d) const;
   std::unique_ptr<OciLayout> layout_;
 };

@@ -193,6 +193,30 @@ expect_fail 125 'kiln keeps no containers' "$KILN" run -d app:1
 expect_fail 125 'no terminal' "$KILN" run -it app:1
 ok "run: ENTRYPOINT/CMD, exit status, -e/--env-file/-u/-w/--entrypoint, -i, -v (rw, ro, made, scratch), --network none, nothing kept, docker's exit codes"
 
+# system df: what the store holds, in docker's columns; system prune / builder prune / image
+# prune are gc's.
+D=$WORK/df
+KILN_ROOT=$D "$KILN" build -q -t app:1 "$WORK/app" >/dev/null
+"$KILN" --root "$D" system df | head -n 1 | grep -q '^TYPE  *TOTAL  *SIZE  *RECLAIMABLE$' || fail "system df header"
+m=$(skopeo inspect --raw "oci:$D:app:1")
+want=$(( $(echo "$m" | wc -c) - 1 + $(echo "$m" | jq '[.config.size, .layers[].size] | add') ))
+[ "$(KILN_ROOT=$D "$KILN" system df --format json | jq -r 'select(.Type == "Images") | "\(.TotalCount) \(.Bytes)"')" = "1 $want" ] ||
+  fail "system df Images: $(KILN_ROOT=$D "$KILN" system df --format json | head -n 1), want 1 $want"
+snap=$(du -scB1 "$D"/snapshots/*/ | tail -n 1 | cut -f1)
+[ "$(KILN_ROOT=$D "$KILN" system df --format json | jq -r 'select(.Type == "Unpacked layers") | .Bytes')" = "$snap" ] ||
+  fail "system df Unpacked layers: not du's $snap"
+KILN_ROOT=$D "$KILN" rmi app:1 >/dev/null
+KILN_ROOT=$D "$KILN" system df --format json | jq -se '.[0].TotalCount == 0 and .[1].TotalCount > 0 and
+  .[1].Bytes > 0 and .[1].ReclaimableBytes == .[1].Bytes and .[3].ReclaimableBytes == .[3].Bytes' >/dev/null ||
+  fail "system df after rmi: $(KILN_ROOT=$D "$KILN" system df)"
+KILN_ROOT=$D "$KILN" image prune -f | grep -q ' 0 build cache records; kept [1-9][0-9]* blobs$' ||
+  fail "image prune is kiln gc (the build cache keeps its layers)"
+KILN_ROOT=$D "$KILN" system prune -f | grep -q 'build cache records' || fail "system prune"
+KILN_ROOT=$D "$KILN" system df --format json | jq -se 'map(.Bytes) | add == 0' >/dev/null ||
+  fail "system prune left: $(KILN_ROOT=$D "$KILN" system df)"
+"$KILN" builder prune --help | grep -q -- '--build-cache' || fail "builder prune is gc --build-cache"
+ok "system df (docker's columns; sizes match the manifest and du), image/system/builder prune are kiln gc"
+
 # An interrupted build or container leaves nothing in the store's run/ and dies of the signal.
 printf 'FROM app:1\nRUN sleep 61\n' >"$WORK/app/sleep.Dockerfile"
 root=${KILN_ROOT}
@@ -223,7 +247,7 @@ sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kil
     "$KILN" "$verb" --help >/dev/null 2>&1 || fail "the README's table names kiln $verb, which has no --help"
   done
 for flag in "images -q" "images --digests" "history --no-trunc" "rmi -f" "gc --build-cache" \
-  "inspect --format" "load -i" "save -o" "run --rm" "run -v" "run -e" "run --network"; do
+  "inspect --format" "load -i" "save -o" "run --rm" "run -v" "run -e" "run --network" "system df"; do
   # shellcheck disable=SC2086
   "$KILN" ${flag%% *} --help | grep -q -- "${flag#* }" || fail "kiln $flag is not in its --help"
 done
