@@ -84,6 +84,7 @@ void AddTagCommand(CLI::App& app, Globals& g);
 void AddRmiCommand(CLI::App& app, Globals& g);
 void AddGcCommand(CLI::App& app, Globals& g);
 void AddSystemCommand(CLI::App& app, Globals& g);
+void AddCompletionCommand(CLI::App& app, Globals& g);
 void AddFsckCommand(CLI::App& app, Globals& g);
 void AddVersionCommand(CLI::App& app, Globals& g);
 void AddLayerCommand(CLI::App& app, Globals& g);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddLayerCommand(app, g);
   kiln::cli::AddDockerfileCommand(app, g);
   kiln::cli::AddVersionCommand(app, g);
+  kiln::cli::AddCompletionCommand(app, g);
   app.set_version_flag("--version", std::string("kiln ") + kiln::cli::kVersion);
   // Docker's spellings first; a verb kiln lacks is one line saying what kiln calls it.
   std::vector<std::string> args =
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
   // Commands that touch the store or run steps work rootless from inside a user namespace.
   const std::string verb = app.get_subcommands().front()->get_name();
   if (verb != "version" && verb != "login" && verb != "logout" && verb != "tags" &&
-      verb != "dockerfile") {
+      verb != "dockerfile" && verb != "completion") {
     // Chosen by who started kiln: inside the namespace every user is root.
     if (g.root.empty()) g.root = kiln::layers::Store::DefaultRoot();
     // The store is reached from other working directories (a step's sandbox) too.

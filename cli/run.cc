@@ -136,7 +136,10 @@ absl::Status RunRun(Globals& g, const RunOptions& o, const std::vector<std::stri
 void AddRunCommand(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "run", "Run a command in a throwaway container: kiln run [OPTIONS] IMAGE [COMMAND [ARG...]]");
+      "run", "Run a command in a throwaway container over an image (nothing is kept)");
+  cmd->footer(
+      "kiln run [OPTIONS] IMAGE [COMMAND [ARG...]]: kiln's options come before the image; what "
+      "follows it is the container's command.");
   // IMAGE and what follows it are the container's: kiln's flags come before the image.
   cmd->prefix_command();
   cmd->fallthrough(false);

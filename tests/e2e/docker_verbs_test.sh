@@ -241,13 +241,51 @@ for what in build run; do
 done
 ok "Ctrl-C or SIGTERM: a build or container is cleaned up at once, the exit status says the signal"
 
+# Shell completion made from kiln's own verbs and flags, run in bash and zsh.
+mkdir -p "$WORK/bin"
+ln -sf "$KILN" "$WORK/bin/kiln"
+"$KILN" build -q -t app:1 "$WORK/app" >/dev/null
+"$KILN" completion bash >"$WORK/kiln.bash"
+"$KILN" completion zsh >"$WORK/_kiln"
+cat >"$WORK/comp.bash" <<'SH'
+source "$1"
+c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _kiln; echo "${COMPREPLY[*]}"; }
+c kiln bu; c kiln run --en; c kiln --root /x rm; c kiln rmi ap; c kiln system ''; c kiln system df --f
+SH
+cat >"$WORK/comp.zsh" <<'SH'
+compdef() { :; }
+_files() { print files; }
+compadd() { shift $(( ${@[(i)--]} )); print -- "$*"; }
+source "$1"
+c() { words=("$@"); CURRENT=$#; _kiln; }
+c kiln bu; c kiln run --en; c kiln --root /x rm; c kiln rmi ap; c kiln system ''; c kiln system df --f
+SH
+want="build
+--env --env-file --entrypoint
+rmi
+app:1
+df
+--format"
+for sh in bash zsh; do
+  script=$WORK/kiln.bash
+  [ "$sh" = zsh ] && script=$WORK/_kiln
+  got=$(PATH="$WORK/bin:$PATH" "$sh" "$WORK/comp.$sh" "$script" 2>&1 | sed 's/ *$//')
+  # zsh's compadd gets every candidate and filters itself: keep those that match the word.
+  [ "$sh" = zsh ] && got=$(echo "$got" | paste -d'|' - <(printf 'bu\n--en\nrm\nap\n\n--f\n') |
+    while IFS='|' read -r line prefix; do
+      printf '%s\n' "$(for w in $line; do case $w in "$prefix"*) printf '%s ' "$w" ;; esac; done | sed 's/ $//')"
+    done)
+  [ "$got" = "$want" ] || fail "$sh completion: $(echo "$got" | tr '\n' '|')"
+done
+ok "kiln completion bash|zsh: verbs, sub-verbs, each verb's flags, image names from the store"
+
 # The README's table: every kiln command it names exists, with the flags it shows.
 sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kiln [a-z]\+' |
   sort -u | while read -r _ verb; do
     "$KILN" "$verb" --help >/dev/null 2>&1 || fail "the README's table names kiln $verb, which has no --help"
   done
 for flag in "images -q" "images --digests" "history --no-trunc" "rmi -f" "gc --build-cache" \
-  "inspect --format" "load -i" "save -o" "run --rm" "run -v" "run -e" "run --network" "system df"; do
+  "inspect --format" "load -i" "save -o" "run --rm" "run -v" "run -e" "run --network" "system df" "completion bash"; do
   # shellcheck disable=SC2086
   "$KILN" ${flag%% *} --help | grep -q -- "${flag#* }" || fail "kiln $flag is not in its --help"
 done
