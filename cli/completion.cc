@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "cli/common.h"
 
 namespace kiln::cli {
@@ -93,45 +94,49 @@ std::string Preamble(const CLI::App& app, const std::string& words, const std::s
       "  fi\n");
 }
 
-std::string Bash(const CLI::App& app) {
+// What differs between the shells; the rest of the script is the same.
+struct Shell {
+  const char* header;   // up to and including "_kiln() {"
+  const char* words;    // the array of the command line's words
+  const char* first;    // the index of the word after "kiln"
+  const char* current;  // the index of the word being completed
+  const char* offer;    // offers the words of the variable @W@ names
+  const char* images;   // offers the store's image names
+  const char* files;    // offers file names
+  const char* footer;   // after the function
+};
+
+std::string Script(const CLI::App& app, const Shell& sh) {
   return absl::StrCat(
-      "# kiln completion for bash: source it, or put it in /etc/bash_completion.d/kiln\n"
-      "_kiln() {\n"
-      "  local cur=${COMP_WORDS[COMP_CWORD]}\n",
-      Preamble(app, "COMP_WORDS", "1", "COMP_CWORD"),
-      "  if [[ $cur == -* ]]; then\n"
-      "    COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
-      "  elif [[ -z $verb || -n $subs ]]; then\n"
-      "    COMPREPLY=($(compgen -W \"$subs\" -- \"$cur\"))\n"
-      "  elif [[ $images == 1 ]]; then\n"
-      "    COMPREPLY=($(compgen -W \"$(command kiln images --format '{{.Repository}}:{{.Tag}}' "
-      "2>/dev/null)\" -- \"$cur\"))\n"
-      "  else\n"
-      "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-      "  fi\n"
-      "}\n"
-      "complete -o default -F _kiln kiln\n");
+      sh.header, "\n  local cur=${", sh.words, "[", sh.current, "]}\n",
+      Preamble(app, sh.words, sh.first, sh.current), "  if [[ $cur == -* ]]; then\n    ",
+      absl::StrReplaceAll(sh.offer, {{"@W@", "flags"}}),
+      "\n  elif [[ -z $verb || -n $subs ]]; then\n    ",
+      absl::StrReplaceAll(sh.offer, {{"@W@", "subs"}}), "\n  elif [[ $images == 1 ]]; then\n    ",
+      sh.images, "\n  else\n    ", sh.files, "\n  fi\n}\n", sh.footer);
+}
+
+constexpr char kImageNames[] =
+    "command kiln images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null";
+
+std::string Bash(const CLI::App& app) {
+  const std::string images =
+      absl::StrCat("COMPREPLY=($(compgen -W \"$(", kImageNames, ")\" -- \"$cur\"))");
+  return Script(app,
+                {"# kiln completion for bash: source it, or put it in "
+                 "/etc/bash_completion.d/kiln\n_kiln() {",
+                 "COMP_WORDS", "1", "COMP_CWORD", "COMPREPLY=($(compgen -W \"$@W@\" -- \"$cur\"))",
+                 images.c_str(), "COMPREPLY=($(compgen -f -- \"$cur\"))",
+                 "complete -o default -F _kiln kiln\n"});
 }
 
 std::string Zsh(const CLI::App& app) {
-  return absl::StrCat(
-      "#compdef kiln\n"
-      "# kiln completion for zsh: put it in a directory of $fpath as _kiln\n"
-      "_kiln() {\n"
-      "  local cur=${words[CURRENT]}\n",
-      Preamble(app, "words", "2", "CURRENT"),
-      "  if [[ $cur == -* ]]; then\n"
-      "    compadd -- ${=flags}\n"
-      "  elif [[ -z $verb || -n $subs ]]; then\n"
-      "    compadd -- ${=subs}\n"
-      "  elif [[ $images == 1 ]]; then\n"
-      "    compadd -- ${(f)\"$(command kiln images --format '{{.Repository}}:{{.Tag}}' "
-      "2>/dev/null)\"}\n"
-      "  else\n"
-      "    _files\n"
-      "  fi\n"
-      "}\n"
-      "if [[ $funcstack[1] == _kiln ]]; then _kiln \"$@\"; else compdef _kiln kiln; fi\n");
+  const std::string images = absl::StrCat("compadd -- ${(f)\"$(", kImageNames, ")\"}");
+  return Script(app, {"#compdef kiln\n# kiln completion for zsh: put it in a directory of $fpath "
+                      "as _kiln\n_kiln() {",
+                      "words", "2", "CURRENT", "compadd -- ${=@W@}", images.c_str(), "_files",
+                      "if [[ $funcstack[1] == _kiln ]]; then _kiln \"$@\"; else compdef _kiln "
+                      "kiln; fi\n"});
 }
 
 }  // namespace

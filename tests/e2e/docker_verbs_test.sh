@@ -277,7 +277,13 @@ for sh in bash zsh; do
     done)
   [ "$got" = "$want" ] || fail "$sh completion: $(echo "$got" | tr '\n' '|')"
 done
-ok "kiln completion bash|zsh: verbs, sub-verbs, each verb's flags, image names from the store"
+# kiln --help: every verb, one line each (the verbs the completion offers are the same tree's).
+"$KILN" --help | sed -n '/^Subcommands:/,$p' | tail -n +2 >"$WORK/verbs"
+for v in build run copy pull push images inspect history save load tag rmi gc system completion; do
+  grep -q "^  $v  *[A-Z]" "$WORK/verbs" || fail "kiln --help lacks a line for $v"
+done
+awk 'NF < 3 {exit 1}' "$WORK/verbs" || fail "a verb without its line in kiln --help"
+ok "kiln completion bash|zsh: verbs, sub-verbs, each verb's flags, image names from the store; --help lists every verb"
 
 # The README's table: every kiln command it names exists, with the flags it shows.
 sed -n '/^### Coming from docker/,/^Image locations/p' "$README" | grep -o '`kiln [a-z]\+' |
