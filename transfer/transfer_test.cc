@@ -88,12 +88,15 @@ TEST_F(TransferTest, DockerArchiveRoundTripKeepsContent) {
   auto src = OpenImageSource(*ParseImageLocation("fromdocker:1"), store_.get());
   auto image = LoadImage(**src, oci::Platform::Host());
   ASSERT_TRUE(image.ok()) << image.status();
-  // Uncompressed in the archive: the layer's digest is its DiffID.
-  EXPECT_EQ(image->parsed.layers[0].media_type, oci::kOciLayer);
-  EXPECT_EQ(image->parsed.layers[0].digest, image->config.diff_ids[0]);
+  // The archive carries the image's own manifest (its OCI view): the same image comes back,
+  // layers as they were stored.
   auto orig = LoadImage(**OpenImageSource(*ParseImageLocation("app:1"), store_.get()),
                         oci::Platform::Host());
+  ASSERT_TRUE(orig.ok()) << orig.status();
   EXPECT_EQ(image->config_bytes, orig->config_bytes);
+  EXPECT_EQ(image->manifest.digest, orig->manifest.digest);
+  EXPECT_EQ(image->parsed.layers[0].media_type, orig->parsed.layers[0].media_type);
+  EXPECT_EQ(image->parsed.layers[0].digest, orig->parsed.layers[0].digest);
   // By position, and an unknown name.
   EXPECT_TRUE(Copy("docker-archive:" + P("d.tar") + ":@0", "pos:1").ok());
   EXPECT_TRUE(absl::IsNotFound(Copy("docker-archive:" + P("d.tar") + ":other:1", "x").status()));
