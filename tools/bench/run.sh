@@ -28,10 +28,15 @@ cp -al "$dir/." "$work/ctx/" 2>/dev/null || cp -a "$dir/." "$work/ctx/"
 printf 'FROM scratch\nCOPY . /\nCMD ["/bin/true"]\n' >"$work/ctx/Dockerfile"
 "$kiln" build -q -t bench:1 "$work/ctx" >/dev/null
 "$kiln" copy -q bench:1 "oci:$work/layout:bench" >/dev/null
-bah pull -q "oci:$work/layout:bench" >/dev/null
+skopeo copy -q "oci:$work/layout:bench" \
+  "containers-storage:[vfs@$work/buildah+$work/buildah-run]localhost/bench:1" >/dev/null
 size=$(du -sm --apparent-size "$dir" | cut -f1)
 
-t() { local s=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc; }
+t() {  # the wall time of a command that must succeed
+  local s=$(date +%s.%N)
+  "$@" >/dev/null 2>"$work/err" || { echo "failed: $* ($(tail -n 2 "$work/err"))" >&2; exit 1; }
+  echo "$(date +%s.%N) - $s" | bc
+}
 best() {  # best of $runs timings of the command
   local b= x
   for _ in $(seq "$runs"); do
@@ -42,7 +47,7 @@ best() {  # best of $runs timings of the command
 }
 buildah_run() {
   local c
-  c=$(bah from -q --pull=never localhost/bench:1 2>/dev/null || bah from -q --pull=never bench:1)
+  c=$(bah from -q --pull=never localhost/bench:1)
   bah run --isolation chroot "$c" "$@"
   bah rm "$c"
 }
