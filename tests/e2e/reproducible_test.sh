@@ -47,6 +47,8 @@ build() {
   tail -n 1 "$WORK/out-$s"
 }
 inspect() { KILN_ROOT=$WORK/store-$1 "$KILN" inspect "$2"; }
+# How the two stores' "last" images differ (for a failure's message).
+differ() { "$KILN" diff "oci:$WORK/store-a:last" "oci:$WORK/store-b:last" 2>&1 | head -n 40; }
 
 # pip install of a local wheel, python3 -m compileall, groupadd/useradd, an apk-style
 # database update: no network needed.
@@ -90,7 +92,7 @@ grep -qx 'normalized 1 file: /usr/lib/apk/db/scripts.tar (archive times)' "$WORK
   fail "the apk step's normalization is not listed: $(grep normalized "$WORK/out-a")"
 b=$(build b b "$ctx")
 grep -q "$day_b" "$WORK/out-b" || fail "the second store's step clock was not set"
-[ "$a" = "$b" ] || fail "pip/compileall/useradd/apk: two stores, two days: $a vs $b"
+[ "$a" = "$b" ] || fail "pip/compileall/useradd/apk: two stores, two days: $a vs $b: $(differ)"
 raw=$(build b b "$ctx" --no-normalize)
 [ "$raw" != "$a" ] || fail "--no-normalize gave the normalized digest: the clocks did not reach the steps"
 grep -q normalized "$WORK/out-b" && fail "--no-normalize still normalized"
