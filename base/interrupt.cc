@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -28,8 +29,10 @@ Registry& TheRegistry() {
 }
 
 int g_write_fd = -1;
+std::atomic<bool> g_interrupted{false};  // lock-free: set from the handler
 
 void OnSignal(int sig) {
+  g_interrupted.store(true);
   const unsigned char byte = static_cast<unsigned char>(sig);
   (void)!::write(g_write_fd, &byte, 1);
 }
@@ -59,7 +62,7 @@ void OnSignal(int sig) {
   // A killed sandbox's mounts go a moment after it is reaped: until then parts of its
   // directory may be busy.
   for (const std::string& path : paths) {
-    for (int attempt = 0; attempt < 50; ++attempt) {
+    for (int attempt = 0; attempt < 250; ++attempt) {
       if (RemoveAll(path).ok() && !PathExists(path)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -93,6 +96,12 @@ void Install() {
   sa.sa_flags = SA_RESTART;
   ::sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+void WaitIfInterrupted() {
+  if (!g_interrupted.load()) return;
+  // The cleanup thread ends the process; a failure the interrupt caused is not reported.
+  while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
 
 void AddPath(const std::string& path) {

@@ -17,6 +17,11 @@ namespace kiln::interrupt {
 // kiln (threads do not survive a fork).
 void Install();
 
+// Returns at once unless an interrupt has begun; then never returns (the cleanup ends the
+// process), so a verb that failed because its work was killed neither reports that nor exits
+// before the cleanup is done. main() calls it before it reports or returns.
+void WaitIfInterrupted();
+
 // `path` (and `path`.owner) is removed on an interrupt until RemovePath.
 void AddPath(const std::string& path);
 void RemovePath(const std::string& path);

@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
   // Ctrl-C or SIGTERM: what the verb started and made in the store goes with it.
   kiln::interrupt::Install();
   absl::Status status = g.run();
+  kiln::interrupt::WaitIfInterrupted();
   if (!status.ok()) {
     if (!g.error_reported)
       std::fprintf(stderr, "kiln: %s\n", std::string(status.message()).c_str());
