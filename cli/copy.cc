@@ -3,7 +3,6 @@
 #include <cstdio>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/common.h"
@@ -12,44 +11,6 @@
 #include "transfer/transports.h"
 
 namespace kiln::cli {
-
-namespace {
-
-// The store names a docker-archive source gives its image when no destination is named: its
-// RepoTags (the image `src` picks: by one of them, by "@N", or the archive's only one).
-absl::StatusOr<std::vector<std::string>> ArchiveNames(const transfer::ImageLocation& src) {
-  if (src.transport != transfer::Transport::kDockerArchive) {
-    return absl::InvalidArgumentError(
-        "DST is required (only a docker-archive source names its image in the store)");
-  }
-  ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> tags, layers::DockerArchiveTags(src.path));
-  std::optional<size_t> pick;
-  if (src.name.empty()) {
-    if (tags.size() != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          src.path, " holds ", tags.size(),
-          " images: name one (docker-archive:FILE:NAME or :@N) or kiln load them all"));
-    }
-    pick = 0;
-  } else if (size_t n;
-             absl::StartsWith(src.name, "@") && absl::SimpleAtoi(src.name.substr(1), &n)) {
-    if (n < tags.size()) pick = n;
-  } else {
-    for (size_t i = 0; i < tags.size() && !pick; ++i) {
-      for (const std::string& t : tags[i]) {
-        if (t == src.name) pick = i;
-      }
-    }
-  }
-  if (!pick) return absl::NotFoundError(absl::StrCat(src.path, ": no image ", src.name));
-  if (tags[*pick].empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src.String(), " has no names (RepoTags): give a destination"));
-  }
-  return tags[*pick];
-}
-
-}  // namespace
 
 void AddCopyCommand(CLI::App& app, Globals& g) {
   struct Options {
@@ -93,9 +54,19 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
       return progress.Run(
           [&]() -> absl::Status {
             ASSIGN_OR_RETURN(transfer::ImageLocation src, transfer::ParseImageLocation(opts->src));
+            // No DST: the docker-archive's image goes to the store under its RepoTags; the
+            // archive unpacked here is the source too.
+            std::unique_ptr<layers::DockerArchive> archive;
+            size_t picked = 0;
             std::vector<std::string> more_names;  // the archive's names beyond the first
             if (opts->dst.empty()) {
-              ASSIGN_OR_RETURN(more_names, ArchiveNames(src));
+              ASSIGN_OR_RETURN(archive, layers::DockerArchive::Open(src.path));
+              ASSIGN_OR_RETURN(picked, archive->Pick(src.name));
+              more_names = archive->tags()[picked];
+              if (more_names.empty()) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat(src.String(), " has no names (RepoTags): give a destination"));
+              }
               opts->dst = more_names.front();
               more_names.erase(more_names.begin());
             }
@@ -119,8 +90,13 @@ void AddCopyCommand(CLI::App& app, Globals& g) {
                 dst.transport == transfer::Transport::kStore) {
               ASSIGN_OR_RETURN(store, OpenStore(g));
             }
-            ASSIGN_OR_RETURN_CTX(auto source, transfer::OpenImageSource(src, store.get(), topts),
-                                 "reading ", opts->src);
+            std::unique_ptr<layers::ImageSource> source;
+            if (archive != nullptr) {
+              ASSIGN_OR_RETURN(source, archive->Image(picked));
+            } else {
+              ASSIGN_OR_RETURN_CTX(source, transfer::OpenImageSource(src, store.get(), topts),
+                                   "reading ", opts->src);
+            }
             RETURN_IF_ERROR(
                 CheckIncoming(opts->policy, opts->quiet, src, *source, store.get(), topts));
             ASSIGN_OR_RETURN_CTX(auto dest, transfer::OpenImageDestination(dst, store.get(), topts),

@@ -67,6 +67,13 @@ class UnpackedArchive {
       return absl::InvalidArgumentError(
           absl::StrCat(file, ": manifest.json is not a non-empty array"));
     }
+    // The OCI view, when there is one (a docker-archive of Docker before 25 has none).
+    if (absl::StatusOr<std::string> index = a->ReadMember("index.json", oci::kMaxManifestSize);
+        index.ok()) {
+      if (absl::StatusOr<oci::Index> parsed = oci::Index::Parse(*index); parsed.ok()) {
+        a->index_ = *std::move(parsed);
+      }
+    }
     for (const auto& entry : a->doc_) {
       if (!entry.is_object()) return absl::InvalidArgumentError("manifest.json: bad entry");
       std::vector<std::string> tags;
@@ -131,11 +138,8 @@ class UnpackedArchive {
   // the members at `layer_paths`; nullopt when the archive has none.
   std::optional<oci::ManifestData> ExactManifest(
       const oci::Digest& config, const std::vector<std::string>& layer_paths) const {
-    absl::StatusOr<std::string> text = ReadMember("index.json", oci::kMaxManifestSize);
-    if (!text.ok()) return std::nullopt;
-    absl::StatusOr<oci::Index> index = oci::Index::Parse(*text);
-    if (!index.ok()) return std::nullopt;
-    for (const oci::Descriptor& d : index->manifests) {
+    if (!index_) return std::nullopt;
+    for (const oci::Descriptor& d : index_->manifests) {
       if (d.media_type != oci::kOciManifest && d.media_type != oci::kDockerManifest) continue;
       absl::StatusOr<std::string> bytes = ReadMember(BlobPath(d.digest), oci::kMaxManifestSize);
       if (!bytes.ok() || oci::Digest::Of(*bytes) != d.digest) continue;
@@ -160,6 +164,7 @@ class UnpackedArchive {
   UniqueFd root_;
   nlohmann::json doc_;
   std::vector<std::vector<std::string>> tags_;
+  std::optional<oci::Index> index_;  // index.json, when the archive has a readable one
 };
 
 // One image of a docker-archive: the manifest the archive's OCI view has for it, else one
@@ -455,6 +460,10 @@ absl::StatusOr<std::unique_ptr<DockerArchive>> DockerArchive::Open(const std::st
 
 const std::vector<std::vector<std::string>>& DockerArchive::tags() const {
   return impl_->archive->tags();
+}
+
+absl::StatusOr<size_t> DockerArchive::Pick(const std::string& ref) const {
+  return impl_->archive->Pick(ref);
 }
 
 absl::StatusOr<std::unique_ptr<ImageSource>> DockerArchive::Image(size_t i) const {

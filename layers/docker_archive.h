@@ -50,6 +50,8 @@ class DockerArchive {
   static absl::StatusOr<std::unique_ptr<DockerArchive>> Open(const std::string& file);
   ~DockerArchive();
   const std::vector<std::vector<std::string>>& tags() const;
+  // The image `ref` names: one of its RepoTags, "@N", or (empty) the archive's only one.
+  absl::StatusOr<size_t> Pick(const std::string& ref) const;
   absl::StatusOr<std::unique_ptr<ImageSource>> Image(size_t i) const;
 
  private:
